@@ -1,0 +1,65 @@
+# `make demo`: the example app on the embedded file store (no Redis) at http://127.0.0.1:8000
+# `make test`: installs everything the tests need on a fresh machine, then runs every check.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.txt | cksum | cut -d' ' -f1)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint typecheck pytest js-test system-deps venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e . -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Debian packages the tests drive for real (no mocks): Redis and Sentinel, Chromium for
+# the browser tests, HAProxy for the drain end-to-end test. Installed only when missing.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# The JS helper: unit tests with node:test and the size budget.
+js-test:
+	@if [ -f js/package.json ]; then cd js && npm ci --no-audit --no-fund && npm test; \
+	else echo "js/package.json not there yet (issue 3)"; fi
+
+demo: venv
+	@if [ "$$($(BIN)/spa-version get --json)" = "null" ]; then \
+	  $(BIN)/spa-version bump demo-1 --note "first demo release" >/dev/null; fi
+	@echo
+	@echo "  spa-version demo on http://127.0.0.1:8000 (store: file://.spa-version, no Redis)"
+	@echo "  try:   curl -sI http://127.0.0.1:8000/ | grep -i x-spa-version"
+	@echo "  bump:  $(BIN)/spa-version bump"
+	@echo
+	$(BIN)/uvicorn --app-dir examples/starlette_app app:app --host 127.0.0.1 --port 8000
+
+lint: venv
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+typecheck: venv
+	$(BIN)/mypy src
+
+# pytest exits 5 when it collects nothing; say so plainly instead of failing on it.
+pytest: venv system-deps
+	$(BIN)/pytest; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
+
+test: lint typecheck js-test pytest
+
+clean:
+	rm -rf $(VENV) .spa-version .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m spa_version`` runs the CLI."""
+
+from spa_version.cli import run
+
+run()

@@ -1,0 +1,232 @@
+"""The ``spa-version`` command line: bump after a deploy, and look at releases.
+
+Exit codes: 0 ok; 2 bad usage or bad input (the store is untouched); 1 the store is
+unreachable or refused the operation. Errors are one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
+
+from . import __version__
+from .current import CurrentVersion
+from .listener import Listener
+from .protocol import HEADER, format_header
+from .release import POLICIES, InvalidRelease, Release, validate_label
+from .stores import MinCompatible, Store, StoreError, open_store, resolve_url
+
+__all__ = ["main", "default_label"]
+
+PROG = "spa-version"
+
+
+class UsageError(Exception):
+    """Bad input: exit 2."""
+
+
+def default_label(now: float | None = None) -> str:
+    """A label for a bare ``bump``: the short git commit (if any) plus a UTC timestamp.
+
+    Only a short hash is published, not the full SHA (shared/NOTES.md: labels are
+    public, keep them opaque).
+    """
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return validate_label(f"{commit}-{stamp}" if commit else f"build-{stamp}")
+
+
+def _min_compatible(value: str) -> MinCompatible:
+    if value == "current":
+        return "current"
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected an epoch >= 1 or 'current', not {value!r}")
+
+
+def _positive_int(value: str) -> int:
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {value!r}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line and exit 2, like every other bad input (argparse prints usage too).
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Global options work before or after the command: `spa-version --json get` and
+    # `spa-version get --json` both do. SUPPRESS keeps a subcommand's copy from
+    # overwriting a value given before it.
+    common = _Parser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="store URL (env SPA_VERSION_URL)")
+    common.add_argument("--app", default=argparse.SUPPRESS, help="app namespace (env SPA_VERSION_APP)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+
+    parser = _Parser(
+        prog=PROG, description="Publish and inspect deploy versions for open SPA tabs.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    bump = commands.add_parser("bump", parents=[common], help="publish a new release (run after a deploy)")
+    bump.add_argument("label", nargs="?", help="build label (default: short git hash + UTC time)")
+    bump.add_argument("--policy", choices=POLICIES, default="next-navigation", help="how open tabs move")
+    bump.add_argument(
+        "--min-compatible",
+        type=_min_compatible,
+        metavar="EPOCH|current",
+        help="clients older than this epoch get 409 on unsafe requests; 'current' = this release",
+    )
+    bump.add_argument("--note", help="a short note shown by history")
+
+    commands.add_parser("get", parents=[common], help="print the current release")
+
+    history = commands.add_parser("history", parents=[common], help="print past releases, newest first")
+    history.add_argument("--limit", type=_positive_int, default=20)
+
+    rollback = commands.add_parser("rollback", parents=[common], help="bump back to an earlier release")
+    rollback.add_argument("--to", type=_positive_int, metavar="EPOCH", help="default: the previous release")
+
+    commands.add_parser("watch", parents=[common], help="print each bump as it happens (Ctrl-C stops)")
+    return parser
+
+
+def _describe(release: Release) -> str:
+    return format_header(release)
+
+
+def _print_release(release: Release | None, as_json: bool, *, flush: bool = False) -> None:
+    if as_json:
+        print(json.dumps(None if release is None else release.to_dict()), flush=flush)
+    elif release is None:
+        print("no release yet")
+    else:
+        line = f"epoch {release.epoch}  label {release.label}  policy {release.policy}"
+        if release.min_compatible is not None:
+            line += f"  min-compatible {release.min_compatible}"
+        line += f"  created {release.created_at}"
+        if release.note:
+            line += f"  note {release.note}"
+        print(line, flush=flush)
+
+
+async def _with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]]) -> int:
+    store = open_store(getattr(args, "url", None), app=getattr(args, "app", None))
+    try:
+        return await action(store)
+    finally:
+        await store.aclose()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    as_json: bool = getattr(args, "json", False)
+    command: str = args.command
+
+    if command == "bump":
+        label = args.label if args.label is not None else default_label()
+        validate_label(label)  # before touching the store
+
+        async def bump(store: Store) -> int:
+            result = await store.bump(
+                label, policy=args.policy, min_compatible=args.min_compatible, note=args.note
+            )
+            _report_bump(result.release, result.receivers, as_json)
+            return 0
+
+        return await _with_store(args, bump)
+
+    if command == "get":
+
+        async def get(store: Store) -> int:
+            _print_release(await store.get(), as_json)
+            return 0
+
+        return await _with_store(args, get)
+
+    if command == "history":
+
+        async def history(store: Store) -> int:
+            releases = await store.history(args.limit)
+            if as_json:
+                print(json.dumps([r.to_dict() for r in releases]))
+            elif not releases:
+                print("no release yet")
+            else:
+                for release in releases:
+                    _print_release(release, False)
+            return 0
+
+        return await _with_store(args, history)
+
+    if command == "rollback":
+
+        async def rollback(store: Store) -> int:
+            result = await store.rollback(args.to)
+            _report_bump(result.release, result.receivers, as_json)
+            return 0
+
+        return await _with_store(args, rollback)
+
+    if command == "watch":
+
+        async def watch(store: Store) -> int:
+            # The same supervised listener the middleware uses: a Redis blip is
+            # retried with backoff, not fatal.
+            current = CurrentVersion(HEADER)
+            current.add_observer(lambda old, new: _print_release(new.release, as_json, flush=True))
+            await Listener(store, current).run()
+            return 0
+
+        return await _with_store(args, watch)
+
+    raise UsageError(f"unknown command {command!r}")
+
+
+def _report_bump(release: Release, receivers: int | None, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**release.to_dict(), "receivers": receivers}))
+        return
+    told = "" if receivers is None else f"; {receivers} listener{'s' if receivers != 1 else ''} told"
+    print(f"epoch {release.epoch}  {_describe(release)}{told}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        resolve_url(getattr(args, "url", None), getattr(args, "app", None))
+        return asyncio.run(_run(args))
+    except (InvalidRelease, UsageError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"{PROG}: store error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def run() -> NoReturn:  # the console script
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The current release as this process knows it, with everything a request needs precomputed.
+
+The request path reads one attribute, `CurrentVersion.snapshot`, and gets an immutable
+`Snapshot` whose header bytes and endpoint body were built once, when the version
+changed. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .protocol import format_header
+from .release import Release
+
+__all__ = ["CurrentVersion", "Snapshot", "EMPTY"]
+
+logger = logging.getLogger("spa_version")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One version, ready to stamp."""
+
+    release: Release | None
+    #: ``(header_name, header_value)`` as lowercase-name ASCII bytes, or None before the
+    #: first release is known.
+    header: tuple[bytes, bytes] | None
+    #: The version endpoint's JSON body.
+    body: bytes
+    #: Shortcut for the enforcement check on the request path.
+    min_compatible: int | None
+
+
+EMPTY = Snapshot(None, None, b"null", None)
+
+Observer = Callable[[Snapshot, Snapshot], None]
+
+
+class CurrentVersion:
+    """Holds the newest release seen, and tells observers when it changes.
+
+    `offer` only moves forward: a release is taken when its epoch is strictly newer,
+    so a late pub/sub message or a stale re-read can never make a worker go back.
+    Thread-safe: the Django WSGI listener offers from its own thread.
+    """
+
+    def __init__(self, header_name: str) -> None:
+        self.header_name = header_name.lower().encode("ascii")
+        self.snapshot: Snapshot = EMPTY
+        #: True while the snapshot holds a configured fallback rather than a release
+        #: read from the store: the first real release replaces it, whatever its epoch.
+        self.provisional = False
+        self._lock = threading.Lock()
+        self._observers: list[Observer] = []
+
+    @property
+    def release(self) -> Release | None:
+        return self.snapshot.release
+
+    def build(self, release: Release) -> Snapshot:
+        """Precompute everything the request path needs for *release*."""
+        # Release validates every field, so the value is header-safe by construction;
+        # encoding as ASCII is the last guard (it raises on anything else).
+        value = format_header(release).encode("ascii")
+        body = release.to_json().encode("utf-8")
+        return Snapshot(release, (self.header_name, value), body, release.min_compatible)
+
+    def offer(self, release: Release, *, force: bool = False) -> bool:
+        """Take *release* if it is newer than the current one (or if *force*). Return True if taken."""
+        with self._lock:
+            old = self.snapshot
+            replace = force or self.provisional or old.release is None
+            if not replace and release.epoch <= old.release.epoch:  # type: ignore[union-attr]
+                return False
+            self.provisional = False
+            if old.release == release:
+                return False
+            new = self.build(release)
+            self.snapshot = new
+            observers = list(self._observers)
+        logger.info("spa-version: now serving epoch %d (label %s)", release.epoch, release.label)
+        for observer in observers:
+            try:
+                observer(old, new)
+            except Exception:
+                logger.exception("spa-version: a version observer failed")
+        return True
+
+    def add_observer(self, observer: Observer) -> None:
+        """Call ``observer(old, new)`` after each version change (from any thread)."""
+        with self._lock:
+            self._observers.append(observer)
+
+    def remove_observer(self, observer: Observer) -> None:
+        with self._lock:
+            if observer in self._observers:
+                self._observers.remove(observer)

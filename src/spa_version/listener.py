@@ -1,0 +1,109 @@
+"""The supervised background listener that keeps a `CurrentVersion` up to date.
+
+One per event loop (per worker). It asks the store to follow the current release
+(`Store.listen`: subscribe, re-read after every (re)subscribe, resync periodically),
+and whenever that fails it logs why, waits with capped full-jitter backoff, and
+tries again. It never dies silently: only cancellation stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from .current import CurrentVersion
+from .release import Release
+from .stores.base import Store, StoreError, StoreUnavailable
+
+__all__ = ["Listener"]
+
+logger = logging.getLogger("spa_version")
+
+#: A `Store.listen` call that lasted this long counts as a healthy connection, so the
+#: next failure starts the backoff from the beginning again.
+_HEALTHY_AFTER = 10.0
+
+
+class Listener:
+    """Follows *store* and feeds each release to *current*."""
+
+    def __init__(
+        self,
+        store: Store,
+        current: CurrentVersion,
+        *,
+        resync_interval: float = 30.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.current = current
+        self.resync_interval = resync_interval
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        #: Set once the store has been read successfully (even if it was empty).
+        self.synced = asyncio.Event()
+        #: How many times in a row `Store.listen` has failed.
+        self.failures = 0
+        self.last_error: str | None = None
+        self._backwards: Release | None = None
+
+    def _on_release(self, release: Release | None, resync: bool) -> None:
+        self.synced.set()
+        if self.last_error is not None:
+            logger.info("spa-version: store %s is reachable again", self.store.display_url)
+            self.last_error = None
+        if release is None:
+            return
+        if self.current.offer(release):
+            self._backwards = None
+            return
+        held = self.current.release
+        if resync and held is not None and release.epoch < held.epoch:
+            # The store's own record is older than ours: either a late read racing a
+            # newer notification (harmless, ignore once), or the store was reset
+            # (e.g. FLUSHALL). Two identical re-reads in a row mean the latter.
+            if release == self._backwards:
+                logger.warning(
+                    "spa-version: the store went back from epoch %d to %d; was it reset? Following it.",
+                    held.epoch,
+                    release.epoch,
+                )
+                self.current.offer(release, force=True)
+                self._backwards = None
+            else:
+                self._backwards = release
+
+    def backoff_delay(self) -> float:
+        """Full jitter: uniform between 0 and the capped exponential bound."""
+        bound = min(self.backoff_cap, self.backoff_base * 2 ** min(self.failures, 16))
+        return random.uniform(0, bound)
+
+    async def run(self) -> None:
+        """Follow the store until cancelled."""
+        logger.info("spa-version: following store %s (app %s)", self.store.display_url, self.store.app)
+        while True:
+            started = time.monotonic()
+            try:
+                await self.store.listen(self._on_release, self.resync_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if time.monotonic() - started > _HEALTHY_AFTER:
+                    self.failures = 0
+                delay = self.backoff_delay()
+                self.failures += 1
+                self.last_error = str(exc) or type(exc).__name__
+                level = logging.WARNING if isinstance(exc, StoreUnavailable) else logging.ERROR
+                logger.log(
+                    level,
+                    "spa-version: listener error (%s); serving epoch %s; retrying in %.1f s",
+                    self.last_error,
+                    getattr(self.current.release, "epoch", "none"),
+                    delay,
+                    # A traceback only for the unexpected; store errors explain themselves.
+                    exc_info=not isinstance(exc, StoreError),
+                )
+                await asyncio.sleep(delay)

@@ -1,0 +1,431 @@
+"""`VersionMiddleware`: the pure ASGI middleware that stamps every response.
+
+Per request it reads one in-memory snapshot (`spa_version.current`) and appends one
+precomputed header tuple; it never waits on the store. A listener task per event loop
+(`spa_version.listener`) keeps the snapshot fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .assets import DEFAULT_SCRIPT_PATH, load_script
+from .current import CurrentVersion, Snapshot
+from .listener import Listener
+from .protocol import (
+    CLIENT_HEADER,
+    CLOSE_CODE_STALE_CLIENT,
+    DEFAULT_ENDPOINT,
+    HEADER,
+    RELOAD_HEADER,
+    parse_client_epoch,
+    parse_header,
+)
+from .release import Release
+from .stores import Store, open_store
+
+__all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
+
+logger = logging.getLogger("spa_version")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Header = tuple[bytes, bytes]
+
+#: Browsers cannot set headers on a websocket handshake, so a client may send its
+#: epoch as this query parameter instead (docs/protocol.md).
+CLIENT_QUERY_PARAM = "spa-client-version"
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# RFC 9110 §5.6.2 token.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_ACAO = b"access-control-allow-origin"
+_ACEH = b"access-control-expose-headers"
+
+
+def _validate_header_name(name: str) -> str:
+    if not _TOKEN_RE.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r}")
+    return name
+
+
+def _spec_allows_accept_headers(scope: Scope) -> bool:
+    # "If a server tells you it only supports version 2.0 of this spec, then sending
+    # headers with a WebSocket Accept message is an error" (ASGI spec 2.1); a missing
+    # spec_version means 2.0.
+    version = scope.get("asgi", {}).get("spec_version", "2.0")
+    try:
+        major, minor = (int(part) for part in str(version).split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (2, 1)
+
+
+def _replace_header(headers: Iterable[Header] | None, header: Header, expose: bytes | None) -> list[Header]:
+    """*headers* with *header* set (replaced, never duplicated).
+
+    If *expose* is given and the response carries ``Access-Control-Allow-Origin``, the
+    header's name is merged into ``Access-Control-Expose-Headers`` too, or a browser
+    page on another origin could not read it (Fetch standard, CORS-safelisted
+    response headers).
+    """
+    name = header[0]
+    size = len(name)
+    out: list[Header] = []
+    cors = False
+    expose_at = -1
+    for pair in headers or ():
+        key = pair[0]
+        length = len(key)
+        # Comparing lengths first keeps .lower() off the common path. Names should be
+        # lowercase in ASGI, but not every app obeys, so compare case-insensitively.
+        if length == size and key.lower() == name:
+            continue
+        if expose is not None:
+            if length == 27 and key.lower() == _ACAO:
+                cors = True
+            elif length == 29 and key.lower() == _ACEH:
+                expose_at = len(out)
+        out.append(pair)
+    out.append(header)
+    if cors and expose is not None:
+        if expose_at < 0:
+            out.append((_ACEH, expose))
+        else:
+            key, value = out[expose_at]
+            listed = {item.strip().lower() for item in value.split(b",")}
+            if expose.lower() not in listed:
+                joined = value + b", " + expose if value.strip() else expose
+                out[expose_at] = (key, joined)
+    return out
+
+
+class VersionMiddleware:
+    """Stamp the current deploy version on every HTTP response and websocket handshake.
+
+    ::
+
+        app = VersionMiddleware(app)                       # env or embedded file store
+        app = VersionMiddleware(app, store="redis://localhost:6379/0", app_name="shop")
+        app.add_middleware(VersionMiddleware)              # Starlette / FastAPI
+
+    Options (all keyword-only):
+
+    - ``store``: a URL (``redis://``, ``rediss://``, ``file://DIR``, ``memory://``) or a
+      `Store`. Default: ``SPA_VERSION_URL``, else the embedded ``file://.spa-version``.
+    - ``app_name``: the namespace in the store. Default ``SPA_VERSION_APP``, else
+      ``"default"``.
+    - ``header_name``: the response header (default ``X-SPA-Version``).
+    - ``client_header``: the request header carrying the client's epoch.
+    - ``endpoint``: path of the JSON version endpoint (default ``/__spa-version``);
+      None turns it off.
+    - ``script_path``: path serving the JS helper's script-tag build (default
+      ``/__spa-version.js``); None turns it off.
+    - ``stamp_websocket``: stamp ``websocket.accept``. None (default) decides per
+      connection from the server's ``asgi.spec_version`` (>= 2.1); True/False force it.
+    - ``expose_header``: merge the header name into ``Access-Control-Expose-Headers``
+      on CORS responses (default True).
+    - ``fallback``: a header value (``"1; label=boot"``) to stamp until the store has
+      been read; default None stamps nothing until then.
+    - ``enforce_methods``: methods checked against ``min_compatible`` (default the
+      unsafe ones); ``"*"`` for all.
+    - ``enforce_paths`` / ``enforce_exclude``: path prefixes to check / to skip.
+    - ``reload_location``: the ``X-SPA-Reload`` value sent with a 409 (default ``*``,
+      "reload the current page").
+    - ``resync_interval``: seconds between full re-reads of the store (default 30).
+    - ``startup_timeout``: how long lifespan startup waits for the first read before
+      serving anyway (default 2 s). The store being down never fails startup.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: str | Store | None = None,
+        app_name: str | None = None,
+        header_name: str = HEADER,
+        client_header: str = CLIENT_HEADER,
+        endpoint: str | None = DEFAULT_ENDPOINT,
+        script_path: str | None = DEFAULT_SCRIPT_PATH,
+        stamp_websocket: bool | None = None,
+        expose_header: bool = True,
+        fallback: str | None = None,
+        enforce_methods: Iterable[str] | str = UNSAFE_METHODS,
+        enforce_paths: Iterable[str] = ("/",),
+        enforce_exclude: Iterable[str] = (),
+        reload_location: str = "*",
+        resync_interval: float = 30.0,
+        startup_timeout: float = 2.0,
+    ) -> None:
+        self.app = app
+        if isinstance(store, Store):
+            self._store_factory: Callable[[], Store] = lambda: store
+            self._owns_store = False
+            self.store: Store = store
+        else:
+            url = store
+            self._store_factory = lambda: open_store(url, app=app_name)
+            self._owns_store = True
+            self.store = self._store_factory()  # opening does no I/O
+        self.current = CurrentVersion(_validate_header_name(header_name))
+        if fallback is not None:
+            parsed = parse_header(fallback)
+            self.current.offer(
+                Release(parsed.epoch, parsed.label or "fallback", parsed.policy, parsed.min_compatible),
+            )
+            self.current.provisional = True
+        self._client_header = _validate_header_name(client_header).lower().encode("ascii")
+        self._endpoint = endpoint
+        self._script_path = script_path
+        self._stamp_websocket = stamp_websocket
+        self._expose = header_name.encode("ascii") if expose_header else None
+        self._enforce_all = enforce_methods == "*"
+        self._enforce_methods = frozenset(() if self._enforce_all else (m.upper() for m in enforce_methods))
+        self._enforce_paths = tuple(enforce_paths)
+        self._enforce_exclude = tuple(enforce_exclude)
+        if any(c in reload_location for c in "\r\n\0"):
+            raise ValueError("reload_location must not contain CR, LF or NUL")
+        self._reload = (RELOAD_HEADER.lower().encode("ascii"), reload_location.encode("latin-1"))
+        self.resync_interval = resync_interval
+        self.startup_timeout = startup_timeout
+        self.listener: Listener | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the request path ------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type == "http":
+            if self._task is None:
+                self._start()
+            snapshot = self.current.snapshot
+            if scope["path"] == self._endpoint:
+                await self._serve_endpoint(scope, send, snapshot)
+                return
+            if scope["path"] == self._script_path:
+                await self._serve_script(scope, receive, send, snapshot)
+                return
+            if snapshot.min_compatible is not None and self._is_stale_http(scope, snapshot.min_compatible):
+                await self._reject_http(send, snapshot)
+                return
+            current = self.current
+            expose = self._expose
+
+            async def send_stamped(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    # Read at response time: a bump that landed mid-request is served.
+                    header = current.snapshot.header
+                    if header is not None:
+                        message["headers"] = _replace_header(message.get("headers"), header, expose)
+                await send(message)
+
+            await self.app(scope, receive, send_stamped)
+        elif scope_type == "websocket":
+            if self._task is None:
+                self._start()
+            await self._websocket(scope, receive, send)
+        elif scope_type == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # -- websockets ------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        snapshot = self.current.snapshot
+        if snapshot.min_compatible is not None:
+            client = self._client_epoch_ws(scope)
+            if client is not None and client < snapshot.min_compatible:
+                await self._reject_websocket(scope, receive, send, snapshot)
+                return
+        stamp_accept = self._stamp_websocket
+        if stamp_accept is None:
+            stamp_accept = _spec_allows_accept_headers(scope)
+        current = self.current
+
+        async def send_stamped(message: Message) -> None:
+            kind = message["type"]
+            if (kind == "websocket.accept" and stamp_accept) or kind == "websocket.http.response.start":
+                header = current.snapshot.header
+                if header is not None:
+                    message["headers"] = _replace_header(message.get("headers"), header, None)
+            await send(message)
+
+        await self.app(scope, receive, send_stamped)
+
+    # -- stale-client enforcement (docs/protocol.md, issue #5) ------------------
+
+    def _is_stale_http(self, scope: Scope, min_compatible: int) -> bool:
+        if not self._enforce_all and scope["method"] not in self._enforce_methods:
+            return False
+        path: str = scope["path"]
+        if not path.startswith(self._enforce_paths) or (
+            self._enforce_exclude and path.startswith(self._enforce_exclude)
+        ):
+            return False
+        wanted = self._client_header
+        for key, value in scope["headers"]:
+            if key == wanted:
+                client = parse_client_epoch(value)
+                # A missing or malformed header (curl, other services) is never rejected.
+                return client is not None and client < min_compatible
+        return False
+
+    def _client_epoch_ws(self, scope: Scope) -> int | None:
+        wanted = self._client_header
+        for key, value in scope["headers"]:
+            if key == wanted:
+                return parse_client_epoch(value)
+        query = scope.get("query_string", b"")
+        if CLIENT_QUERY_PARAM.encode() in query:
+            for key, value in parse_qsl(query.decode("latin-1")):
+                if key == CLIENT_QUERY_PARAM:
+                    return parse_client_epoch(value.encode("latin-1"))
+        return None
+
+    def _stale_response(self, snapshot: Snapshot) -> tuple[list[Header], bytes]:
+        body = b'{"error":"stale-client","reload":true,"current":' + snapshot.body + b"}"
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"cache-control", b"no-store"),
+            self._reload,
+        ]
+        if snapshot.header is not None:
+            headers.append(snapshot.header)
+        return headers, body
+
+    async def _reject_http(self, send: Send, snapshot: Snapshot) -> None:
+        headers, body = self._stale_response(snapshot)
+        await send({"type": "http.response.start", "status": 409, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _reject_websocket(self, scope: Scope, receive: Receive, send: Send, snapshot: Snapshot) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":  # the client left already
+            return
+        if "websocket.http.response" in scope.get("extensions", {}):
+            headers, body = self._stale_response(snapshot)
+            await send({"type": "websocket.http.response.start", "status": 409, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": CLOSE_CODE_STALE_CLIENT})
+
+    # -- the version endpoint --------------------------------------------------
+
+    async def _serve_endpoint(self, scope: Scope, send: Send, snapshot: Snapshot) -> None:
+        headers: list[Header] = [(b"cache-control", b"no-store")]
+        if scope["method"] not in ("GET", "HEAD"):
+            status, body = 405, b""
+            headers.append((b"allow", b"GET, HEAD"))
+        else:
+            status, body = 200, snapshot.body
+            headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(body)).encode("ascii")))
+        if snapshot.header is not None:
+            headers.append(snapshot.header)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    async def _serve_script(self, scope: Scope, receive: Receive, send: Send, snapshot: Snapshot) -> None:
+        asset = load_script()
+        if asset is None:  # a source checkout whose JS was never built: let the app 404
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            status, body, headers = 405, b"", [(b"allow", b"GET, HEAD")]
+        elif any(k == b"if-none-match" and asset.etag in v for k, v in scope["headers"]):
+            status, body, headers = 304, b"", [asset.headers[1], asset.headers[2]]
+        else:
+            status, body, headers = 200, asset.body, list(asset.headers)
+        if status != 304:
+            headers.append((b"content-length", str(len(body)).encode("ascii")))
+        if snapshot.header is not None:
+            headers.append(snapshot.header)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    # -- the listener's life ---------------------------------------------------
+
+    def _start(self) -> None:
+        """Start this event loop's listener (lazily, for servers without lifespan)."""
+        if self._owns_store and self.listener is not None:
+            # A previous lifespan closed the old store: open a fresh one.
+            self.store = self._store_factory()
+        self.listener = Listener(self.store, self.current, resync_interval=self.resync_interval)
+        self._task = asyncio.get_running_loop().create_task(self.listener.run(), name="spa-version listener")
+
+    async def startup(self) -> None:
+        """Start the listener and wait (up to ``startup_timeout``) for the first read."""
+        if self._task is None:
+            self._start()
+        assert self.listener is not None
+        try:
+            await asyncio.wait_for(self.listener.synced.wait(), self.startup_timeout)
+        except asyncio.TimeoutError:
+            logger.warning(
+                "spa-version: store %s not read within %.1f s; serving without it for now",
+                self.store.display_url,
+                self.startup_timeout,
+            )
+
+    async def shutdown(self) -> None:
+        """Cancel and await the listener, and close the store if we opened it."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._owns_store:
+            try:
+                await self.store.aclose()
+            except Exception:  # pragma: no cover - closing is best effort
+                logger.exception("spa-version: closing the store failed")
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received_any = False
+
+        async def receive_wrapper() -> Message:
+            nonlocal received_any
+            message = await receive()
+            received_any = True
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.shutdown()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception:
+            if received_any:
+                raise
+            # The app refuses lifespan before reading anything (Django's ASGIHandler
+            # raises for every scope but "http"). Run the protocol ourselves, so the
+            # listener still starts and, above all, stops cleanly.
+            logger.debug("spa-version: the app does not speak lifespan; handling it here")
+            await self._own_lifespan(receive, send)
+
+    async def _own_lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

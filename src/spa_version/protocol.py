@@ -1,0 +1,123 @@
+"""The wire format, as specified in docs/protocol.md.
+
+Response header (default name ``X-SPA-Version``)::
+
+    X-SPA-Version: 42; label=a1b2c3d-20261126; policy=next-navigation; min=40
+
+The value starts with the epoch as a bare decimal integer, so ``parseInt(value, 10)``
+alone already yields the epoch; ``; key=value`` parameters follow, and ``min`` is left
+out when the release has no ``min_compatible``. Unknown parameters must be ignored.
+
+Request header (default name ``X-SPA-Client-Version``): the client's own epoch, a bare
+decimal integer. A stale client is answered ``409`` with ``X-SPA-Reload``.
+
+Websocket drain: close code 1012 with the new release's header value as the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .release import DEFAULT_POLICY, InvalidRelease, Release, validate_label, validate_policy
+
+__all__ = [
+    "CLIENT_HEADER",
+    "CLOSE_CODE_DRAIN",
+    "CLOSE_CODE_STALE_CLIENT",
+    "DEFAULT_ENDPOINT",
+    "HEADER",
+    "MAX_CLOSE_REASON_BYTES",
+    "RELOAD_HEADER",
+    "ParsedVersion",
+    "close_reason",
+    "format_header",
+    "parse_client_epoch",
+    "parse_header",
+]
+
+HEADER = "X-SPA-Version"
+CLIENT_HEADER = "X-SPA-Client-Version"
+RELOAD_HEADER = "X-SPA-Reload"
+DEFAULT_ENDPOINT = "/__spa-version"
+# RFC 6455 §7.4.1 / IANA: 1012 "Service Restart", the client may reconnect.
+CLOSE_CODE_DRAIN = 1012
+# A private-use code (RFC 6455 §7.4.2: 4000-4999) for a stale client's handshake
+# when the server cannot send an HTTP 409 (no websocket.http.response extension).
+CLOSE_CODE_STALE_CLIENT = 4409
+# A close frame's payload is at most 125 bytes, 2 of which are the code.
+MAX_CLOSE_REASON_BYTES = 123
+# Epochs larger than this are refused when parsed, so a hostile header can't make us
+# build a huge int (and JS can still hold it exactly: 2**53 - 1).
+_MAX_EPOCH_DIGITS = 15
+
+
+def format_header(release: Release) -> str:
+    """The response header value for *release* (always header-safe: see `Release`)."""
+    value = f"{release.epoch}; label={release.label}; policy={release.policy}"
+    if release.min_compatible is not None:
+        value += f"; min={release.min_compatible}"
+    return value
+
+
+def close_reason(release: Release) -> str:
+    """The websocket close reason announcing *release* (fits a close frame)."""
+    reason = format_header(release)
+    if len(reason.encode("ascii")) > MAX_CLOSE_REASON_BYTES:
+        reason = str(release.epoch)
+    return reason
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedVersion:
+    """What a client can learn from one header value."""
+
+    epoch: int
+    label: str | None = None
+    policy: str = DEFAULT_POLICY
+    min_compatible: int | None = None
+
+
+def _parse_epoch(text: str) -> int:
+    text = text.strip()
+    if not text.isdigit() or not text.isascii() or len(text) > _MAX_EPOCH_DIGITS:
+        raise InvalidRelease(f"invalid epoch {text!r}")
+    epoch = int(text)
+    if epoch < 1:
+        raise InvalidRelease(f"invalid epoch {text!r}")
+    return epoch
+
+
+def parse_header(value: str | bytes) -> ParsedVersion:
+    """Parse a response header value; raise `InvalidRelease` if it is malformed.
+
+    Unknown parameters are ignored so the format can grow.
+    """
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidRelease("header value is not ASCII") from None
+    head, *params = value.split(";")
+    epoch = _parse_epoch(head)
+    label: str | None = None
+    policy = DEFAULT_POLICY
+    min_compatible: int | None = None
+    for param in params:
+        key, sep, val = param.strip().partition("=")
+        if not sep:
+            continue
+        if key == "label":
+            label = validate_label(val)
+        elif key == "policy":
+            policy = validate_policy(val)
+        elif key == "min":
+            min_compatible = _parse_epoch(val)
+    return ParsedVersion(epoch, label, policy, min_compatible)
+
+
+def parse_client_epoch(value: bytes) -> int | None:
+    """The epoch a client sent in the request header, or None if it is not valid."""
+    if 0 < len(value) <= _MAX_EPOCH_DIGITS and value.isdigit():
+        epoch = int(value)
+        return epoch if epoch >= 1 else None
+    return None

@@ -1,0 +1,69 @@
+"""Stores, chosen by URL. See `open_store`."""
+
+from __future__ import annotations
+
+import os
+
+from ..release import validate_app
+from .base import BumpResult, MinCompatible, Store, StoreError, StoreUnavailable
+
+__all__ = [
+    "DEFAULT_APP",
+    "DEFAULT_URL",
+    "BumpResult",
+    "MinCompatible",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "open_store",
+    "resolve_url",
+]
+
+#: The embedded default: a directory in the working directory, no Redis needed.
+DEFAULT_URL = "file://.spa-version"
+DEFAULT_APP = "default"
+
+
+def resolve_url(url: str | None = None, app: str | None = None) -> tuple[str, str]:
+    """The store URL and app name: explicit values, else the environment, else defaults.
+
+    Environment: ``SPA_VERSION_URL`` and ``SPA_VERSION_APP``.
+    """
+    url = url or os.environ.get("SPA_VERSION_URL") or DEFAULT_URL
+    app = validate_app(app or os.environ.get("SPA_VERSION_APP") or DEFAULT_APP)
+    return url, app
+
+
+def open_store(url: str | None = None, *, app: str | None = None) -> Store:
+    """Open the store for *url* and *app* (see `resolve_url` for the defaults).
+
+    - ``redis://`` / ``rediss://``: Redis (needs ``spa-version[redis]``)
+    - ``file://DIR``: one JSON file per app under DIR (the embedded default)
+    - ``memory://[NAME]``: this process only
+
+    Raises ``ValueError`` for an unknown scheme.
+    """
+    url, app = resolve_url(url, app)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"store URL {url!r} has no scheme (redis://, rediss://, file://, memory://)")
+    scheme = scheme.lower()
+    if scheme in ("redis", "rediss", "unix"):
+        from .redis import RedisStore
+
+        return RedisStore(url, app=app)
+    if scheme == "file":
+        if not rest:
+            raise ValueError(
+                "file:// needs a directory, e.g. file://.spa-version or file:///var/lib/spa-version"
+            )
+        from .file import FileStore
+
+        return FileStore(rest, app=app)
+    if scheme == "memory":
+        from .memory import MemoryStore
+
+        return MemoryStore(rest, app=app)
+    raise ValueError(
+        f"unknown store scheme {scheme!r} in {url!r}: use redis://, rediss://, file:// or memory://"
+    )

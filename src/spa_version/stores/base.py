@@ -1,0 +1,158 @@
+"""What every store offers, and the errors it raises."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, NoReturn
+
+from ..release import (
+    DEFAULT_POLICY,
+    InvalidRelease,
+    Release,
+    utc_now,
+    validate_label,
+    validate_note,
+    validate_policy,
+)
+
+__all__ = [
+    "BumpResult",
+    "MinCompatible",
+    "OnRelease",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "HISTORY_LIMIT",
+]
+
+#: How many past releases a store keeps per app.
+HISTORY_LIMIT = 50
+
+#: ``min_compatible`` as given to `Store.bump`: an epoch, ``"current"`` (the epoch
+#: this bump creates), or None.
+MinCompatible = int | Literal["current"] | None
+
+#: Called by `Store.listen` with each release it reads (None: the store is empty),
+#: and whether it came from a full re-read of the current record (True) rather than
+#: a change notification (False).
+OnRelease = Callable[[Release | None, bool], None]
+
+
+class StoreError(Exception):
+    """The store refused an operation (for example an ACL error)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class BumpResult:
+    """What a bump made: the new release, and how many listeners were told (if known)."""
+
+    release: Release
+    receivers: int | None
+
+
+class Store(abc.ABC):
+    """A place that holds the current release and its history for one app.
+
+    Stores are chosen by URL (see `spa_version.stores.open_store`). Every method may
+    raise `StoreUnavailable` or `StoreError`; reads raise `InvalidRelease` when the
+    current record is corrupt.
+    """
+
+    #: The URL the store was opened with, with any password masked (safe to log).
+    display_url: str
+    app: str
+
+    @abc.abstractmethod
+    async def get(self) -> Release | None:
+        """The current release, or None if there has been no bump yet."""
+
+    @abc.abstractmethod
+    async def history(self, limit: int = HISTORY_LIMIT) -> list[Release]:
+        """Past releases, newest first (the current one included). Bad records are skipped."""
+
+    @abc.abstractmethod
+    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible) -> BumpResult:
+        """Atomically: next epoch, set current, push history, notify listeners."""
+
+    @abc.abstractmethod
+    async def listen(self, on_release: OnRelease, resync_interval: float) -> NoReturn:
+        """Follow the current release until cancelled.
+
+        Calls ``on_release(release, True)`` right after (re)connecting and every
+        *resync_interval* seconds, and ``on_release(release, False)`` on each change
+        notification. Invalid stored values are logged and skipped. Raises on a
+        connection failure; the caller (`spa_version.listener.Listener`) backs off and
+        calls again.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
+        """Release connections. The store must not be used afterwards."""
+
+    async def bump(
+        self,
+        label: str,
+        *,
+        policy: str = DEFAULT_POLICY,
+        min_compatible: MinCompatible = None,
+        note: str | None = None,
+    ) -> BumpResult:
+        """Create the next release. Bad input raises `InvalidRelease`, touching nothing."""
+        validate_label(label)
+        validate_policy(policy)
+        validate_note(note)
+        if (
+            min_compatible is not None
+            and min_compatible != "current"
+            and not (
+                isinstance(min_compatible, int)
+                and not isinstance(min_compatible, bool)
+                and min_compatible >= 1
+            )
+        ):
+            raise InvalidRelease(f"invalid min_compatible {min_compatible!r}: an epoch >= 1 or 'current'")
+        fields: dict[str, object] = {
+            "label": label,
+            "policy": policy,
+            "created_at": utc_now(),
+            "note": note,
+        }
+        return await self._bump(fields, min_compatible)
+
+    async def rollback(self, to: int | None = None) -> BumpResult:
+        """Bump to the label and policy of an earlier release (default: the previous one).
+
+        A rollback is a bump: it gets a new, higher epoch, so every client moves.
+        """
+        past = await self.history()
+        if to is None:
+            if len(past) < 2:
+                raise InvalidRelease("there is no previous release to roll back to")
+            target = past[1]
+        else:
+            found = [r for r in past if r.epoch == to]
+            if not found:
+                raise InvalidRelease(f"epoch {to} is not in the stored history")
+            target = found[0]
+        return await self.bump(target.label, policy=target.policy, note=f"rollback to epoch {target.epoch}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.display_url} app={self.app!r}>"
+
+
+def check_min_compatible(min_compatible: MinCompatible, epoch: int) -> int | None:
+    """Resolve ``min_compatible`` for a bump that creates *epoch*."""
+    if min_compatible is None:
+        return None
+    if min_compatible == "current":
+        return epoch
+    if min_compatible > epoch:
+        raise InvalidRelease(
+            f"min_compatible {min_compatible} is newer than the release being made ({epoch})"
+        )
+    return min_compatible

@@ -109,10 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe(release: Release) -> str:
-    return format_header(release)
-
-
 def _print_release(release: Release | None, as_json: bool, *, flush: bool = False) -> None:
     if as_json:
         print(json.dumps(None if release is None else release.to_dict()), flush=flush)
@@ -204,8 +200,10 @@ def _report_bump(release: Release, receivers: int | None, as_json: bool) -> None
     if as_json:
         print(json.dumps({**release.to_dict(), "receivers": receivers}))
         return
-    told = "" if receivers is None else f"; {receivers} listener{'s' if receivers != 1 else ''} told"
-    print(f"epoch {release.epoch}  {_describe(release)}{told}")
+    line = f"bumped to epoch {release.epoch} ({format_header(release)})"
+    if receivers is not None:
+        line += f"; {receivers} subscriber{'s' if receivers != 1 else ''} received it"
+    print(line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

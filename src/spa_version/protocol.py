@@ -103,9 +103,10 @@ def parse_header(value: str | bytes) -> ParsedVersion:
     policy = DEFAULT_POLICY
     min_compatible: int | None = None
     for param in params:
-        key, sep, val = param.strip().partition("=")
+        key, sep, val = param.partition("=")
         if not sep:
             continue
+        key, val = key.strip(), val.strip()
         if key == "label":
             label = validate_label(val)
         elif key == "policy":

@@ -73,11 +73,16 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [
                 self.binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", self.dir,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
                 *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
@@ -146,10 +151,14 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "spa_version", *args]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``spa-version`` CLI in a subprocess."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(cli_command(*args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60)
+    return subprocess.run(
+        cli_command(*args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60
+    )
 
 
 @contextlib.contextmanager

@@ -1,0 +1,85 @@
+"""The wire format of docs/protocol.md: header values, client epochs, close reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from spa_version.protocol import (
+    MAX_CLOSE_REASON_BYTES,
+    close_reason,
+    format_header,
+    parse_client_epoch,
+    parse_header,
+)
+from spa_version.release import InvalidRelease, Release
+
+
+def test_format_without_min() -> None:
+    """The header value leads with the epoch; min is left out when unset."""
+    assert format_header(Release(1, "demo-1")) == "1; label=demo-1; policy=next-navigation"
+
+
+def test_format_with_min() -> None:
+    """min_compatible is sent as the min parameter."""
+    value = format_header(Release(42, "abc", "immediate", 40))
+    assert value == "42; label=abc; policy=immediate; min=40"
+
+
+@pytest.mark.parametrize(
+    "release",
+    [
+        Release(1, "a"),
+        Release(99, "x" * 64, "silent", 1),
+        Release(123456789012345, "v.1_2-3", "prompt", 123456789012345),
+    ],
+)
+def test_parse_inverts_format(release: Release) -> None:
+    """parse_header(format_header(r)) recovers epoch, label, policy and min."""
+    parsed = parse_header(format_header(release))
+    assert (parsed.epoch, parsed.label, parsed.policy, parsed.min_compatible) == (
+        release.epoch,
+        release.label,
+        release.policy,
+        release.min_compatible,
+    )
+
+
+def test_parse_ignores_unknown_parameters_and_spaces() -> None:
+    """Unknown parameters are skipped so the format can grow."""
+    parsed = parse_header(b" 5 ;label = v5;future=thing; policy=prompt ;flag")
+    assert (parsed.epoch, parsed.label, parsed.policy) == (5, "v5", "prompt")
+
+
+@pytest.mark.parametrize("value", ["", "v1", "0", "-1", "1e3", "1.5", "9" * 16, "٣", b"\xff"])
+def test_parse_rejects_bad_epochs(value: str | bytes) -> None:
+    """A value that does not start with a sane epoch is invalid."""
+    with pytest.raises(InvalidRelease):
+        parse_header(value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"41", 41),
+        (b"1", 1),
+        (b"0", None),
+        (b"", None),
+        (b"-1", None),
+        (b"41abc", None),
+        (b"9" * 16, None),
+        (b"\xd9\xa3", None),
+    ],
+)
+def test_parse_client_epoch(raw: bytes, expected: int | None) -> None:
+    """The request header is a bare decimal epoch; anything else is ignored (None)."""
+    assert parse_client_epoch(raw) == expected
+
+
+def test_close_reason_fits_a_close_frame() -> None:
+    """The drain close reason is the header value, or the bare epoch when that is too long."""
+    short = Release(43, "b7")
+    assert close_reason(short) == format_header(short)
+    long = Release(10**14, "x" * 64, "next-navigation", 10**14)
+    reason = close_reason(long)
+    assert len(reason.encode()) <= MAX_CLOSE_REASON_BYTES
+    assert parse_header(reason).epoch == 10**14

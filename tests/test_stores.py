@@ -1,0 +1,213 @@
+"""Every store: bump, get, history, rollback, listen, and bad values in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from spa_version.release import InvalidRelease, Release
+from spa_version.stores import Store, StoreError, open_store
+from spa_version.stores.base import HISTORY_LIMIT
+from tests.support.servers import RedisServer, async_wait_for
+
+
+@pytest.fixture(params=["memory", "file", "redis"])
+async def store(request: pytest.FixtureRequest, app_name: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """The same contract, tested on each kind of store."""
+    if request.param == "memory":
+        url = f"memory://{app_name}"
+    elif request.param == "file":
+        url = f"file://{tmp_path}/store"
+    else:
+        redis: RedisServer = request.getfixturevalue("redis")
+        url = redis.url
+    opened = open_store(url, app=app_name)
+    yield opened
+    await opened.aclose()
+
+
+async def test_empty_store(store: Store) -> None:
+    """Before the first bump there is no release and no history."""
+    assert await store.get() is None
+    assert await store.history() == []
+
+
+async def test_bump_increments_epoch_and_keeps_fields(store: Store) -> None:
+    """Each bump gets the next epoch and stores what it was given."""
+    first = await store.bump("v1")
+    second = await store.bump("v2", policy="prompt", min_compatible=1, note="new API")
+    assert (first.release.epoch, second.release.epoch) == (1, 2)
+    current = await store.get()
+    assert current == second.release
+    assert (current.label, current.policy, current.min_compatible, current.note) == (
+        "v2",
+        "prompt",
+        1,
+        "new API",
+    )
+    assert current.created_at.endswith("Z")
+
+
+async def test_min_compatible_current_means_this_release(store: Store) -> None:
+    """--min-compatible current pins min_compatible to the epoch being created."""
+    await store.bump("v1")
+    result = await store.bump("v2", min_compatible="current")
+    assert result.release.min_compatible == result.release.epoch == 2
+
+
+async def test_min_compatible_newer_than_release_is_refused(store: Store) -> None:
+    """A min_compatible beyond the new epoch would lock every client out: refused, store untouched."""
+    await store.bump("v1")
+    with pytest.raises(InvalidRelease):
+        await store.bump("v2", min_compatible=5)
+    assert (await store.get()).label == "v1"  # type: ignore[union-attr]
+    assert (await store.bump("v3")).release.epoch == 2
+
+
+@pytest.mark.parametrize("label", ["bad label", "v1\r\nX: y", "v\x00", "x" * 65, ""])
+async def test_bad_label_leaves_store_untouched(store: Store, label: str) -> None:
+    """A bad label raises before anything is written."""
+    await store.bump("good")
+    with pytest.raises(InvalidRelease):
+        await store.bump(label)
+    assert [r.label for r in await store.history()] == ["good"]
+
+
+async def test_history_is_bounded_and_newest_first(store: Store) -> None:
+    """History keeps the last HISTORY_LIMIT releases, newest first."""
+    for i in range(HISTORY_LIMIT + 5):
+        await store.bump(f"v{i + 1}")
+    history = await store.history(HISTORY_LIMIT + 10)
+    assert len(history) == HISTORY_LIMIT
+    assert [r.epoch for r in history] == list(range(HISTORY_LIMIT + 5, 5, -1))
+    assert [r.epoch for r in await store.history(3)] == [55, 54, 53]
+
+
+async def test_rollback_is_a_bump_to_an_older_label(store: Store) -> None:
+    """rollback gets a new epoch with the previous (or the chosen) release's label and policy."""
+    await store.bump("v1", policy="silent")
+    await store.bump("v2")
+    await store.bump("v3")
+    back = await store.rollback()
+    assert (back.release.epoch, back.release.label) == (4, "v2")
+    again = await store.rollback(to=1)
+    assert (again.release.epoch, again.release.label, again.release.policy) == (5, "v1", "silent")
+    with pytest.raises(InvalidRelease):
+        await store.rollback(to=99)
+
+
+async def test_rollback_needs_a_previous_release(store: Store) -> None:
+    """With a single release there is nothing to roll back to."""
+    await store.bump("only")
+    with pytest.raises(InvalidRelease):
+        await store.rollback()
+
+
+async def test_apps_are_namespaced(store: Store) -> None:
+    """Two apps in the same store never see each other's releases."""
+    other = open_store(store.display_url, app=store.app + "-other")  # no passwords in tests
+    try:
+        await store.bump("mine")
+        assert await other.get() is None
+        await other.bump("theirs")
+        assert (await store.get()).label == "mine"  # type: ignore[union-attr]
+    finally:
+        await other.aclose()
+
+
+async def test_listen_reads_first_then_follows_bumps(store: Store) -> None:
+    """listen reports the current record at once, then each bump."""
+    await store.bump("v1")
+    seen: list[tuple[int, bool]] = []
+
+    def on_release(release: Release | None, resync: bool) -> None:
+        if release is not None:
+            seen.append((release.epoch, resync))
+
+    task = asyncio.create_task(store.listen(on_release, 60.0))
+    try:
+        await async_wait_for(lambda: (1, True) in seen)
+        await store.bump("v2")
+        await async_wait_for(lambda: any(epoch == 2 for epoch, _ in seen), timeout=5)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_concurrent_bumps_get_distinct_epochs(store: Store) -> None:
+    """Bumps racing each other never share an epoch (the increment is atomic)."""
+    results = await asyncio.gather(*(store.bump(f"v{i}") for i in range(20)))
+    epochs = sorted(r.release.epoch for r in results)
+    assert epochs == list(range(1, 21))
+    assert (await store.get()).epoch == 20  # type: ignore[union-attr]
+
+
+# -- bad values written straight into the store -------------------------------------
+
+
+async def test_redis_garbage_current_is_reported_and_ignored_by_listen(
+    redis: RedisServer, app_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A garbage record in Redis makes get() raise InvalidRelease and listen() skip it with a warning."""
+    store = open_store(redis.url, app=app_name)
+    try:
+        await store.bump("v1")
+        redis.command("LPUSH", f"spa-version:{{{app_name}}}:history", "v2\r\nX-Evil: 1")
+        with pytest.raises(InvalidRelease):
+            await store.get()
+        seen: list[Release | None] = []
+        caplog.set_level(logging.WARNING, "spa_version")
+        task = asyncio.create_task(store.listen(lambda r, _: seen.append(r), 60.0))
+        try:
+            await async_wait_for(lambda: "bad current record" in caplog.text)
+            redis.command("PUBLISH", f"spa-version:{{{app_name}}}:bump", "{not json")
+            await async_wait_for(lambda: "bad bump message" in caplog.text)
+            assert seen == []
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    finally:
+        await store.aclose()
+
+
+async def test_file_garbage_is_refused_for_bump(tmp_path: Path, app_name: str) -> None:
+    """A corrupt file is not silently overwritten by a bump (its epoch counter would be lost)."""
+    store = open_store(f"file://{tmp_path}", app=app_name)
+    (tmp_path / f"{app_name}.json").write_text("{corrupt")
+    with pytest.raises(InvalidRelease):
+        await store.get()
+    with pytest.raises(StoreError):
+        await store.bump("v1")
+    assert (tmp_path / f"{app_name}.json").read_text() == "{corrupt"
+
+
+async def test_file_writes_are_atomic_documents(tmp_path: Path, app_name: str) -> None:
+    """The file holds one JSON document with the epoch counter and history, and no temp files remain."""
+    store = open_store(f"file://{tmp_path}", app=app_name)
+    await store.bump("v1")
+    await store.bump("v2")
+    doc = json.loads((tmp_path / f"{app_name}.json").read_text())
+    assert doc["epoch"] == 2
+    assert [r["label"] for r in doc["history"]] == ["v2", "v1"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_unknown_scheme_is_a_clear_error() -> None:
+    """open_store names the supported schemes when given another."""
+    with pytest.raises(ValueError, match="redis://"):
+        open_store("postgres://x", app="a")
+    with pytest.raises(ValueError, match="no scheme"):
+        open_store("localhost:6379", app="a")
+
+
+def test_bad_app_name_is_refused() -> None:
+    """App names become key parts and file names, so they are validated."""
+    with pytest.raises(InvalidRelease):
+        open_store("memory://", app="../../etc/passwd")

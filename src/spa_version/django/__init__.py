@@ -1,0 +1,18 @@
+"""Django integration for spa-version (``pip install 'spa-version[django]'``).
+
+::
+
+    INSTALLED_APPS = [..., "spa_version.django"]            # template tags + system checks
+    MIDDLEWARE = ["spa_version.django.VersionMiddleware", ...]
+    SPA_VERSION = {"URL": "redis://localhost:6379/0", "APP": "shop"}
+
+Works under WSGI and ASGI. With Channels, also wrap the ``ProtocolTypeRouter`` with
+`spa_version.django.asgi.wrap_asgi` so websocket handshakes are stamped. See
+docs/django.md.
+"""
+
+from __future__ import annotations
+
+from .middleware import VersionMiddleware
+
+__all__ = ["VersionMiddleware"]

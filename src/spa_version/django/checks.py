@@ -1,0 +1,119 @@
+"""System checks (``manage.py check``) for the ``SPA_VERSION`` settings and the middleware's place.
+
+- ``spa_version.E001``: ``SPA_VERSION`` is invalid (the message says which key and why).
+- ``spa_version.E002``: a Redis URL is set but redis-py is missing (``spa-version[redis]``).
+- ``spa_version.W001``: ``DEBUG = False`` and no store URL: every process falls back to
+  the embedded file store in its working directory, which other hosts never see.
+- ``spa_version.W002``: ``memory://`` with ``DEBUG = False``: each process has its own
+  store, and ``spa-version bump`` (another process) cannot reach it.
+- ``spa_version.W003``: the middleware sits below one that can answer on its own, so
+  those answers (redirects, cached pages) go out unstamped or with a stale version.
+- ``spa_version.W004``: django-cors-headers sits above the middleware and its
+  ``CORS_EXPOSE_HEADERS`` leaves out the version header: it overwrites the expose list,
+  so cross-origin pages cannot read the version.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import parse_config
+
+MIDDLEWARE_PATH = "spa_version.django.VersionMiddleware"
+_MIDDLEWARE_ALIASES = (MIDDLEWARE_PATH, "spa_version.django.middleware.VersionMiddleware")
+
+#: Middleware that may return a response without calling the ones below it.
+SHORT_CIRCUITING = (
+    "django.middleware.security.SecurityMiddleware",  # SECURE_SSL_REDIRECT
+    "django.middleware.common.CommonMiddleware",  # APPEND_SLASH / PREPEND_WWW redirects
+    "django.middleware.locale.LocaleMiddleware",  # language-prefix redirects
+    "django.middleware.cache.FetchFromCacheMiddleware",  # cached pages
+    "django.middleware.cache.CacheMiddleware",
+)
+CORS_MIDDLEWARE = "corsheaders.middleware.CorsMiddleware"
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Validate ``SPA_VERSION`` and warn about stores that do not fit production."""
+    try:
+        config = parse_config(getattr(settings, "SPA_VERSION", None))
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="See docs/django.md for the SPA_VERSION keys.", id="spa_version.E001")]
+    messages: list[CheckMessage] = []
+    url = config.url or os.environ.get("SPA_VERSION_URL")
+    scheme = (url or "file://").partition("://")[0].lower()
+    if scheme in ("redis", "rediss", "unix") and importlib.util.find_spec("redis") is None:
+        messages.append(
+            Error(
+                f"SPA_VERSION uses {scheme}:// but redis-py is not installed.",
+                hint="pip install 'spa-version[redis]'",
+                id="spa_version.E002",
+            )
+        )
+    if not settings.DEBUG and url is None:
+        messages.append(
+            Warning(
+                "spa-version falls back to the embedded file store (file://.spa-version in the working "
+                "directory) while DEBUG is False.",
+                hint="Set SPA_VERSION = {'URL': 'redis://...'} (or the SPA_VERSION_URL environment "
+                "variable), or an explicit file:// directory that every worker shares.",
+                id="spa_version.W001",
+            )
+        )
+    if not settings.DEBUG and scheme == "memory":
+        messages.append(
+            Warning(
+                "spa-version uses memory:// while DEBUG is False: each process has its own store and "
+                "`spa-version bump` cannot reach it.",
+                hint="Use redis:// in production.",
+                id="spa_version.W002",
+            )
+        )
+    return messages
+
+
+@register()
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when the middleware sits where some responses never pass through it."""
+    middleware = [str(path) for path in getattr(settings, "MIDDLEWARE", None) or ()]
+    ours = [i for i, path in enumerate(middleware) if path in _MIDDLEWARE_ALIASES]
+    if not ours:
+        return []
+    position = ours[0]
+    messages: list[CheckMessage] = []
+    above = middleware[:position]
+    for path in above:
+        if path in SHORT_CIRCUITING:
+            messages.append(
+                Warning(
+                    f"{MIDDLEWARE_PATH} is below {path}, which can answer on its own: those responses "
+                    "go out without the current version.",
+                    hint=f"Move {MIDDLEWARE_PATH} above {path} (near the top of MIDDLEWARE).",
+                    obj=path,
+                    id="spa_version.W003",
+                )
+            )
+    if CORS_MIDDLEWARE in above:
+        try:
+            header = parse_config(getattr(settings, "SPA_VERSION", None)).header_name
+        except ImproperlyConfigured:
+            return messages  # reported by check_settings
+        exposed = {str(name).lower() for name in getattr(settings, "CORS_EXPOSE_HEADERS", ()) or ()}
+        if header.lower() not in exposed:
+            messages.append(
+                Warning(
+                    f"{CORS_MIDDLEWARE} is above {MIDDLEWARE_PATH} and sets Access-Control-Expose-Headers "
+                    f"without {header}, so cross-origin pages cannot read the version.",
+                    hint=f"Add {header!r} to CORS_EXPOSE_HEADERS, or move {MIDDLEWARE_PATH} above "
+                    f"{CORS_MIDDLEWARE}.",
+                    id="spa_version.W004",
+                )
+            )
+    return messages

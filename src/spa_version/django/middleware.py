@@ -1,0 +1,185 @@
+"""`VersionMiddleware` for Django's ``MIDDLEWARE`` setting: WSGI and ASGI, sync and async.
+
+It does what the ASGI `spa_version.VersionMiddleware` does, the Django way:
+
+- stamps ``X-SPA-Version`` on every response (replacing, never duplicating), and merges
+  the header's name into ``Access-Control-Expose-Headers`` when the response carries
+  ``Access-Control-Allow-Origin``;
+- answers ``GET /__spa-version`` and ``GET /__spa-version.js`` itself;
+- refuses stale clients on enforced requests with ``409`` and ``X-SPA-Reload``
+  (docs/protocol.md).
+
+The version comes from memory only: `spa_version.django.listener_thread` keeps it fresh
+from a background thread, so the request path does no store I/O. Like Django's own
+``MiddlewareMixin`` it is both sync- and async-capable, so it adds no thread hop to an
+async stack under ASGI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+from ..assets import load_script
+from ..current import Snapshot
+from ..protocol import RELOAD_HEADER, parse_client_epoch
+from .conf import Config, get_config
+from .listener_thread import Followed, listener_thread
+
+__all__ = ["VersionMiddleware"]
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+_ACAO = "Access-Control-Allow-Origin"
+_ACEH = "Access-Control-Expose-Headers"
+
+
+def _state() -> tuple[Config, Followed]:
+    config = get_config()
+    return config, listener_thread().follow(config)
+
+
+def _header_value(snapshot: Snapshot) -> str | None:
+    header = snapshot.header
+    # ASCII by construction (`CurrentVersion.build`); decoding a ~60-byte value is
+    # cheaper than any cache lookup keyed on the snapshot.
+    return None if header is None else header[1].decode("ascii")
+
+
+def stamp(response: HttpResponseBase, config: Config, snapshot: Snapshot) -> None:
+    """Set the version header on *response*, and expose it on CORS responses."""
+    value = _header_value(snapshot)
+    if value is None:
+        return
+    name = config.header_name
+    response.headers[name] = value  # case-insensitive: replaces any earlier value
+    if config.expose_header and _ACAO in response.headers:
+        # A cross-origin page can read only the safelisted headers plus those listed
+        # here (Fetch standard, CORS); merge, never replace, never duplicate.
+        exposed = response.headers.get(_ACEH, "")
+        listed = {item.strip().lower() for item in exposed.split(",")}
+        if name.lower() not in listed:
+            response.headers[_ACEH] = f"{exposed}, {name}" if exposed.strip() else name
+
+
+def _is_stale(request: HttpRequest, config: Config, min_compatible: int) -> bool:
+    if config.enforce_methods is not None and request.method not in config.enforce_methods:
+        return False
+    path = request.path_info
+    if not path.startswith(config.enforce_paths) or (
+        config.enforce_exclude and path.startswith(config.enforce_exclude)
+    ):
+        return False
+    raw = request.headers.get(config.client_header)
+    if raw is None:
+        return False
+    client = parse_client_epoch(raw.encode("latin-1"))
+    # A missing or malformed header (curl, other services) is never refused.
+    return client is not None and client < min_compatible
+
+
+def _endpoint_response(request: HttpRequest, snapshot: Snapshot) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        response = HttpResponse(status=405)
+        response["Allow"] = "GET, HEAD"
+    else:
+        response = HttpResponse(snapshot.body, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _script_response(request: HttpRequest) -> HttpResponse | None:
+    asset = load_script()
+    if asset is None:  # a source checkout whose JS was never built: let Django 404
+        return None
+    if request.method not in ("GET", "HEAD"):
+        response = HttpResponse(status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
+    etag = asset.etag.decode("ascii")
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(asset.body)
+    for key, value in asset.headers:
+        response[key.decode("ascii")] = value.decode("ascii")
+    return response
+
+
+def _stale_response(config: Config, snapshot: Snapshot) -> HttpResponse:
+    body = b'{"error":"stale-client","reload":true,"current":' + snapshot.body + b"}"
+    response = HttpResponse(body, status=409, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    response[RELOAD_HEADER] = config.reload_location
+    return response
+
+
+def _answer_early(request: HttpRequest, config: Config, snapshot: Snapshot) -> HttpResponse | None:
+    """The response the middleware gives itself (endpoint, script, 409), or None."""
+    path = request.path_info
+    if path == config.endpoint:
+        return _endpoint_response(request, snapshot)
+    if path == config.script_path:
+        return _script_response(request)
+    if snapshot.min_compatible is not None and _is_stale(request, config, snapshot.min_compatible):
+        return _stale_response(config, snapshot)
+    return None
+
+
+class VersionMiddleware:
+    """Stamp the current deploy version on every Django response.
+
+    Add it near the top of ``MIDDLEWARE`` (above anything that can answer on its own,
+    such as ``SecurityMiddleware``, ``CommonMiddleware`` or the cache middleware)::
+
+        MIDDLEWARE = [
+            "spa_version.django.VersionMiddleware",
+            "django.middleware.security.SecurityMiddleware",
+            ...
+        ]
+        SPA_VERSION = {"URL": "redis://localhost:6379/0", "APP": "shop"}
+
+    See docs/django.md for every key of ``SPA_VERSION``.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        if get_response is None:
+            raise ValueError("get_response must be provided.")
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            # Tell Django's handler that __call__ returns a coroutine (as MiddlewareMixin does).
+            markcoroutinefunction(self)
+        # Bad settings fail at start-up with ImproperlyConfigured, not on a request.
+        get_config()
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.async_mode:
+            return self.__acall__(request)
+        config, followed = _state()
+        followed.wait_first_read()
+        snapshot = followed.current.snapshot
+        response = _answer_early(request, config, snapshot)
+        if response is None:
+            response = self.get_response(request)  # type: ignore[assignment]
+        assert response is not None
+        # Read at response time: a bump that landed mid-request is served.
+        stamp(response, config, followed.current.snapshot)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        config, followed = _state()
+        await followed.async_wait_first_read()
+        snapshot = followed.current.snapshot
+        response: HttpResponseBase | None = _answer_early(request, config, snapshot)
+        if response is None:
+            response = await self.get_response(request)  # type: ignore[misc]
+        assert response is not None
+        stamp(response, config, followed.current.snapshot)
+        return response

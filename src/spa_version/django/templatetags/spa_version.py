@@ -1,0 +1,42 @@
+"""Template tags: ``{% load spa_version %}``, then ``{% spa_version_meta %}``, ``{% spa_version_script %}``.
+
+``{% spa_version_meta %}`` renders the page baseline the JS helper reads
+(docs/protocol.md, "The page baseline")::
+
+    <meta name="spa-version" content="42; label=a1b2c3d; policy=next-navigation">
+
+and nothing before the first release is known. ``{% spa_version_script %}`` renders
+the script tag of the helper's script-tag build, served by the middleware::
+
+    <script src="/__spa-version.js" defer></script>
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from ..conf import get_config
+from ..listener_thread import listener_thread
+
+register = template.Library()
+
+
+@register.simple_tag
+def spa_version_meta() -> SafeString:
+    """The ``<meta name="spa-version">`` tag for the release this process serves now."""
+    config = get_config()
+    header = listener_thread().follow(config).current.snapshot.header
+    if header is None:
+        return mark_safe("")
+    return format_html('<meta name="spa-version" content="{}">', header[1].decode("ascii"))
+
+
+@register.simple_tag
+def spa_version_script() -> SafeString:
+    """The ``<script>`` tag loading the JS helper from ``SPA_VERSION["SCRIPT_PATH"]``."""
+    path = get_config().script_path
+    if path is None:
+        return mark_safe("")
+    return format_html('<script src="{}" defer></script>', path)

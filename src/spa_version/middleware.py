@@ -208,6 +208,9 @@ class VersionMiddleware:
         if scope_type == "http":
             if self._task is None:
                 self._start()
+            # Lets the app render the same version, e.g. the Jinja2 meta tag
+            # (spa_version.templating reads request.scope["spa_version"]). Issue #4.
+            scope["spa_version"] = self.current
             snapshot = self.current.snapshot
             if scope["path"] == self._endpoint:
                 await self._serve_endpoint(scope, send, snapshot)

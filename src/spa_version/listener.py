@@ -77,8 +77,14 @@ class Listener:
                 self._backwards = release
 
     def backoff_delay(self) -> float:
-        """Full jitter: uniform between 0 and the capped exponential bound."""
-        bound = min(self.backoff_cap, self.backoff_base * 2 ** min(self.failures, 16))
+        """Full jitter: uniform between 0 and the capped exponential bound.
+
+        The cap never exceeds ``resync_interval``: that is the staleness bound the
+        operator chose, and a bump made while the store was unreachable must be
+        served within it once the store is back (issue 6).
+        """
+        cap = min(self.backoff_cap, self.resync_interval)
+        bound = min(cap, self.backoff_base * 2 ** min(self.failures, 16))
         return random.uniform(0, bound)
 
     async def run(self) -> None:

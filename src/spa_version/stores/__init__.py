@@ -19,6 +19,11 @@ __all__ = [
     "resolve_url",
 ]
 
+# Kept in step with `spa_version.stores.redis.SCHEMES`, which needs redis-py to import.
+_REDIS_SCHEMES = frozenset(
+    {"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
+)
+
 #: The embedded default: a directory in the working directory, no Redis needed.
 DEFAULT_URL = "file://.spa-version"
 DEFAULT_APP = "default"
@@ -37,7 +42,9 @@ def resolve_url(url: str | None = None, app: str | None = None) -> tuple[str, st
 def open_store(url: str | None = None, *, app: str | None = None) -> Store:
     """Open the store for *url* and *app* (see `resolve_url` for the defaults).
 
-    - ``redis://`` / ``rediss://``: Redis (needs ``spa-version[redis]``)
+    - ``redis://`` / ``rediss://``: Redis (needs ``spa-version[redis]``); also
+      ``redis+sentinel://host:26379/SERVICE`` and ``redis+cluster://host:7000,host:7001``
+      (and their ``rediss+`` TLS forms). docs/redis.md lists every option.
     - ``file://DIR``: one JSON file per app under DIR (the embedded default)
     - ``memory://[NAME]``: this process only
 
@@ -48,7 +55,7 @@ def open_store(url: str | None = None, *, app: str | None = None) -> Store:
     if not sep:
         raise ValueError(f"store URL {url!r} has no scheme (redis://, rediss://, file://, memory://)")
     scheme = scheme.lower()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in _REDIS_SCHEMES:
         from .redis import RedisStore
 
         return RedisStore(url, app=app)
@@ -65,5 +72,6 @@ def open_store(url: str | None = None, *, app: str | None = None) -> Store:
 
         return MemoryStore(rest, app=app)
     raise ValueError(
-        f"unknown store scheme {scheme!r} in {url!r}: use redis://, rediss://, file:// or memory://"
+        f"unknown store scheme {scheme!r} in {url!r}: use redis://, rediss://, "
+        "redis+sentinel://, redis+cluster://, file:// or memory://"
     )

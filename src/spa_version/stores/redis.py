@@ -1,4 +1,4 @@
-"""``redis://`` and ``rediss://``: the production store, shared by every host.
+"""Redis as the production store: one server, Sentinel or Cluster, over TCP or TLS.
 
 Keys and the channel are hash-tagged per app (``spa-version:{APP}:...``), so one
 Redis can hold many apps and a Redis Cluster keeps all of an app's keys in one slot.
@@ -10,8 +10,20 @@ Redis can hold many apps and a Redis Cluster keeps all of an app's keys in one s
 The current release is ``LINDEX history 0``. A bump is one Lua script (increment,
 push, trim, publish), so no reader ever sees half of one (shared/NOTES.md).
 
-TLS and the ACL user come from the URL (``rediss://user:pass@host:6380/0``), through
-redis-py's own ``from_url``.
+URLs (docs/redis.md has the full list and the least-privilege ACLs):
+
+- ``redis://[user:pass@]host:6379/0`` and ``rediss://`` (TLS; ``?ssl_ca_certs=/path/ca.pem``),
+  through redis-py's own ``Redis.from_url``.
+- ``redis+sentinel://[user:pass@]host:26379[,host:26379...]/SERVICE[/DB]``, through
+  ``redis.asyncio.sentinel.Sentinel(...).master_for(SERVICE)``, which follows failovers.
+- ``redis+cluster://[user:pass@]host:7000[,host:7001...]``, through
+  ``redis.asyncio.cluster.RedisCluster``. ``rediss+sentinel://`` and ``rediss+cluster://``
+  add TLS.
+
+Query parameters are redis-py's connection options (``socket_timeout=2``, ``client_name=web``,
+``ssl_ca_certs=...``), plus ours: ``ping_interval`` and ``ping_timeout`` (seconds) for the
+pub/sub health check, and ``sentinel_username`` / ``sentinel_password`` for Sentinel's own
+authentication.
 """
 
 from __future__ import annotations
@@ -21,8 +33,9 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ..release import InvalidRelease, Release
 from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, StoreError, StoreUnavailable
@@ -30,10 +43,19 @@ from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, St
 try:
     import redis.asyncio as aioredis
     import redis.exceptions as redis_errors
+    from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the redis store needs the redis package: pip install 'spa-version[redis]'") from exc
 
+# redis_errors is exported for other modules that talk to the same Redis (fleet.py).
+__all__ = ["SCHEMES", "RedisStore", "mask_url", "redis_errors", "translate_error"]
+
 logger = logging.getLogger("spa_version")
+
+#: Every URL scheme this store accepts (`spa_version.stores.open_store` dispatches on it).
+SCHEMES = frozenset(
+    {"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
+)
 
 # KEYS: epoch, history. ARGV: record JSON without epoch/min_compatible, min
 # ('' | 'current' | digits), history length, channel.
@@ -57,28 +79,51 @@ local receivers = redis.call('PUBLISH', ARGV[4], record)
 return {epoch, receivers, record}
 """
 
-#: Ping the pub/sub connection this often while idle, and give up on it when no
-#: reply came within `PING_TIMEOUT`: a half-open link otherwise looks like silence.
+#: Ping the pub/sub connection after this long without traffic, and give up on it when
+#: no reply came within `PING_TIMEOUT`: a half-open link otherwise looks like silence
+#: (shared/NOTES.md). Both can be set per store (``?ping_interval=&ping_timeout=``).
 PING_INTERVAL = 5.0
 PING_TIMEOUT = 5.0
 
+# Our own URL query options, removed before redis-py sees the URL (it would pass
+# unknown names on to the connection class, which refuses them).
+_T = TypeVar("_T")
+
+_OWN_OPTIONS: dict[str, Callable[[str], float]] = {"ping_interval": float, "ping_timeout": float}
+_SENTINEL_AUTH = ("sentinel_username", "sentinel_password")
+
 
 def mask_url(url: str) -> str:
-    """*url* with any password replaced by ``***``, for logs and errors."""
+    """*url* with any password (in the userinfo or the query) replaced by ``***``, for logs."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    if "@" in parts.netloc:
+        userinfo, hosts = parts.netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hosts}")
+    if "password" in parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = [(k, "***" if "password" in k else v) for k, v in pairs]
+        parts = parts._replace(query=urlencode(query, safe="*/"))
+    return urlunsplit(parts)
+
+
+def _is_tls_verify_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
 def translate_error(exc: Exception, where: str) -> Exception:
     """Turn a redis-py error into one of ours, with a message an operator can act on."""
     if isinstance(exc, redis_errors.NoPermissionError):
-        return StoreError(f"{where}: permission denied by Redis ACL: {exc}")
+        return StoreError(f"{where}: permission denied by Redis ACL: {exc} (docs/redis.md lists the ACLs)")
     if isinstance(exc, redis_errors.AuthenticationError):
         return StoreError(f"{where}: authentication failed: {exc}")
+    if _is_tls_verify_failure(exc):
+        # Fail closed: nothing is read from a server whose certificate does not verify.
+        return StoreError(
+            f"{where}: TLS certificate verification failed, refusing to talk to Redis "
+            f"(is ssl_ca_certs the CA that signed the server's certificate?): {exc}"
+        )
     if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)):
         return StoreUnavailable(f"{where}: cannot reach Redis: {exc}")
     if isinstance(exc, redis_errors.ResponseError) and "SPAVERSION" in str(exc):
@@ -86,21 +131,140 @@ def translate_error(exc: Exception, where: str) -> Exception:
     return StoreError(f"{where}: {type(exc).__name__}: {exc}")
 
 
-class RedisStore(Store):
-    """Releases in Redis, with pub/sub pushing each bump to every listener."""
+def _split_options(query: str) -> tuple[dict[str, float], dict[str, Any], str]:
+    """(our options, redis-py keyword options, the query without ours)."""
+    own: dict[str, float] = {}
+    kwargs: dict[str, Any] = {}
+    kept: list[tuple[str, str]] = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in _OWN_OPTIONS:
+            try:
+                own[name] = _OWN_OPTIONS[name](value)
+            except ValueError:
+                raise ValueError(f"invalid value for {name!r} in the store URL: {value!r}") from None
+            if own[name] <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+            continue
+        kept.append((name, value))
+        parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
+        try:
+            kwargs[name] = parser(value) if parser else value
+        except (TypeError, ValueError):
+            raise ValueError(f"invalid value for {name!r} in the store URL: {value!r}") from None
+    return own, kwargs, urlencode(kept)
 
-    def __init__(self, url: str, *, app: str, client: Any | None = None, **options: Any) -> None:
+
+def _split_hosts(netloc: str, default_port: int) -> tuple[str | None, str | None, list[tuple[str, int]]]:
+    """``user:pass@h1:p1,h2:p2`` -> (user, password, [(h1, p1), (h2, p2)])."""
+    username = password = None
+    if "@" in netloc:
+        userinfo, netloc = netloc.rsplit("@", 1)
+        user, _, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) or None
+    hosts = []
+    for item in netloc.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host:  # no port given
+            host, port = item.strip(), str(default_port)
+        if not host or not port.isdigit():
+            raise ValueError(f"invalid host:port {item!r} in the store URL")
+        hosts.append((host.strip("[]"), int(port)))
+    return username, password, hosts
+
+
+def _build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, float], Any]:
+    """(the redis-py client for *url*, our own options, an extra object to close or None)."""
+    scheme, _, _ = url.partition("://")
+    scheme = scheme.lower()
+    parts = urlsplit(url)
+    own, kwargs, query = _split_options(parts.query)
+    defaults = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0, **options}
+    if scheme in ("redis", "rediss", "unix"):
+        # from_url parses the rest of the query itself; the URL's values win.
+        return aioredis.Redis.from_url(urlunsplit(parts._replace(query=query)), **defaults), own, None
+    kwargs = {**defaults, **kwargs}
+    tls = scheme.startswith("rediss+")
+    if tls:
+        kwargs["ssl"] = True
+    if scheme.endswith("+sentinel"):
+        from redis.asyncio.sentinel import Sentinel
+
+        username, password, hosts = _split_hosts(parts.netloc, 26379)
+        path = [p for p in parts.path.split("/") if p]
+        if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+            raise ValueError(
+                "a redis+sentinel:// URL names the service: redis+sentinel://host:26379/SERVICE[/DB]"
+            )
+        if len(path) == 2:
+            kwargs["db"] = int(path[1])
+        sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith(("socket_", "ssl"))}
+        for name in _SENTINEL_AUTH:
+            if name in kwargs:
+                sentinel_kwargs[name.removeprefix("sentinel_")] = kwargs.pop(name)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            hosts, sentinel_kwargs=sentinel_kwargs, username=username, password=password, **kwargs
+        )
+        return sentinel.master_for(unquote(path[0])), own, sentinel
+    if scheme.endswith("+cluster"):
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        username, password, hosts = _split_hosts(parts.netloc, 6379)
+        if parts.path.strip("/") not in ("", "0"):
+            raise ValueError("Redis Cluster has only database 0: leave the path out of redis+cluster:// URLs")
+        nodes = [ClusterNode(host, port) for host, port in hosts]
+        return RedisCluster(startup_nodes=nodes, username=username, password=password, **kwargs), own, None
+    raise ValueError(f"not a Redis URL: {mask_url(url)!r}")
+
+
+class _ReconnectFlag:
+    """Set when redis-py transparently reconnects (and re-subscribes) the pub/sub connection.
+
+    redis-py re-subscribes by itself inside ``get_message`` after a dropped connection
+    (its retry policy), so our loop would never hear of it, and a bump published in the
+    gap would wait for the next periodic resync. The connection's connect callbacks run
+    after its re-subscribe, so re-reading the record when this is set closes the gap.
+    """
+
+    def __init__(self) -> None:
+        self.set = False
+
+    def mark(self, connection: Any) -> None:
+        # Connect callbacks are held as weak *methods*, so register a bound method.
+        self.set = True
+
+
+class RedisStore(Store):
+    """Releases in Redis, with pub/sub pushing each bump to every listener.
+
+    *url* is any of the forms in this module's docstring. Extra keyword *options* go to
+    the redis-py client; *ping_interval* / *ping_timeout* override the pub/sub health
+    check (else the URL's, else 5 s each).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        app: str,
+        client: Any | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        **options: Any,
+    ) -> None:
         self.app = app
         self.display_url = mask_url(url)
         prefix = f"spa-version:{{{app}}}"
         self.epoch_key = f"{prefix}:epoch"
         self.history_key = f"{prefix}:history"
         self.channel = f"{prefix}:bump"
+        own: dict[str, float] = {}
+        self._extra: Any = None
         if client is None:
-            options.setdefault("socket_timeout", 5.0)
-            options.setdefault("socket_connect_timeout", 5.0)
-            client = aioredis.Redis.from_url(url, **options)
+            client, own, self._extra = _build_client(url, options)
         self.client = client
+        self.ping_interval = ping_interval or own.get("ping_interval", PING_INTERVAL)
+        self.ping_timeout = ping_timeout or own.get("ping_timeout", PING_TIMEOUT)
 
     async def _call(self, where: str, *args: Any) -> Any:
         try:
@@ -144,11 +308,16 @@ class RedisStore(Store):
 
     async def listen(self, on_release: OnRelease, resync_interval: float) -> NoReturn:
         pubsub = self.client.pubsub()
+        reconnected = _ReconnectFlag()
+        connection = None
         try:
             try:
-                await pubsub.subscribe(self.channel)
+                await self._bounded(pubsub.subscribe(self.channel), "subscribe")
             except (redis_errors.RedisError, OSError) as exc:
                 raise translate_error(exc, "subscribe") from None
+            connection = pubsub.connection
+            if connection is not None:
+                connection.register_connect_callback(reconnected.mark)
             # Pub/sub is at-most-once: whatever was published while we were away is
             # lost, so re-read the record after every (re)subscribe (shared/NOTES.md).
             await self._resync(on_release)
@@ -158,33 +327,55 @@ class RedisStore(Store):
             ping_sent: float | None = None
             while True:
                 try:
-                    message = await pubsub.get_message(timeout=1.0)
+                    poll = min(1.0, self.ping_interval)
+                    message = await self._bounded(pubsub.get_message(timeout=poll), "listen", poll)
                     now = time.monotonic()
                     if message is not None:
                         last_heard = now
                         ping_sent = None
                         if message["type"] == "message":
                             self._deliver(message["data"], on_release)
-                    elif ping_sent is not None and now - ping_sent > PING_TIMEOUT:
+                    elif ping_sent is not None and now - ping_sent > self.ping_timeout:
                         raise StoreUnavailable(
                             f"pub/sub link to {self.display_url} went silent "
-                            f"(no PING reply in {PING_TIMEOUT:.0f} s)"
+                            f"(no PING reply in {self.ping_timeout:g} s)"
                         )
-                    elif ping_sent is None and now - last_heard > PING_INTERVAL:
+                    elif ping_sent is None and now - last_heard > self.ping_interval:
                         await pubsub.ping()
                         ping_sent = now
                 except (redis_errors.RedisError, OSError) as exc:
                     raise translate_error(exc, "listen") from None
+                if reconnected.set:
+                    reconnected.set = False
+                    logger.info("spa-version: pub/sub reconnected to %s; re-reading", self.display_url)
+                    next_resync = loop.time()
                 if loop.time() >= next_resync:
                     next_resync = loop.time() + resync_interval
                     await self._resync(on_release)
         finally:
+            if connection is not None:
+                connection.deregister_connect_callback(reconnected.mark)
             with contextlib.suppress(redis_errors.RedisError, OSError):
                 await pubsub.aclose()
 
+    async def _bounded(self, step: Awaitable[_T], where: str, extra: float = 0.0) -> _T:
+        """Await one listener step for at most ``ping_timeout`` (plus *extra*) seconds.
+
+        redis-py retries a failed command itself (10 times by default), so through a
+        black hole one read could stall for minutes. The listener has its own backoff,
+        so each of its steps is bounded by the health-check timeout instead: a read that
+        does not answer in time is the same silence as a missing PONG.
+        """
+        try:
+            return await asyncio.wait_for(step, self.ping_timeout + extra)
+        except asyncio.TimeoutError:
+            raise StoreUnavailable(
+                f"{where}: no answer from {self.display_url} within {self.ping_timeout + extra:g} s"
+            ) from None
+
     async def _resync(self, on_release: OnRelease) -> None:
         try:
-            current = await self.get()
+            current = await self._bounded(self.get(), "resync")
         except InvalidRelease as exc:
             logger.warning("spa-version: ignoring a bad current record in Redis: %s", exc)
             return
@@ -201,3 +392,5 @@ class RedisStore(Store):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        if self._extra is not None:
+            await self._extra.aclose()

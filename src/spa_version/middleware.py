@@ -17,7 +17,9 @@ from urllib.parse import parse_qsl
 
 from .assets import DEFAULT_SCRIPT_PATH, load_script
 from .current import CurrentVersion, Snapshot
+from .deploy import DeploySwitch
 from .listener import Listener
+from .liveness import resolve_build
 from .protocol import (
     CLIENT_HEADER,
     CLOSE_CODE_STALE_CLIENT,
@@ -142,9 +144,24 @@ class VersionMiddleware:
     - ``enforce_paths`` / ``enforce_exclude``: path prefixes to check / to skip.
     - ``reload_location``: the ``X-SPA-Reload`` value sent with a 409 (default ``*``,
       "reload the current page").
-    - ``resync_interval``: seconds between full re-reads of the store (default 30).
+    - ``resync_interval``: seconds between full re-reads of the store (default 30), the
+      backstop for pub/sub messages lost while disconnected.
+    - ``reconnect_max_delay``: cap of the full-jitter backoff between reconnects (30 s).
     - ``startup_timeout``: how long lifespan startup waits for the first read before
       serving anyway (default 2 s). The store being down never fails startup.
+
+    The deploy switch (docs/deploy-haproxy.md) runs only when the process declares its
+    build, ``build=`` or ``SPA_VERSION_BUILD`` (the label it was deployed with):
+
+    - ``agent_port`` (env ``SPA_VERSION_AGENT_PORT``) / ``agent_host`` (env
+      ``SPA_VERSION_AGENT_HOST``, default 127.0.0.1): serve HAProxy's agent-check;
+      ``agent_warmup``: seconds of rising weight after start (default 0: none).
+    - ``drain_grace`` (5 s), ``drain_window`` (60 s): once stale, wait the grace, then
+      close the websockets with 1012 spread over the window; ``drain_shutdown_window``
+      (5 s): the bound for closing what is left on lifespan shutdown;
+      ``drain_stale_status`` (503): the answer to handshakes at a stale process (None
+      accepts them).
+    - ``heartbeat_interval``: seconds between fleet heartbeats to Redis (default 5).
     """
 
     def __init__(
@@ -165,7 +182,17 @@ class VersionMiddleware:
         enforce_exclude: Iterable[str] = (),
         reload_location: str = "*",
         resync_interval: float = 30.0,
+        reconnect_max_delay: float = 30.0,
         startup_timeout: float = 2.0,
+        build: str | None = None,
+        agent_port: int | None = None,
+        agent_host: str | None = None,
+        agent_warmup: float = 0.0,
+        drain_grace: float = 5.0,
+        drain_window: float = 60.0,
+        drain_shutdown_window: float = 5.0,
+        drain_stale_status: int | None = 503,
+        heartbeat_interval: float = 5.0,
     ) -> None:
         self.app = app
         if isinstance(store, Store):
@@ -197,9 +224,32 @@ class VersionMiddleware:
             raise ValueError("reload_location must not contain CR, LF or NUL")
         self._reload = (RELOAD_HEADER.lower().encode("ascii"), reload_location.encode("latin-1"))
         self.resync_interval = resync_interval
+        self.reconnect_max_delay = reconnect_max_delay
         self.startup_timeout = startup_timeout
         self.listener: Listener | None = None
         self._task: asyncio.Task[None] | None = None
+        # Issue #5: only a process that declares its build gets the deploy switch; the
+        # others pay nothing for it on the request path.
+        declared = resolve_build(build)
+        self.deploy: DeploySwitch | None = None
+        if declared is not None:
+            from .agent import resolve_agent_port
+
+            self.deploy = DeploySwitch(
+                declared,
+                self.current,
+                self._client_header,
+                agent_port=resolve_agent_port(agent_port),
+                agent_host=agent_host,
+                agent_warmup=agent_warmup,
+                drain_grace=drain_grace,
+                drain_window=drain_window,
+                drain_shutdown_window=drain_shutdown_window,
+                drain_stale_status=drain_stale_status,
+                heartbeat_interval=heartbeat_interval,
+            )
+        self._count_epoch = None if self.deploy is None else self.deploy.counter.count
+        self._deploy_task: asyncio.Task[None] | None = None
 
     # -- the request path ------------------------------------------------------
 
@@ -218,6 +268,8 @@ class VersionMiddleware:
             if scope["path"] == self._script_path:
                 await self._serve_script(scope, receive, send, snapshot)
                 return
+            if self._count_epoch is not None:
+                self._count_epoch(scope["headers"])
             if snapshot.min_compatible is not None and self._is_stale_http(scope, snapshot.min_compatible):
                 await self._reject_http(send, snapshot)
                 return
@@ -264,7 +316,10 @@ class VersionMiddleware:
                     message["headers"] = _replace_header(message.get("headers"), header, None)
             await send(message)
 
-        await self.app(scope, receive, send_stamped)
+        if self.deploy is not None:
+            await self.deploy.drain.serve(scope, receive, send_stamped, self.app)
+        else:
+            await self.app(scope, receive, send_stamped)
 
     # -- stale-client enforcement (docs/protocol.md, issue #5) ------------------
 
@@ -365,8 +420,17 @@ class VersionMiddleware:
         if self._owns_store and self.listener is not None:
             # A previous lifespan closed the old store: open a fresh one.
             self.store = self._store_factory()
-        self.listener = Listener(self.store, self.current, resync_interval=self.resync_interval)
+        self.listener = Listener(
+            self.store,
+            self.current,
+            resync_interval=self.resync_interval,
+            backoff_cap=self.reconnect_max_delay,
+        )
         self._task = asyncio.get_running_loop().create_task(self.listener.run(), name="spa-version listener")
+        if self.deploy is not None:
+            self._deploy_task = self._task.get_loop().create_task(
+                self.deploy.run(self.store, self.listener.synced.is_set), name="spa-version deploy switch"
+            )
 
     async def startup(self) -> None:
         """Start the listener and wait (up to ``startup_timeout``) for the first read."""
@@ -384,6 +448,10 @@ class VersionMiddleware:
 
     async def shutdown(self) -> None:
         """Cancel and await the listener, and close the store if we opened it."""
+        if self.deploy is not None:
+            # Close the websockets left gently (bounded) while the store is still open.
+            deploy_task, self._deploy_task = self._deploy_task, None
+            await self.deploy.stop(deploy_task)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -32,7 +32,7 @@ def test_bump_get_history_rollback(env: dict[str, str]) -> None:
 
 
 def test_bare_bump_derives_a_label(env: dict[str, str], tmp_path: Path) -> None:
-    """`spa-version bump` alone works after a deploy: the label is derived (git short hash or build-) + time."""
+    """A bare `spa-version bump` works after a deploy: the label is derived (git hash or build-) + time."""
     result = run_cli("bump", "--json", env=env, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     label = json.loads(result.stdout)["label"]

@@ -101,7 +101,7 @@ async def test_without_lifespan_the_listener_starts_on_first_request(app_name: s
 
 
 def test_django_like_app_under_uvicorn_lifespan_auto(app_name: str, tmp_path: Any) -> None:
-    """Under real uvicorn (lifespan=auto) a Django-like app serves stamped responses and shuts down cleanly."""
+    """Under real uvicorn (lifespan=auto) a Django-like app is stamped and shuts down cleanly."""
     store_url = f"file://{tmp_path}"
     asyncio.run(open_store(store_url, app=app_name).bump("v1"))
     mw = VersionMiddleware(django_like, store=store_url, app_name=app_name)

@@ -1,0 +1,252 @@
+"""spa_version.django.VersionMiddleware through Django's own test clients (sync and async)."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ImproperlyConfigured
+from django.test import SimpleTestCase, override_settings
+
+from spa_version.assets import load_script
+
+from .support import bump, fresh_settings, header_value
+
+
+class StampingTests(SimpleTestCase):
+    def setUp(self) -> None:
+        self.spa = fresh_settings()
+        self.override = override_settings(SPA_VERSION=self.spa)
+        self.override.enable()
+        self.addCleanup(self.override.disable)
+
+    def test_sync_view_is_stamped(self) -> None:
+        """A sync view's response carries the current release's header."""
+        release = bump(self.spa, "sync-1")
+        response = self.client.get("/")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response["X-SPA-Version"], header_value(release))
+
+    async def test_async_view_is_stamped(self) -> None:
+        """An async view, through the async client, is stamped too."""
+        release = bump(self.spa, "async-1", policy="immediate")
+        response = await self.async_client.get("/api/async/")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response["X-SPA-Version"], header_value(release))
+
+    def test_no_header_before_the_first_bump(self) -> None:
+        """An empty store stamps nothing rather than a made-up version."""
+        response = self.client.get("/")
+        self.assertEqual(response.status_code, 200)
+        self.assertFalse(response.has_header("X-SPA-Version"))
+
+    def test_bump_is_picked_up_without_restart(self) -> None:
+        """A bump lands on the next response of the same process."""
+        bump(self.spa, "one")
+        self.assertTrue(self.client.get("/").headers["X-SPA-Version"].startswith("1;"))
+        second = bump(self.spa, "two")
+        self.assertEqual(self.client.get("/")["X-SPA-Version"], header_value(second))
+
+    def test_header_replaces_one_set_by_the_view(self) -> None:
+        """A header set by the view is replaced, never duplicated."""
+        release = bump(self.spa, "replace")
+        response = self.client.get("/preset/")
+        self.assertEqual(response.headers["X-SPA-Version"], header_value(release))
+
+    def test_redirect_from_common_middleware_is_stamped(self) -> None:
+        """Answers from middleware below ours (APPEND_SLASH redirects) are stamped."""
+        release = bump(self.spa, "redirect")
+        response = self.client.get("/api/async")
+        self.assertEqual(response.status_code, 301)
+        self.assertEqual(response["X-SPA-Version"], header_value(release))
+
+    def test_template_tags_render_meta_and_script(self) -> None:
+        """{% spa_version_meta %} renders the header value, {% spa_version_script %} the script tag."""
+        release = bump(self.spa, "tags-1")
+        html = self.client.get("/").content.decode()
+        self.assertIn(f'<meta name="spa-version" content="{header_value(release)}">', html)
+        self.assertIn('<script src="/__spa-version.js" defer></script>', html)
+
+    def test_template_meta_tag_is_empty_before_first_bump(self) -> None:
+        """Before any release the meta tag renders nothing (the helper then waits for a header)."""
+        html = self.client.get("/").content.decode()
+        self.assertNotIn('spa-version" content', html)
+
+    def test_custom_header_name_and_script_path(self) -> None:
+        """HEADER_NAME and SCRIPT_PATH are honoured by the middleware and the tags."""
+        spa = fresh_settings(HEADER_NAME="X-Deploy", SCRIPT_PATH="/static/spa.js")
+        with override_settings(SPA_VERSION=spa):
+            release = bump(spa, "custom")
+            response = self.client.get("/")
+            self.assertEqual(response["X-Deploy"], header_value(release))
+            self.assertFalse(response.has_header("X-SPA-Version"))
+            self.assertIn('<script src="/static/spa.js" defer></script>', response.content.decode())
+
+
+class EndpointTests(SimpleTestCase):
+    def setUp(self) -> None:
+        self.spa = fresh_settings()
+        self.override = override_settings(SPA_VERSION=self.spa)
+        self.override.enable()
+        self.addCleanup(self.override.disable)
+
+    def test_endpoint_returns_the_current_record(self) -> None:
+        """GET /__spa-version returns the release as JSON, uncached, stamped."""
+        release = bump(self.spa, "endpoint", note="hello")
+        response = self.client.get("/__spa-version")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertEqual(response["Cache-Control"], "no-store")
+        body = json.loads(response.content)
+        self.assertEqual((body["epoch"], body["label"], body["note"]), (release.epoch, "endpoint", "hello"))
+        self.assertEqual(response["X-SPA-Version"], header_value(release))
+
+    async def test_endpoint_async_null_before_first_bump(self) -> None:
+        """Before any bump the endpoint says null (async client)."""
+        response = await self.async_client.get("/__spa-version")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(json.loads(response.content), None)
+
+    def test_endpoint_refuses_post(self) -> None:
+        """Other methods than GET/HEAD get 405 with Allow."""
+        response = self.client.post("/__spa-version")
+        self.assertEqual(response.status_code, 405)
+        self.assertEqual(response["Allow"], "GET, HEAD")
+
+    def test_endpoint_can_be_turned_off(self) -> None:
+        """ENDPOINT=None leaves the path to Django (404 here)."""
+        with override_settings(SPA_VERSION={**self.spa, "ENDPOINT": None}):
+            self.assertEqual(self.client.get("/__spa-version").status_code, 404)
+
+    def test_script_is_served_when_shipped(self) -> None:
+        """/__spa-version.js serves the shipped script-tag build (404 in a checkout without it)."""
+        asset = load_script()
+        response = self.client.get("/__spa-version.js")
+        if asset is None:
+            self.assertEqual(response.status_code, 404)
+            return
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.content, asset.body)
+        self.assertTrue(response["Content-Type"].startswith("text/javascript"))
+        again = self.client.get("/__spa-version.js", headers={"If-None-Match": asset.etag.decode()})
+        self.assertEqual(again.status_code, 304)
+
+
+class EnforcementTests(SimpleTestCase):
+    def setUp(self) -> None:
+        self.spa = fresh_settings()
+        self.override = override_settings(SPA_VERSION=self.spa)
+        self.override.enable()
+        self.addCleanup(self.override.disable)
+        bump(self.spa, "old")
+        self.current = bump(self.spa, "new", min_compatible="current")
+
+    def test_stale_client_post_gets_409_with_reload(self) -> None:
+        """A POST from a client older than min_compatible is refused with 409 and X-SPA-Reload."""
+        response = self.client.post("/submit/", headers={"X-SPA-Client-Version": "1"})
+        self.assertEqual(response.status_code, 409)
+        self.assertEqual(response["X-SPA-Reload"], "*")
+        body = json.loads(response.content)
+        self.assertEqual((body["error"], body["current"]["epoch"]), ("stale-client", self.current.epoch))
+        self.assertEqual(response["X-SPA-Version"], header_value(self.current))
+
+    async def test_current_client_post_passes_async(self) -> None:
+        """A POST from a current client reaches the view (async client)."""
+        response = await self.async_client.post("/submit/", headers={"X-SPA-Client-Version": "2"})
+        self.assertEqual(response.status_code, 200)
+
+    def test_get_and_clients_without_epoch_are_never_refused(self) -> None:
+        """GET is not enforced by default, and a missing or malformed epoch is never refused."""
+        self.assertEqual(self.client.get("/", headers={"X-SPA-Client-Version": "1"}).status_code, 200)
+        self.assertEqual(self.client.post("/submit/").status_code, 200)
+        self.assertEqual(
+            self.client.post("/submit/", headers={"X-SPA-Client-Version": "x1"}).status_code, 200
+        )
+
+    def test_enforce_settings_are_read_at_access_time(self) -> None:
+        """override_settings of ENFORCE_METHODS and RELOAD_LOCATION applies to the next request."""
+        with override_settings(SPA_VERSION={**self.spa, "ENFORCE_METHODS": "*", "RELOAD_LOCATION": "/home"}):
+            response = self.client.get("/", headers={"X-SPA-Client-Version": "1"})
+            self.assertEqual(response.status_code, 409)
+            self.assertEqual(response["X-SPA-Reload"], "/home")
+        with override_settings(SPA_VERSION={**self.spa, "ENFORCE_EXCLUDE": ["/submit/"]}):
+            response = self.client.post("/submit/", headers={"X-SPA-Client-Version": "1"})
+            self.assertEqual(response.status_code, 200)
+
+
+class CorsTests(SimpleTestCase):
+    def setUp(self) -> None:
+        self.spa = fresh_settings()
+        self.override = override_settings(SPA_VERSION=self.spa)
+        self.override.enable()
+        self.addCleanup(self.override.disable)
+        bump(self.spa, "cors")
+
+    def test_header_exposed_when_cors_allows_origin(self) -> None:
+        """With Access-Control-Allow-Origin, the header name is added to the expose list."""
+        response = self.client.get("/cors/", {"origin": "http://a.example"})
+        self.assertEqual(response["Access-Control-Expose-Headers"], "X-SPA-Version")
+
+    def test_expose_list_is_merged_not_replaced(self) -> None:
+        """An existing expose list keeps its entries and gains ours once."""
+        response = self.client.get("/cors/", {"origin": "*", "expose": "X-Request-Id, ETag"})
+        self.assertEqual(response["Access-Control-Expose-Headers"], "X-Request-Id, ETag, X-SPA-Version")
+
+    def test_expose_list_never_duplicates(self) -> None:
+        """A list that already names the header (any case) is left as it is."""
+        response = self.client.get("/cors/", {"origin": "*", "expose": "x-spa-version"})
+        self.assertEqual(response["Access-Control-Expose-Headers"], "x-spa-version")
+
+    def test_no_expose_without_cors(self) -> None:
+        """A same-origin response gets no expose header."""
+        self.assertFalse(self.client.get("/cors/").has_header("Access-Control-Expose-Headers"))
+
+    def test_expose_can_be_turned_off(self) -> None:
+        """EXPOSE_HEADER=False leaves CORS headers alone."""
+        with override_settings(SPA_VERSION={**self.spa, "EXPOSE_HEADER": False}):
+            response = self.client.get("/cors/", {"origin": "*"})
+            self.assertFalse(response.has_header("Access-Control-Expose-Headers"))
+            self.assertTrue(response.has_header("X-SPA-Version"))
+
+
+class SettingsTests(SimpleTestCase):
+    def test_override_settings_switches_store(self) -> None:
+        """Settings are read at access time: two overrides, two stores, two versions."""
+        first, second = fresh_settings(), fresh_settings()
+        bump(first, "first")
+        bump(second, "second-a")
+        bump(second, "second-b")
+        with override_settings(SPA_VERSION=first):
+            self.assertIn("label=first", self.client.get("/")["X-SPA-Version"])
+        with override_settings(SPA_VERSION=second):
+            self.assertIn("label=second-b", self.client.get("/")["X-SPA-Version"])
+
+    def test_fallback_is_stamped_until_the_store_has_a_release(self) -> None:
+        """FALLBACK stamps a provisional value that the first real release replaces."""
+        spa = fresh_settings(FALLBACK="1; label=boot")
+        with override_settings(SPA_VERSION=spa):
+            self.assertTrue(self.client.get("/")["X-SPA-Version"].startswith("1; label=boot"))
+            release = bump(spa, "real")
+            self.assertEqual(self.client.get("/")["X-SPA-Version"], header_value(release))
+
+    def test_bad_settings_raise_improperly_configured(self) -> None:
+        """A typo or a bad value is a clear ImproperlyConfigured naming the key."""
+        cases = [
+            ({"URLL": "redis://x"}, "unknown key"),
+            ({"URL": "http://x"}, "'URL'"),
+            ({"APP": "bad app"}, "'APP'"),
+            ({"HEADER_NAME": "X Bad"}, "'HEADER_NAME'"),
+            ({"ENDPOINT": "no-slash"}, "'ENDPOINT'"),
+            ({"ENFORCE_METHODS": "POST"}, "'ENFORCE_METHODS'"),
+            ({"FALLBACK": "zero"}, "'FALLBACK'"),
+            ({"RESYNC_INTERVAL": 0}, "'RESYNC_INTERVAL'"),
+            ({"RELOAD_LOCATION": "/x\r\nSet-Cookie: a"}, "'RELOAD_LOCATION'"),
+        ]
+        from spa_version.django.middleware import VersionMiddleware
+
+        for spa, needle in cases:
+            with (
+                self.subTest(spa=spa),
+                override_settings(SPA_VERSION=spa),
+                self.assertRaisesMessage(ImproperlyConfigured, needle),
+            ):
+                VersionMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]

@@ -1,0 +1,156 @@
+"""Django under a real WSGI server and a real Redis: bumps arrive without a restart, also after fork."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from django.core.wsgi import get_wsgi_application
+from django.test import override_settings
+
+from spa_version.django.listener_thread import listener_thread, stop_listener_thread
+from tests.support.servers import RedisServer, free_port, run_cli, wait_for
+
+pytestmark = pytest.mark.redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def wsgi_url() -> Iterator[str]:
+    """Django's WSGI application behind wsgiref, a real WSGI server, in a thread."""
+    server: WSGIServer = make_server(
+        "127.0.0.1", free_port(), get_wsgi_application(), handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+        stop_listener_thread()
+
+
+def version_of(url: str) -> str | None:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        value: str | None = response.headers.get("X-SPA-Version")
+        return value
+
+
+def test_wsgi_picks_up_redis_bumps_without_restart(redis: RedisServer, app_name: str, wsgi_url: str) -> None:
+    """Each `spa-version bump` reaches the running WSGI process through Redis pub/sub."""
+    with override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}):
+        assert version_of(wsgi_url + "/") is None  # nothing bumped yet: nothing stamped
+        for epoch in (1, 2):
+            bumped = run_cli("--url", redis.url, "--app", app_name, "bump", f"wsgi-{epoch}")
+            assert bumped.returncode == 0, bumped.stderr
+            wanted = f"{epoch}; label=wsgi-{epoch};"
+            wait_for(lambda w=wanted: (v := version_of(wsgi_url + "/")) is not None and v.startswith(w))
+        # One thread per process, whatever the number of requests served.
+        names = [t.name for t in threading.enumerate()]
+        assert names.count("spa-version listener") == 1
+
+
+def test_wsgi_serves_while_redis_is_down(app_name: str, wsgi_url: str) -> None:
+    """A store that cannot be reached never turns into an error: responses go out unstamped."""
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    with (
+        override_settings(SPA_VERSION={"URL": dead, "APP": app_name, "STARTUP_TIMEOUT": 0.2}),
+        urllib.request.urlopen(wsgi_url + "/", timeout=10) as response,
+    ):
+        assert response.status == 200
+        assert response.headers.get("X-SPA-Version") is None
+
+
+def test_listener_thread_stops_cleanly(redis: RedisServer, app_name: str) -> None:
+    """stop_listener_thread cancels the listener, closes the store and ends the thread."""
+    from spa_version.django.conf import get_config
+
+    with override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}):
+        followed = listener_thread().follow(get_config())
+        assert followed.synced.wait(10)
+        thread = listener_thread()
+        assert thread.running
+        stop_listener_thread()
+        assert not thread.running
+        assert followed.task is not None and followed.task.done()
+
+
+FORK_SCRIPT = r"""
+import asyncio, json, os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.django.settings"
+import django
+django.setup()
+from django.conf import settings
+from django.test import Client
+from spa_version.django.listener_thread import listener_thread
+from spa_version.stores import open_store
+from tests.support.servers import wait_for
+
+url, app = sys.argv[1], sys.argv[2]
+settings.SPA_VERSION = {"URL": url, "APP": app}
+client = Client()
+
+def version():
+    return client.get("/").headers.get("X-SPA-Version")
+
+# The parent serves a request first: its listener thread starts before the fork,
+# as with gunicorn --preload plus a warm-up request.
+assert version().startswith("1;"), version()
+parent_thread = listener_thread()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(read)
+    report = {"inherited_alive": parent_thread.running}
+    report["first"] = version()
+    report["new_instance"] = listener_thread() is not parent_thread and listener_thread().pid == os.getpid()
+    report["running"] = listener_thread().running
+    asyncio.run(open_store(url, app=app).bump("after-fork"))
+    report["after_bump"] = wait_for(lambda: (v := version()) and "after-fork" in v and v)
+    os.write(write, json.dumps(report).encode())
+    os._exit(0)
+os.close(write)
+_, status = os.waitpid(pid, 0)
+child = json.loads(os.read(read, 65536))
+parent_after = wait_for(lambda: (v := version()) and "after-fork" in v and v)
+print(json.dumps({"child": child, "status": status, "parent_after": parent_after}))
+"""
+
+
+def test_fork_gives_the_child_its_own_listener(redis: RedisServer, app_name: str) -> None:
+    """After fork the child starts its own listener thread and follows bumps; so does the parent."""
+    assert run_cli("--url", redis.url, "--app", app_name, "bump", "before-fork").returncode == 0
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, redis.url, app_name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    child = report["child"]
+    assert report["status"] == 0
+    assert child["inherited_alive"] is False  # threads do not survive fork()...
+    assert child["first"].startswith("1; label=before-fork")
+    assert child["new_instance"] is True and child["running"] is True  # ...so the child starts its own
+    assert child["after_bump"].startswith("2; label=after-fork")
+    assert report["parent_after"].startswith("2; label=after-fork")

@@ -1,0 +1,15 @@
+"""URLs for the Django tests."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.page),
+    path("api/async/", views.async_api),
+    path("cors/", views.cors),
+    path("preset/", views.preset),
+    path("submit/", views.submit),
+]

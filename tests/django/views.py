@@ -1,0 +1,40 @@
+"""Views for the Django tests: one sync, one async, and a few that shape the response."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+
+
+def page(request: HttpRequest) -> HttpResponse:
+    """A sync view rendering the template tags."""
+    return render(request, "page.html")
+
+
+async def async_api(request: HttpRequest) -> JsonResponse:
+    """An async view."""
+    return JsonResponse({"ok": True})
+
+
+def cors(request: HttpRequest) -> HttpResponse:
+    """A response with CORS headers, shaped by the query string."""
+    response = HttpResponse("cors")
+    if "origin" in request.GET:
+        response["Access-Control-Allow-Origin"] = request.GET["origin"]
+    if "expose" in request.GET:
+        response["Access-Control-Expose-Headers"] = request.GET["expose"]
+    return response
+
+
+def preset(request: HttpRequest) -> HttpResponse:
+    """A response that already carries a (wrong) version header."""
+    response = HttpResponse("preset")
+    response["x-spa-version"] = "999; label=wrong"
+    return response
+
+
+@csrf_exempt
+def submit(request: HttpRequest) -> JsonResponse:
+    """An unsafe-method endpoint, for stale-client enforcement."""
+    return JsonResponse({"method": request.method})

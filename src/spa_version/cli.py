@@ -1,7 +1,8 @@
 """The ``spa-version`` command line: bump after a deploy, and look at releases.
 
 Exit codes: 0 ok; 2 bad usage or bad input (the store is untouched); 1 the store is
-unreachable or refused the operation. Errors are one line, never a traceback.
+unreachable or refused the operation; 3 ``bump --wait`` timed out (the bump is done).
+Errors are one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="clients older than this epoch get 409 on unsafe requests; 'current' = this release",
     )
     bump.add_argument("--note", help="a short note shown by history")
+    bump.add_argument(
+        "--wait",
+        action="store_true",
+        help="then wait until processes on other builds report 0 websockets (Redis store; exit 3 on timeout)",
+    )
+    bump.add_argument("--timeout", type=_positive_float, default=300.0, metavar="S", help="for --wait (300)")
 
     commands.add_parser("get", parents=[common], help="print the current release")
 
@@ -106,7 +113,27 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", type=_positive_int, metavar="EPOCH", help="default: the previous release")
 
     commands.add_parser("watch", parents=[common], help="print each bump as it happens (Ctrl-C stops)")
+
+    commands.add_parser("status", parents=[common], help="fleet table: builds, live/stale, websockets left")
+
+    agent = commands.add_parser("agent", parents=[common], help="serve HAProxy's agent-check for a build")
+    agent.add_argument("--port", type=_positive_int, required=True, help="TCP port for agent-port")
+    agent.add_argument("--build", required=True, help="the label this app's processes run")
+    agent.add_argument("--host", help="address to bind (env SPA_VERSION_AGENT_HOST, default 127.0.0.1)")
+    agent.add_argument(
+        "--warmup", type=_positive_float, default=0.0, metavar="S", help="report a rising weight for S s"
+    )
     return parser
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number >= 0 and number != float("inf"):
+        return number
+    raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, not {value!r}")
 
 
 def _print_release(release: Release | None, as_json: bool, *, flush: bool = False) -> None:
@@ -145,6 +172,12 @@ async def _run(args: argparse.Namespace) -> int:
                 label, policy=args.policy, min_compatible=args.min_compatible, note=args.note
             )
             _report_bump(result.release, result.receivers, as_json)
+            if args.wait:
+                from .status import wait_for_drain
+
+                if not await wait_for_drain(store, result.release, timeout=args.timeout):
+                    print(f"{PROG}: websockets still open after {args.timeout:g} s", file=sys.stderr)
+                    return 3
             return 0
 
         return await _with_store(args, bump)
@@ -192,6 +225,28 @@ async def _run(args: argparse.Namespace) -> int:
             return 0
 
         return await _with_store(args, watch)
+
+    if command == "status":
+        from .fleet import read_fleet
+        from .status import fleet_summary, render_status
+
+        async def status(store: Store) -> int:
+            summary = fleet_summary(await store.get(), await read_fleet(store))
+            print(json.dumps(summary) if as_json else render_status(summary))
+            return 0
+
+        return await _with_store(args, status)
+
+    if command == "agent":
+        from .agent import run_agent
+
+        build = validate_label(args.build)
+
+        async def agent(store: Store) -> int:
+            await run_agent(store, build, port=args.port, host=args.host, warmup=args.warmup)
+            return 0
+
+        return await _with_store(args, agent)
 
     raise UsageError(f"unknown command {command!r}")
 

@@ -1,0 +1,152 @@
+"""A HAProxy agent-check responder: tells the balancer whether this build is live (issue #5).
+
+HAProxy connects to ``agent-port`` every ``agent-inter`` and reads one ASCII line
+(HAProxy doc/configuration.txt, "agent-check"; shared/NOTES.md). We answer:
+
+- ``up ready 100%`` when this process's build is live (``ready`` undoes an earlier
+  ``drain``, ``up`` an earlier ``down``, ``100%`` an earlier warm-up weight);
+- ``up ready N%`` while warming up (``warmup`` seconds after start, N rising from 10);
+- ``drain`` when the build is stale or not released yet: no new balanced traffic,
+  established connections stay (and the websocket drain closes them gently).
+
+Before the store has been read once we close without a word: HAProxy then keeps the
+server's last state, which is better than a guess.
+
+The answer is computed from memory and written at once: no I/O but the socket's own,
+so it returns within milliseconds and never blocks the event loop. It runs in-process
+(`VersionMiddleware(agent_port=...)`, started with the listener) or beside the app
+(``spa-version agent --port N --build LABEL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+
+from .liveness import LIVE, Liveness
+from .stores.base import Store
+
+__all__ = ["AGENT_HOST_ENV", "AGENT_PORT_ENV", "AgentServer", "agent_reply", "liveness_reply", "run_agent"]
+
+logger = logging.getLogger("spa_version")
+
+AGENT_PORT_ENV = "SPA_VERSION_AGENT_PORT"
+AGENT_HOST_ENV = "SPA_VERSION_AGENT_HOST"
+
+#: The lowest weight reported while warming up: 0% would mean "drain" to HAProxy.
+_MIN_WARM_WEIGHT = 10
+
+
+def agent_reply(state: str, weight: int = 100) -> bytes:
+    """The agent line for *state* (``live``, ``pending``, ``stale``) and a weight in percent."""
+    if state == LIVE:
+        return b"up ready %d%%\n" % max(_MIN_WARM_WEIGHT, min(100, weight))
+    return b"drain\n"
+
+
+def liveness_reply(
+    liveness: Liveness,
+    synced: Callable[[], bool],
+    *,
+    warmup: float = 0.0,
+    started: float | None = None,
+) -> Callable[[], bytes | None]:
+    """A reply function for `AgentServer` that reads *liveness* (None until *synced*)."""
+    began = time.monotonic() if started is None else started
+
+    def reply() -> bytes | None:
+        if not synced():
+            return None
+        weight = 100
+        if warmup > 0:
+            weight = int(100 * (time.monotonic() - began) / warmup)
+        return agent_reply(liveness.state, weight)
+
+    return reply
+
+
+def resolve_agent_port(port: int | None) -> int | None:
+    """*port*, else ``SPA_VERSION_AGENT_PORT``, else None (no agent)."""
+    if port is not None:
+        return port
+    raw = os.environ.get(AGENT_PORT_ENV)
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{AGENT_PORT_ENV} must be a TCP port, not {raw!r}")
+    return int(raw)
+
+
+class AgentServer:
+    """A TCP server that writes ``reply()`` to each connection and closes it."""
+
+    def __init__(self, reply: Callable[[], bytes | None], *, host: str | None = None, port: int) -> None:
+        self.reply = reply
+        self.host = host or os.environ.get(AGENT_HOST_ENV) or "127.0.0.1"
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        """Listen. ``reuse_port`` lets every worker of one app bind the same port: they all
+        read the same store, so whichever answers says the same thing."""
+        self._server = await asyncio.start_server(self._answer, self.host, self.port, reuse_port=True)
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        logger.info("spa-version: agent-check responder on %s:%d", self.host, self.port)
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            line = self.reply()
+            if line is not None:
+                writer.write(line)
+            # HAProxy reads until the connection closes; a peer that never reads must
+            # not hold us, hence the bound.
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+        finally:
+            self._writers.discard(writer)
+
+    async def aclose(self) -> None:
+        """Stop listening and drop connections still open."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 2.0)
+
+
+async def run_agent(
+    store: Store, build: str, *, port: int, host: str | None = None, warmup: float = 0.0
+) -> None:
+    """``spa-version agent``: follow *store* and answer agent checks for *build* until cancelled.
+
+    For apps that do not run the middleware's in-process agent (another language, or a
+    server without lifespan): it reads the same store, so it says what the app would.
+    """
+    from .current import CurrentVersion
+    from .listener import Listener
+    from .protocol import HEADER
+
+    current = CurrentVersion(HEADER)
+    liveness = Liveness(build, current)
+    listener = Listener(store, current)
+    server = AgentServer(
+        liveness_reply(liveness, listener.synced.is_set, warmup=warmup), host=host, port=port
+    )
+    await server.start()
+    print(f"spa-version agent for build {build} on {server.host}:{server.port}", flush=True)
+    try:
+        await listener.run()
+    finally:
+        await server.aclose()
+        liveness.detach()

@@ -1,0 +1,145 @@
+"""The deploy switch of one process: liveness, websocket drain, agent-check and heartbeat (issue #5).
+
+`VersionMiddleware` creates a `DeploySwitch` only when the process declares its build
+(``build=`` or ``SPA_VERSION_BUILD``); without one, nothing here runs and the request
+path is unchanged. The switch lives and dies with the listener: `run` is started next
+to it, and `stop` runs on lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .agent import AgentServer, liveness_reply
+from .current import CurrentVersion
+from .drain import WebsocketDrain
+from .fleet import EpochCounter, Heartbeat, supports_fleet
+from .liveness import Liveness
+from .release import Release
+from .stores.base import Store
+
+__all__ = ["DeploySwitch"]
+
+logger = logging.getLogger("spa_version")
+
+
+class DeploySwitch:
+    """Everything a process with a declared build does on top of stamping versions."""
+
+    def __init__(
+        self,
+        build: str,
+        current: CurrentVersion,
+        client_header: bytes,
+        *,
+        agent_port: int | None = None,
+        agent_host: str | None = None,
+        agent_warmup: float = 0.0,
+        drain_grace: float = 5.0,
+        drain_window: float = 60.0,
+        drain_shutdown_window: float = 5.0,
+        drain_stale_status: int | None = 503,
+        heartbeat_interval: float = 5.0,
+    ) -> None:
+        self.build = build
+        self.current = current
+        self.liveness = Liveness(build, current)
+        self.drain = WebsocketDrain(
+            self.liveness,
+            current,
+            grace=drain_grace,
+            window=drain_window,
+            shutdown_window=drain_shutdown_window,
+            stale_status=drain_stale_status,
+        )
+        self.counter = EpochCounter(client_header)
+        self.agent_port = agent_port
+        self.agent_host = agent_host
+        self.agent_warmup = agent_warmup
+        if not heartbeat_interval > 0:
+            raise ValueError(f"heartbeat_interval must be > 0 seconds, not {heartbeat_interval!r}")
+        self.heartbeat_interval = heartbeat_interval
+        self.agent: AgentServer | None = None
+        self.heartbeat: Heartbeat | None = None
+        #: Set on shutdown: the agent says "drain" from then on.
+        self.stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self.liveness.add_callback(self._on_state)
+        self.drain.on_empty = self._poke
+
+    def describe(self) -> dict[str, Any]:
+        """This process's fleet record (without host/pid/counts: `Heartbeat` adds those)."""
+        release = self.current.release
+        return {
+            "build": self.build,
+            "state": self.liveness.state,
+            "stopping": self.stopping,
+            "epoch": None if release is None else release.epoch,
+            "label": None if release is None else release.label,
+            "websockets": self.drain.open_count,
+            "drained": self.drain.closed_count,
+            "agent_port": None if self.agent is None else self.agent.port,
+        }
+
+    def _poke(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.poke()
+
+    def _on_state(self, old: str, new: str, release: Release | None) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if self._thread == threading.get_ident():
+            self._poke()
+        else:
+            loop.call_soon_threadsafe(self._poke)
+
+    async def run(self, store: Store, synced: Callable[[], bool]) -> None:
+        """Start the agent and heartbeat beside the listener; run until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self.stopping = False
+        self.drain.attach()
+        if self.agent_port is not None:
+            reply = liveness_reply(self.liveness, synced, warmup=self.agent_warmup)
+
+            def agent_line() -> bytes | None:
+                # Shutting down: no new traffic, whatever the build.
+                return b"drain\n" if self.stopping else reply()
+
+            self.agent = AgentServer(agent_line, host=self.agent_host, port=self.agent_port)
+            try:
+                await self.agent.start()
+            except OSError as exc:
+                logger.error("spa-version: cannot start the agent on port %d: %s", self.agent_port, exc)
+                self.agent = None
+        try:
+            if supports_fleet(store):
+                self.heartbeat = Heartbeat(
+                    store, self.describe, interval=self.heartbeat_interval, counter=self.counter
+                )
+                await self.heartbeat.run()
+            else:
+                await asyncio.Event().wait()  # nothing to write to: just live as long as the listener
+        finally:
+            heartbeat, self.heartbeat = self.heartbeat, None
+            if heartbeat is not None:
+                await heartbeat.remove()
+            agent, self.agent = self.agent, None
+            if agent is not None:
+                await agent.aclose()
+
+    async def stop(self, task: asyncio.Task[None] | None) -> None:
+        """Shutdown: say ``drain``, close the sockets left (bounded), then stop *task* (`run`)."""
+        self.stopping = True
+        await self.drain.aclose()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,278 @@
+"""Websocket drain: when this process's build goes stale, close its sockets gently (issue #5).
+
+HAProxy's ``drain`` keeps established websockets open forever, and uvicorn's shutdown
+closes every socket with 1012 at the same instant, a reconnect stampede
+(shared/NOTES.md). `WebsocketDrain` does the missing part:
+
+- It tracks the process's open websockets: one set insertion at accept and one removal
+  when the connection ends. Per message it checks one flag, nothing more.
+- When the process becomes stale (`spa_version.liveness`), it waits ``grace`` seconds,
+  then closes each socket with **1012** and the new release's header value as the reason
+  (docs/protocol.md, "Websocket drain"), spread uniformly with jitter over ``window``
+  seconds: socket *i* of *n* (in random order) closes at ``window * (i + U(0, 1)) / n``.
+- The close is a real close frame sent through the server (``websocket.close``), so
+  the client sees 1012 and the app's handler gets an ordinary ``websocket.disconnect``
+  once the client answers. Anything the app sends after that raises `DrainedError`
+  (an `OSError`, as the ASGI spec asks of sends on a closed connection).
+- New handshakes at a stale process are refused with ``stale_status`` (default 503; by
+  HTTP where the server supports the ``websocket.http.response`` extension, else a
+  close before accept with 1013 Try Again Later), or accepted when it is None.
+- `aclose` (lifespan shutdown) closes what is left the same way over
+  ``shutdown_window`` seconds, and never takes longer than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .current import CurrentVersion
+from .liveness import LIVE, STALE, Liveness
+from .protocol import CLOSE_CODE_DRAIN, close_reason
+from .release import Release
+
+__all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays"]
+
+logger = logging.getLogger("spa_version")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# RFC 6455 §7.4.1 / IANA: 1013 "Try Again Later", for a handshake refused at a stale
+# process by a server without the websocket.http.response extension.
+CLOSE_CODE_TRY_AGAIN = 1013
+
+
+class DrainedError(OSError):
+    """The app sent on a websocket that the drain has closed already."""
+
+
+def spread_delays(count: int, window: float, rng: random.Random | None = None) -> list[float]:
+    """Close times (seconds from now) for *count* sockets, uniform with jitter over *window*.
+
+    Stratified jitter: one random instant inside each of *count* equal slices, so the
+    closes never bunch up (plain uniform sampling can), and never all fall at once.
+    """
+    uniform = (rng or random).random
+    if count <= 0:
+        return []
+    step = window / count
+    return [step * (i + uniform()) for i in range(count)]
+
+
+class _Socket:
+    """One tracked websocket: the server's send, and whether it was closed."""
+
+    __slots__ = ("send", "closed")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.closed = False
+
+
+class WebsocketDrain:
+    """Tracks this process's websockets and closes them gracefully once its build is stale."""
+
+    def __init__(
+        self,
+        liveness: Liveness,
+        current: CurrentVersion,
+        *,
+        grace: float = 5.0,
+        window: float = 60.0,
+        shutdown_window: float = 5.0,
+        stale_status: int | None = 503,
+    ) -> None:
+        for name, value in (("grace", grace), ("window", window), ("shutdown_window", shutdown_window)):
+            if not value >= 0:
+                raise ValueError(f"drain {name} must be >= 0 seconds, not {value!r}")
+        if stale_status is not None and not 400 <= stale_status <= 599:
+            raise ValueError(
+                f"stale_status must be an HTTP error status (400-599) or None, not {stale_status}"
+            )
+        self.liveness = liveness
+        self.current = current
+        self.grace = grace
+        self.window = window
+        self.shutdown_window = shutdown_window
+        self.stale_status = stale_status
+        self.sockets: set[_Socket] = set()
+        #: How many sockets this drain closed (with 1012).
+        self.closed_count = 0
+        #: Called (on the event loop) whenever the drain closes its last socket.
+        self.on_empty: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._swept = False
+        self._stragglers: set[asyncio.Future[None]] = set()
+        liveness.add_callback(self._on_state)
+
+    @property
+    def open_count(self) -> int:
+        """How many websockets of this process are open right now."""
+        return len(self.sockets)
+
+    # -- the event loop's side -------------------------------------------------
+
+    def attach(self) -> None:
+        """Bind to the running event loop (lifespan startup or the first connection)."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        if self.liveness.state == STALE:
+            self._begin()
+
+    def _on_state(self, old: str, new: str, release: Release | None) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # not serving yet: `attach` looks at the state when it is
+        if threading.get_ident() == self._thread:
+            self._react(new)
+        else:
+            loop.call_soon_threadsafe(self._react, new)
+
+    def _react(self, state: str) -> None:
+        if state == STALE:
+            self._begin()
+        elif state == LIVE and self._task is not None:
+            # Rolled back to our build: keep the sockets that are still open.
+            logger.info("spa-version: build is live again; drain stopped")
+            self._task.cancel()
+            self._task = None
+            self._swept = False
+
+    def _begin(self) -> None:
+        if self._task is None or self._task.done():
+            self._swept = False
+            assert self._loop is not None
+            self._task = self._loop.create_task(self._drain(), name="spa-version drain")
+
+    async def _drain(self) -> None:
+        logger.info(
+            "spa-version: build stale; closing %d websocket(s) over %.1f s after a %.1f s grace",
+            len(self.sockets),
+            self.window,
+            self.grace,
+        )
+        await asyncio.sleep(self.grace)
+        await self._close_spread(self.window)
+        self._swept = True
+
+    async def _close_spread(self, window: float) -> None:
+        assert self._loop is not None
+        victims = list(self.sockets)
+        random.shuffle(victims)
+        start = self._loop.time()
+        for sock, delay in zip(victims, spread_delays(len(victims), window), strict=True):
+            wait = start + delay - self._loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._close(sock)
+        # Handshakes that completed meanwhile (stale_status=None, or one in flight).
+        for sock in list(self.sockets):
+            await self._close(sock)
+
+    async def _close(self, sock: _Socket) -> None:
+        if sock.closed:
+            return
+        sock.closed = True
+        self.sockets.discard(sock)
+        release = self.current.release
+        reason = "" if release is None else close_reason(release)
+        try:
+            await sock.send({"type": "websocket.close", "code": CLOSE_CODE_DRAIN, "reason": reason})
+        except Exception as exc:  # the client left at the same moment: nothing to close
+            logger.debug("spa-version: drain close failed: %r", exc)
+        else:
+            self.closed_count += 1
+        if not self.sockets and self.on_empty is not None:
+            self.on_empty()
+
+    def _close_later(self, sock: _Socket) -> None:
+        task = asyncio.ensure_future(self._close(sock))
+        # Keep a reference until it is done, or the task could be garbage collected.
+        self._stragglers.add(task)
+        task.add_done_callback(self._stragglers.discard)
+
+    async def aclose(self) -> None:
+        """Stop draining, and close the sockets still open over ``shutdown_window`` (bounded)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.sockets and self._loop is not None:
+            logger.info(
+                "spa-version: shutting down; closing %d websocket(s) over %.1f s",
+                len(self.sockets),
+                self.shutdown_window,
+            )
+            # A send stuck on a dead peer must not stretch the shutdown past its window.
+            try:
+                await asyncio.wait_for(self._close_spread(self.shutdown_window), self.shutdown_window + 1.0)
+            except asyncio.TimeoutError:
+                logger.warning("spa-version: %d websocket(s) did not close in time", len(self.sockets))
+        self.liveness.detach()
+
+    # -- one websocket connection ----------------------------------------------
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        """Run *app* for one websocket connection, tracked so that the drain can close it."""
+        if self._loop is None:
+            self.attach()
+        if self.liveness.state == STALE and self.stale_status is not None:
+            await self._refuse(scope, receive, send)
+            return
+        sock = _Socket(send)
+
+        async def tracked_send(message: Message) -> None:
+            if sock.closed:
+                # The drain closed this socket: the close frame is out, the client's
+                # answer will reach the app as websocket.disconnect.
+                if message["type"] == "websocket.close":
+                    return
+                raise DrainedError("the websocket was closed by the spa-version drain")
+            if message["type"] == "websocket.close":
+                sock.closed = True
+                self.sockets.discard(sock)
+            await send(message)
+            if message["type"] == "websocket.accept":
+                self.sockets.add(sock)
+                if self._swept and self.liveness.state == STALE:
+                    # Accepted after the drain swept (stale_status=None): same grace.
+                    assert self._loop is not None
+                    self._loop.call_later(self.grace, self._close_later, sock)
+
+        try:
+            await app(scope, receive, tracked_send)
+        finally:
+            if sock in self.sockets:
+                self.sockets.discard(sock)
+                if not self.sockets and self.liveness.state == STALE and self.on_empty is not None:
+                    self.on_empty()
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":  # the client left already
+            return
+        if "websocket.http.response" in scope.get("extensions", {}):
+            status = self.stale_status
+            body = b'{"error":"draining","retry":true}'
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"cache-control", b"no-store"),
+                (b"retry-after", b"1"),
+            ]
+            await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": CLOSE_CODE_TRY_AGAIN})

@@ -1,0 +1,99 @@
+"""Build identity: is this process's build the one that is live right now? (issue #5)
+
+A process may declare the build it runs (``VersionMiddleware(build=...)`` or
+``SPA_VERSION_BUILD``), the label it was deployed with. Compared with the current
+release's label, it is in one of three states:
+
+- ``live``: its build is the current label (or no release exists yet, or it declared
+  no build at all: then nothing of the deploy switch kicks in).
+- ``pending``: a new build deployed but not bumped to yet (blue/green: green before
+  ``spa-version bump``). It takes no new balanced traffic (the agent says ``drain``),
+  but it drains nothing either: it was never live.
+- ``stale``: it was live, and a bump moved to another label. Its websockets are
+  drained, new handshakes are refused, and the agent says ``drain``.
+
+A rollback to the build makes it live again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from .current import CurrentVersion, Snapshot
+from .release import Release, validate_label
+
+__all__ = ["BUILD_ENV", "LIVE", "PENDING", "STALE", "Liveness", "resolve_build"]
+
+logger = logging.getLogger("spa_version")
+
+BUILD_ENV = "SPA_VERSION_BUILD"
+LIVE = "live"
+PENDING = "pending"
+STALE = "stale"
+
+#: ``callback(old_state, new_state, release)``, called from whichever thread offered
+#: the release to `CurrentVersion`.
+StateCallback = Callable[[str, str, "Release | None"], None]
+
+
+def resolve_build(build: str | None) -> str | None:
+    """The declared build: *build*, else ``SPA_VERSION_BUILD``, else None. Validated like a label."""
+    value = build if build is not None else os.environ.get(BUILD_ENV) or None
+    return None if value is None else validate_label(value)
+
+
+class Liveness:
+    """Follows a `CurrentVersion` and keeps this process's state (`LIVE`, `PENDING`, `STALE`)."""
+
+    def __init__(self, build: str, current: CurrentVersion) -> None:
+        self.build = build
+        self.current = current
+        self._lock = threading.Lock()
+        self._ever_live = False
+        self._callbacks: list[StateCallback] = []
+        self.state = LIVE
+        self._apply(current.release)
+        current.add_observer(self._observe)
+
+    @property
+    def live(self) -> bool:
+        return self.state == LIVE
+
+    def add_callback(self, callback: StateCallback) -> None:
+        """Call ``callback(old_state, new_state, release)`` whenever the state changes."""
+        self._callbacks.append(callback)
+
+    def detach(self) -> None:
+        """Stop following the `CurrentVersion`."""
+        self.current.remove_observer(self._observe)
+
+    def _observe(self, old: Snapshot, new: Snapshot) -> None:
+        self._apply(new.release)
+
+    def _apply(self, release: Release | None) -> None:
+        with self._lock:
+            before = self.state
+            if release is None or release.label == self.build:
+                after = LIVE
+                # "No release yet" is live so that a first deploy serves traffic, but
+                # it does not make a later bump to another label "stale": only having
+                # been the current label does.
+                self._ever_live = self._ever_live or release is not None
+            else:
+                after = STALE if self._ever_live else PENDING
+            self.state = after
+        if after != before:
+            logger.info(
+                "spa-version: build %s is now %s (current label %s)",
+                self.build,
+                after,
+                None if release is None else release.label,
+            )
+            for callback in list(self._callbacks):
+                try:
+                    callback(before, after, release)
+                except Exception:
+                    logger.exception("spa-version: a liveness callback failed")

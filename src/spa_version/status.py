@@ -1,0 +1,154 @@
+"""What ``spa-version status`` and ``spa-version bump --wait`` show (issue #5).
+
+Both read the fleet records (`spa_version.fleet`) next to the current release:
+``status`` prints them once (a table, or ``--json``), ``bump --wait`` polls them until
+every process running another build reports zero websockets, drawing a progress bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .fleet import FleetProcess, read_fleet
+from .release import Release
+from .stores.base import Store
+
+__all__ = ["fleet_summary", "render_status", "wait_for_drain"]
+
+
+def fleet_summary(release: Release | None, processes: list[FleetProcess]) -> dict[str, Any]:
+    """The ``status --json`` document: the release, processes per build, and each process."""
+    builds: dict[str, dict[str, Any]] = {}
+    for proc in processes:
+        entry = builds.setdefault(
+            proc.build or "-",
+            {"processes": 0, "live": 0, "pending": 0, "stale": 0, "websockets": 0, "requests_by_epoch": {}},
+        )
+        entry["processes"] += 1
+        if proc.state in ("live", "pending", "stale"):
+            entry[proc.state] += 1
+        entry["websockets"] += proc.websockets
+        for epoch, count in proc.requests_by_epoch.items():
+            entry["requests_by_epoch"][epoch] = entry["requests_by_epoch"].get(epoch, 0) + count
+    return {
+        "release": None if release is None else release.to_dict(),
+        "builds": builds,
+        "processes": [{"name": p.name, **p.raw} for p in processes],
+    }
+
+
+def _epochs(counts: dict[str, int]) -> str:
+    if not counts:
+        return "-"
+    return " ".join(f"{epoch}:{n}" for epoch, n in sorted(counts.items(), key=lambda kv: kv[0]))
+
+
+def render_status(summary: dict[str, Any]) -> str:
+    """A plain-text table of `fleet_summary`'s document."""
+    release = summary["release"]
+    lines = [
+        "current: no release yet"
+        if release is None
+        else f"current: epoch {release['epoch']}  label {release['label']}  policy {release['policy']}"
+    ]
+    if not summary["processes"]:
+        lines.append("no process has reported (is a build declared, and the Redis store in use?)")
+        return "\n".join(lines)
+    header = ("BUILD", "PROCS", "LIVE", "PENDING", "STALE", "SOCKETS", "REQUESTS BY CLIENT EPOCH")
+    rows = [
+        (
+            build,
+            str(b["processes"]),
+            str(b["live"]),
+            str(b["pending"]),
+            str(b["stale"]),
+            str(b["websockets"]),
+            _epochs(b["requests_by_epoch"]),
+        )
+        for build, b in summary["builds"].items()
+    ]
+    lines.append("")
+    lines.extend(_table(header, rows))
+    lines.append("")
+    proc_header = ("PROCESS", "BUILD", "STATE", "EPOCH", "SOCKETS", "DRAINED", "AGE")
+    now = time.time()
+    proc_rows = [
+        (
+            p["name"],
+            str(p.get("build") or "-"),
+            str(p.get("state", "?")) + (" (stopping)" if p.get("stopping") else ""),
+            str(p.get("epoch") or "-"),
+            str(p.get("websockets", 0)),
+            str(p.get("drained", 0)),
+            f"{max(0.0, now - float(p.get('updated_at', now))):.0f}s",
+        )
+        for p in summary["processes"]
+    ]
+    lines.extend(_table(proc_header, proc_rows))
+    return "\n".join(lines)
+
+
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    every = [header, *rows]
+    widths = [max(len(row[i]) for row in every) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in every]
+
+
+def _draining(release: Release, processes: list[FleetProcess]) -> tuple[int, int]:
+    """``(open websockets on other builds, processes not yet caught up)`` after *release*."""
+    sockets = 0
+    behind = 0
+    for proc in processes:
+        if proc.build is None or proc.build == release.label:
+            continue
+        sockets += proc.websockets
+        # A process that has not heard of the bump yet still calls itself live.
+        if proc.epoch is None or proc.epoch < release.epoch:
+            behind += 1
+    return sockets, behind
+
+
+async def wait_for_drain(
+    store: Store,
+    release: Release,
+    *,
+    timeout: float,
+    poll: float = 0.5,
+    out: TextIO | None = None,
+) -> bool:
+    """Poll the fleet until other builds report no websockets; draw progress on *out*.
+
+    True when drained, False when *timeout* passed first.
+    """
+    out = out or sys.stderr
+    tty = out.isatty()
+    deadline = time.monotonic() + timeout
+    peak = 0
+    last = ""
+    while True:
+        sockets, behind = _draining(release, await read_fleet(store))
+        peak = max(peak, sockets)
+        done_fraction = 1.0 if peak == 0 else (peak - sockets) / peak
+        filled = int(done_fraction * 30)
+        line = f"draining [{'#' * filled}{'.' * (30 - filled)}] {sockets} websocket(s) left"
+        if behind:
+            line += f", {behind} process(es) not caught up"
+        if tty:
+            out.write("\r" + line.ljust(len(last)))
+        elif line != last:
+            out.write(line + "\n")
+        out.flush()
+        last = line
+        if sockets == 0 and behind == 0:
+            if tty:
+                out.write("\n")
+            return True
+        if time.monotonic() >= deadline:
+            if tty:
+                out.write("\n")
+            return False
+        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))

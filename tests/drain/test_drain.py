@@ -1,0 +1,229 @@
+"""Websocket drain (issue #5): real uvicorn, real `websockets` clients, the memory store."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from spa_version.current import CurrentVersion
+from spa_version.drain import WebsocketDrain, spread_delays
+from spa_version.liveness import LIVE, PENDING, STALE, Liveness
+from spa_version.protocol import CLOSE_CODE_DRAIN, close_reason, parse_header
+from spa_version.release import Release
+from spa_version.stores import Store
+from tests.drain.conftest import build_middleware, close_clients, open_clients
+from tests.support.servers import ThreadedUvicorn, async_wait_for
+
+# -- the schedule, as a pure function ---------------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 100])
+def test_spread_puts_one_close_in_each_slice_of_the_window(count: int) -> None:
+    """Stratified jitter: close i of n falls inside slice i of the window, never outside it."""
+    window = 10.0
+    delays = spread_delays(count, window, random.Random(count))
+    assert len(delays) == count
+    step = window / count
+    for i, delay in enumerate(delays):
+        assert i * step <= delay < (i + 1) * step
+    assert delays == sorted(delays)
+
+
+def test_spread_is_jittered_not_a_fixed_grid() -> None:
+    """Two schedules for the same count differ (jitter), and no delay sits on a slice boundary."""
+    a = spread_delays(50, 5.0, random.Random(1))
+    b = spread_delays(50, 5.0, random.Random(2))
+    assert a != b
+    assert spread_delays(0, 5.0) == []
+
+
+def test_bad_drain_options_are_refused() -> None:
+    """Negative times and a non-error status are refused when the middleware is built."""
+    current = CurrentVersion("X-SPA-Version")
+    liveness = Liveness("A", current)
+    with pytest.raises(ValueError, match="grace"):
+        WebsocketDrain(liveness, current, grace=-1)
+    with pytest.raises(ValueError, match="stale_status"):
+        WebsocketDrain(liveness, current, stale_status=200)
+
+
+# -- liveness ------------------------------------------------------------------------
+
+
+def _release(epoch: int, label: str) -> Release:
+    return Release(epoch, label, "next-navigation", None)
+
+
+def test_liveness_follows_the_current_label() -> None:
+    """live while the build is current; stale after a bump away; live again on rollback."""
+    current = CurrentVersion("X-SPA-Version")
+    liveness = Liveness("A", current)
+    seen: list[tuple[str, str]] = []
+    liveness.add_callback(lambda old, new, release: seen.append((old, new)))
+    assert liveness.state == LIVE  # no release yet
+    current.offer(_release(1, "A"))
+    assert liveness.state == LIVE
+    current.offer(_release(2, "B"))
+    assert liveness.state == STALE
+    current.offer(_release(3, "A"))
+    assert liveness.state == LIVE
+    assert seen == [(LIVE, STALE), (STALE, LIVE)]
+
+
+def test_a_build_not_released_yet_is_pending_not_stale() -> None:
+    """green before its bump is pending (no traffic, nothing to drain); the bump makes it live."""
+    current = CurrentVersion("X-SPA-Version")
+    current.offer(_release(1, "A"))
+    liveness = Liveness("B", current)
+    assert liveness.state == PENDING
+    current.offer(_release(2, "B"))
+    assert liveness.state == LIVE
+
+
+# -- the drain against real sockets ---------------------------------------------------
+
+
+async def test_stale_process_closes_every_socket_with_1012_and_the_new_epoch(store: Store) -> None:
+    """After a bump to another build, each socket gets a real 1012 close whose reason is the new header."""
+    await store.bump("A")
+    mw, log = build_middleware(store, drain_grace=0.0, drain_window=0.5)
+    with ThreadedUvicorn(mw) as server:
+        clients = await open_clients(server.ws_url + "/ws", 10)
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain.open_count == 10)
+        new = (await store.bump("B")).release
+        await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=20)
+        assert {c.code for c in clients} == {CLOSE_CODE_DRAIN}
+        assert {c.reason for c in clients} == {close_reason(new)}
+        assert parse_header(clients[0].reason or "").epoch == new.epoch
+        # The app's own handler saw an ordinary disconnect, carrying the code the client echoed.
+        await async_wait_for(lambda: len(log.disconnects) == 10)
+        assert set(log.disconnects) == {CLOSE_CODE_DRAIN}
+        assert mw.deploy is not None and mw.deploy.drain.open_count == 0
+        await close_clients(clients)
+
+
+async def test_closes_are_spread_over_the_window_after_the_grace(store: Store) -> None:
+    """No close before the grace; the closes spread across the window instead of landing at once."""
+    await store.bump("A")
+    grace, window, count = 0.5, 3.0, 40
+    mw, _ = build_middleware(store, drain_grace=grace, drain_window=window)
+    with ThreadedUvicorn(mw) as server:
+        clients = await open_clients(server.ws_url + "/ws", count)
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain.open_count == count)
+        bumped = time.monotonic()  # the process can only learn of the bump after this
+        await store.bump("B")
+        await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=30)
+        times = sorted((c.closed_at or 0.0) - bumped for c in clients)
+        assert {c.code for c in clients} == {CLOSE_CODE_DRAIN}
+        # Grace: a lower bound, so load on the machine cannot break it.
+        assert times[0] >= grace - 0.01
+        # Spread, judged on the distribution and not on totals: a uniform spread over the
+        # window puts the middle half of the closes about window/2 apart (an all-at-once
+        # close puts them ~0 apart), and no tenth of the window holds a quarter of them.
+        q1, _, q3 = statistics.quantiles(times, n=4)
+        assert q3 - q1 >= window / 4
+        buckets: dict[int, int] = {}
+        for t in times:
+            buckets[int((t - times[0]) / (window / 10))] = (
+                buckets.get(int((t - times[0]) / (window / 10)), 0) + 1
+            )
+        assert max(buckets.values()) <= count // 4
+        await close_clients(clients)
+
+
+async def test_new_handshakes_at_a_stale_process_get_503(store: Store) -> None:
+    """Once stale, the process refuses new websockets with 503, so clients go elsewhere."""
+    await store.bump("A")
+    mw, _ = build_middleware(store, drain_grace=0.0, drain_window=0.1)
+    with ThreadedUvicorn(mw) as server:
+        await store.bump("B")
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.liveness.state == STALE)
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(server.ws_url + "/ws", open_timeout=10)
+        assert refused.value.response.status_code == 503
+
+
+async def test_stale_handshakes_can_be_accepted_and_are_then_drained(store: Store) -> None:
+    """With drain_stale_status=None a late handshake is accepted, then closed with 1012 after the grace."""
+    await store.bump("A")
+    mw, _ = build_middleware(store, drain_grace=0.2, drain_window=0.1, drain_stale_status=None)
+    with ThreadedUvicorn(mw) as server:
+        await store.bump("B")
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain._swept)
+        [client] = await open_clients(server.ws_url + "/ws", 1)
+        await async_wait_for(lambda: client.closed_at is not None, timeout=10)
+        assert client.code == CLOSE_CODE_DRAIN
+        await close_clients([client])
+
+
+async def test_a_pending_build_drains_nothing(store: Store) -> None:
+    """A build that was never live (green before its bump) keeps its sockets on an unrelated bump."""
+    await store.bump("A")
+    mw, _ = build_middleware(store, build="B", drain_grace=0.0, drain_window=0.1)
+    with ThreadedUvicorn(mw) as server:
+        [client] = await open_clients(server.ws_url + "/ws", 1)
+        await store.bump("C")
+        assert mw.deploy is not None
+        await async_wait_for(lambda: mw.current.release is not None and mw.current.release.label == "C")
+        assert mw.deploy.liveness.state == PENDING
+        # The drain task never starts for a pending build (no timing involved).
+        assert mw.deploy.drain._task is None
+        assert client.closed_at is None
+        await close_clients([client])
+
+
+async def test_shutdown_closes_the_rest_with_1012_within_the_shutdown_window(store: Store) -> None:
+    """Lifespan shutdown closes the open sockets the same way, and returns within its window."""
+    await store.bump("A")
+    mw, _ = build_middleware(store, drain_shutdown_window=1.0)
+    with ThreadedUvicorn(mw) as server:
+        clients = await open_clients(server.ws_url + "/ws", 8)
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain.open_count == 8)
+        assert mw.deploy is not None
+        loop = mw._task.get_loop() if mw._task is not None else None
+        assert loop is not None
+        # What lifespan.shutdown runs, on the server's own loop. uvicorn itself sends that
+        # event only after cutting every socket (docs/deploy-haproxy.md), so call it directly.
+        future = asyncio.run_coroutine_threadsafe(mw.deploy.drain.aclose(), loop)
+        await asyncio.wrap_future(future)  # bounded by shutdown_window (+1 s) inside aclose
+        await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=10)
+        assert {c.code for c in clients} == {CLOSE_CODE_DRAIN}
+        assert {c.reason for c in clients} == {close_reason(_release_of(mw))}
+        await close_clients(clients)
+
+
+def _release_of(mw: object) -> Release:
+    release = mw.current.release  # type: ignore[attr-defined]
+    assert isinstance(release, Release)
+    return release
+
+
+async def test_without_a_build_nothing_is_tracked(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No build declared: no deploy switch, no counting, and a bump closes nothing."""
+    monkeypatch.delenv("SPA_VERSION_BUILD", raising=False)
+    await store.bump("A")
+    mw, _ = build_middleware(store, build=None)
+    assert mw.deploy is None and mw._count_epoch is None
+    with ThreadedUvicorn(mw) as server:
+        [client] = await open_clients(server.ws_url + "/ws", 1)
+        await store.bump("B")
+        await async_wait_for(lambda: mw.current.release is not None and mw.current.release.label == "B")
+        await client.conn.send("still here")
+        assert await asyncio.wait_for(client.conn.recv(), 10) == "still here"
+        await close_clients([client])
+
+
+def test_build_comes_from_the_environment(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPA_VERSION_BUILD declares the build; a bad label is refused at startup."""
+    monkeypatch.setenv("SPA_VERSION_BUILD", "env-build")
+    mw, _ = build_middleware(store, build=None)
+    assert mw.deploy is not None and mw.deploy.build == "env-build"
+    monkeypatch.setenv("SPA_VERSION_BUILD", "bad label!")
+    with pytest.raises(ValueError):
+        build_middleware(store, build=None)

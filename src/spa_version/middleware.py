@@ -81,23 +81,35 @@ def _replace_header(headers: Iterable[Header] | None, header: Header, expose: by
     page on another origin could not read it (Fetch standard, CORS-safelisted
     response headers).
     """
+    if headers is None:
+        return [header]
+    if not isinstance(headers, (list, tuple)):  # any iterable is allowed; we read it twice
+        headers = list(headers)
     name = header[0]
-    size = len(name)
+    # Fast path, run on every response: ASGI requires lowercase header names in
+    # http.response.start, so exact comparison finds both a copy of our header and
+    # a CORS response; the common case is just a new list with one more tuple.
+    for pair in headers:
+        key = pair[0]
+        if key in (name, _ACAO):
+            return _merge_header(headers, header, expose)
+    return [*headers, header]
+
+
+def _merge_header(headers: Iterable[Header], header: Header, expose: bytes | None) -> list[Header]:
+    # The slow path: compare case-insensitively, for apps that break the lowercase rule.
+    name = header[0]
     out: list[Header] = []
     cors = False
     expose_at = -1
-    for pair in headers or ():
-        key = pair[0]
-        length = len(key)
-        # Comparing lengths first keeps .lower() off the common path. Names should be
-        # lowercase in ASGI, but not every app obeys, so compare case-insensitively.
-        if length == size and key.lower() == name:
+    for pair in headers:
+        key = pair[0].lower()
+        if key == name:
             continue
-        if expose is not None:
-            if length == 27 and key.lower() == _ACAO:
-                cors = True
-            elif length == 29 and key.lower() == _ACEH:
-                expose_at = len(out)
+        if key == _ACAO:
+            cors = True
+        elif key == _ACEH:
+            expose_at = len(out)
         out.append(pair)
     out.append(header)
     if cors and expose is not None:

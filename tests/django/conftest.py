@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import pytest
-
 import django
+import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django.settings")
 django.setup()

@@ -18,16 +18,40 @@ outermost ASGI application (Channels' ``ProtocolTypeRouter``) in the pure ASGI
 
 The wrapper runs the ASGI lifespan protocol itself when the wrapped app refuses it
 (Django's ``ASGIHandler`` does), so its listener starts and stops with the server.
+
+Django's ``ASGIHandler`` sends response header names as written (``X-SPA-Version``,
+``Access-Control-Allow-Origin``), while ASGI expects lowercase names and the pure
+middleware matches them as such; the wrapper lowercases them on the way out, so the
+header set by Django's middleware is replaced, not duplicated, and CORS is seen.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..middleware import ASGIApp, VersionMiddleware
+from ..middleware import ASGIApp, Message, Receive, Scope, Send, VersionMiddleware
 from .conf import get_config
 
 __all__ = ["wrap_asgi"]
+
+
+class _LowercaseResponseHeaders:
+    """Lowercase the header names of ``http.response.start`` (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_lowercase(message: Message) -> None:
+            if message["type"] == "http.response.start" and message.get("headers"):
+                message["headers"] = [(name.lower(), value) for name, value in message["headers"]]
+            await send(message)
+
+        await self.app(scope, receive, send_lowercase)
 
 
 def wrap_asgi(application: ASGIApp, **overrides: Any) -> VersionMiddleware:
@@ -36,4 +60,5 @@ def wrap_asgi(application: ASGIApp, **overrides: Any) -> VersionMiddleware:
     Keyword arguments override single options (``stamp_websocket=True``, ...). Call it
     after Django is set up (after ``get_asgi_application()``).
     """
-    return VersionMiddleware(application, **{**get_config().asgi_options(), **overrides})
+    inner = _LowercaseResponseHeaders(application)
+    return VersionMiddleware(inner, **{**get_config().asgi_options(), **overrides})

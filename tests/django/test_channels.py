@@ -1,0 +1,58 @@
+"""Django + Channels under real uvicorn: HTTP and websocket handshakes are stamped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import httpx
+import pytest
+import websockets
+from django.test import override_settings
+
+from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli
+
+from .channels_app import build_application
+
+pytestmark = pytest.mark.redis
+
+
+async def handshake_version(url: str) -> str | None:
+    async with websockets.connect(url, open_timeout=10) as ws:
+        await ws.send("ping")
+        assert await ws.recv() == "ping"
+        return ws.response.headers.get("X-SPA-Version")
+
+
+async def test_channels_websocket_handshake_is_stamped(
+    redis: RedisServer, app_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The handshake of a Channels consumer carries the version, and follows a Redis bump."""
+    assert run_cli("--url", redis.url, "--app", app_name, "bump", "ch-1").returncode == 0
+    with (
+        override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}),
+        caplog.at_level(logging.WARNING, logger="spa_version"),
+        ThreadedUvicorn(build_application()) as server,
+    ):
+        ws_url = server.ws_url + "/ws/echo/"
+        assert (await handshake_version(ws_url) or "").startswith("1; label=ch-1;")
+
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(server.url + "/")
+            assert response.status_code == 200
+            # Django's middleware and the ASGI wrapper both stamp: still one header.
+            assert response.headers.get_list("x-spa-version") == ["1; label=ch-1; policy=next-navigation"]
+
+        assert run_cli("--url", redis.url, "--app", app_name, "bump", "ch-2").returncode == 0
+
+        deadline = time.monotonic() + 10
+        latest = None
+        while time.monotonic() < deadline:  # bounded in time: a fresh handshake each round
+            latest = await handshake_version(ws_url)
+            if latest is not None and latest.startswith("2; label=ch-2;"):
+                break
+            await asyncio.sleep(0.05)
+        assert latest is not None and latest.startswith("2; label=ch-2;"), latest
+    # The wrapper ran lifespan itself (Django refuses it) without complaint.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

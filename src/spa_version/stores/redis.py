@@ -59,9 +59,16 @@ SCHEMES = frozenset(
 
 # KEYS: epoch, history. ARGV: record JSON without epoch/min_compatible, min
 # ('' | 'current' | digits), history length, channel.
-# Returns {epoch, receivers, record} or an error reply for a bad min_compatible.
+# Returns {epoch, receivers, record}, or an error reply for a bad min_compatible or a
+# corrupt counter (written by hand), in which case nothing is changed.
 _BUMP_SCRIPT = """
-local epoch = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+local stored = redis.call('GET', KEYS[1]) or '0'
+local last = tonumber(stored)
+if not last or last < 0 or last ~= math.floor(last) then
+  return redis.error_reply('SPAVERSION-CORRUPT the epoch counter ' .. KEYS[1] .. ' holds ' ..
+    string.format('%q', string.sub(stored, 1, 40)) .. ', not an epoch; nothing was changed')
+end
+local epoch = last + 1
 local min = ARGV[2]
 if min == '' then
   min = 'null'
@@ -126,7 +133,9 @@ def translate_error(exc: Exception, where: str) -> Exception:
         )
     if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)):
         return StoreUnavailable(f"{where}: cannot reach Redis: {exc}")
-    if isinstance(exc, redis_errors.ResponseError) and "SPAVERSION" in str(exc):
+    if isinstance(exc, redis_errors.ResponseError) and "SPAVERSION-CORRUPT " in str(exc):
+        return StoreError(f"{where}: {str(exc).split('SPAVERSION-CORRUPT ', 1)[1]}")
+    if isinstance(exc, redis_errors.ResponseError) and "SPAVERSION " in str(exc):
         return InvalidRelease(str(exc).split("SPAVERSION ", 1)[1])
     return StoreError(f"{where}: {type(exc).__name__}: {exc}")
 
@@ -275,11 +284,11 @@ class RedisStore(Store):
             raise translate_error(exc, where) from None
 
     async def get(self) -> Release | None:
-        raw = await self._call("get", "LINDEX", self.history_key, 0)
+        raw = await self._call(f"get {self.history_key}", "LINDEX", self.history_key, 0)
         return None if raw is None else Release.from_json(raw)
 
     async def history(self, limit: int = HISTORY_LIMIT) -> list[Release]:
-        raws = await self._call("history", "LRANGE", self.history_key, 0, limit - 1)
+        raws = await self._call(f"history {self.history_key}", "LRANGE", self.history_key, 0, limit - 1)
         releases = []
         for raw in raws:
             try:
@@ -314,7 +323,7 @@ class RedisStore(Store):
             try:
                 await self._bounded(pubsub.subscribe(self.channel), "subscribe")
             except (redis_errors.RedisError, OSError) as exc:
-                raise translate_error(exc, "subscribe") from None
+                raise translate_error(exc, f"subscribe {self.channel}") from None
             connection = pubsub.connection
             if connection is not None:
                 connection.register_connect_callback(reconnected.mark)
@@ -344,7 +353,7 @@ class RedisStore(Store):
                         await pubsub.ping()
                         ping_sent = now
                 except (redis_errors.RedisError, OSError) as exc:
-                    raise translate_error(exc, "listen") from None
+                    raise translate_error(exc, f"listen on {self.channel}") from None
                 if reconnected.set:
                     reconnected.set = False
                     logger.info("spa-version: pub/sub reconnected to %s; re-reading", self.display_url)

@@ -1,0 +1,1 @@
+"""Fault injection against a real redis-server (issue 6)."""

@@ -1,0 +1,264 @@
+"""HAProxy agent-check replies, fleet heartbeats, ``spa-version status`` and ``bump --wait`` (issue #5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from spa_version import open_store
+from spa_version.agent import agent_reply
+from spa_version.fleet import EpochCounter, read_fleet
+from spa_version.protocol import CLOSE_CODE_DRAIN
+from spa_version.stores import Store
+from tests.drain.conftest import build_middleware, close_clients, open_clients
+from tests.support.servers import (
+    RedisServer,
+    ThreadedUvicorn,
+    async_wait_for,
+    cli_command,
+    free_port,
+    run_cli,
+)
+
+
+async def ask_agent(port: int) -> bytes:
+    """One agent check, the way HAProxy does it: connect, read until the agent closes."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+    try:
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+# -- agent replies ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "weight", "line"),
+    [
+        ("live", 100, b"up ready 100%\n"),
+        ("live", 55, b"up ready 55%\n"),
+        ("live", 0, b"up ready 10%\n"),  # 0% would drain: warm-up never goes below 10%
+        ("live", 250, b"up ready 100%\n"),
+        ("stale", 100, b"drain\n"),
+        ("pending", 100, b"drain\n"),
+    ],
+)
+def test_agent_reply_words(state: str, weight: int, line: bytes) -> None:
+    """live -> ready (+up, +weight); stale and pending -> drain (HAProxy agent-check words)."""
+    assert agent_reply(state, weight) == line
+
+
+async def test_in_process_agent_says_ready_then_drain_after_a_bump(app_name: str) -> None:
+    """The middleware's agent answers ready while the build is current and drain once it is stale."""
+    store = open_store(f"memory://{app_name}", app=app_name)
+    await store.bump("A")
+    port = free_port()
+    mw, _ = build_middleware(store, agent_port=port)
+    with ThreadedUvicorn(mw):
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        assert await ask_agent(port) == b"up ready 100%\n"
+        await store.bump("B")
+
+        async def drained() -> bool:
+            return await ask_agent(port) == b"drain\n"
+
+        await _poll(drained)
+        await store.bump("A")  # a rollback makes it ready again
+
+        async def ready() -> bool:
+            return await ask_agent(port) == b"up ready 100%\n"
+
+        await _poll(ready)
+    # Stopped with the server: nothing listens any more.
+    with pytest.raises(OSError):
+        await ask_agent(port)
+
+
+async def test_pending_build_is_drained_by_the_agent_and_warms_up_when_live(app_name: str) -> None:
+    """green before its bump says drain; after it, ready with a warm-up weight below 100%."""
+    store = open_store(f"memory://{app_name}", app=app_name)
+    await store.bump("A")
+    port = free_port()
+    mw, _ = build_middleware(store, build="B", agent_port=port, agent_warmup=3600)
+    with ThreadedUvicorn(mw):
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        assert await ask_agent(port) == b"drain\n"
+        await store.bump("B")
+
+        async def warming() -> bool:
+            return await ask_agent(port) == b"up ready 10%\n"
+
+        await _poll(warming)
+
+
+async def _poll(check: object, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def agent_proc(redis: RedisServer, app_name: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """``spa-version agent`` as its own process, against the real Redis."""
+    env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    assert run_cli("bump", "A", env=env).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        cli_command("agent", "--port", str(port), "--build", "A"),
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "agent for build A" in proc.stdout.readline()
+        yield port, env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+async def test_standalone_agent_command_follows_the_store(agent_proc: tuple[int, dict[str, str]]) -> None:
+    """``spa-version agent --port N --build A`` says ready, then drain once ``bump B`` lands."""
+    port, env = agent_proc
+
+    async def ready() -> bool:
+        return await ask_agent(port) == b"up ready 100%\n"
+
+    await _poll(ready)
+    assert (await asyncio.to_thread(run_cli, "bump", "B", env=env)).returncode == 0
+
+    async def drained() -> bool:
+        return await ask_agent(port) == b"drain\n"
+
+    await _poll(drained)
+
+
+# -- fleet ---------------------------------------------------------------------------------
+
+
+def test_epoch_counter_batches_raw_values_and_stays_bounded() -> None:
+    """Counts by client epoch, 'none' without the header, 'other' for junk or past the size bound."""
+    counter = EpochCounter(b"x-spa-client-version")
+    for value in (b"3", b"3", b"4", b"junk"):
+        counter.count([(b"accept", b"*/*"), (b"x-spa-client-version", value)])
+    counter.count([(b"accept", b"*/*")])
+    assert counter.take() == {"3": 2, "4": 1, "none": 1, "other": 1}
+    assert counter.take() == {}  # taken means reset
+    for i in range(1000):
+        counter.count([(b"x-spa-client-version", str(i + 1).encode())])
+    taken = counter.take()
+    assert len(taken) <= 65 and sum(taken.values()) == 1000
+
+
+@pytest.fixture
+def redis_store(redis: RedisServer, app_name: str) -> Iterator[Store]:
+    yield open_store(redis.url, app=app_name)
+
+
+async def test_heartbeat_reports_build_state_sockets_and_client_epochs(
+    redis: RedisServer, redis_store: Store, app_name: str
+) -> None:
+    """Each process's record shows build, live/stale, open websockets and requests by client epoch."""
+    await redis_store.bump("A")
+    mw, _ = build_middleware(open_store(redis.url, app=app_name), heartbeat_interval=30, drain_window=60)
+    env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    with ThreadedUvicorn(mw) as server:
+        clients = await open_clients(server.ws_url + "/ws", 3)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            for epoch in ("1", "1", "1", "junk", None):
+                headers = {} if epoch is None else {"X-SPA-Client-Version": epoch}
+                assert (await http.get("/", headers=headers)).status_code == 200
+        # The bump changes the state, which writes a heartbeat at once (no 30 s wait).
+        await redis_store.bump("B")
+
+        def stale_record() -> dict[str, object] | None:
+            result = run_cli("status", "--json", env=env)
+            assert result.returncode == 0, result.stderr
+            summary = json.loads(result.stdout)
+            procs = [p for p in summary["processes"] if p["state"] == "stale"]
+            return summary if procs else None
+
+        summary = await async_wait_for(lambda: stale_record(), timeout=15, interval=0.2)
+        [proc] = summary["processes"]
+        assert proc["build"] == "A" and proc["pid"] == os.getpid()
+        assert proc["websockets"] == 3
+        assert proc["requests_by_epoch"] == {"1": 3, "other": 1, "none": 1}
+        assert summary["release"]["label"] == "B"
+        assert summary["builds"]["A"]["stale"] == 1 and summary["builds"]["A"]["websockets"] == 3
+        table = run_cli("status", env=env).stdout
+        assert "current: epoch 2  label B" in table
+        assert any(line.split()[:3] == ["A", "1", "0"] for line in table.splitlines())
+        await close_clients(clients)
+    # A process that shut down removes its record.
+    assert await read_fleet(redis_store) == []
+    await redis_store.aclose()
+
+
+def fleet_sockets(env: dict[str, str]) -> list[int]:
+    """Open websockets per process, as ``spa-version status --json`` reports them."""
+    result = run_cli("status", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return [int(p["websockets"]) for p in json.loads(result.stdout)["processes"]]
+
+
+async def test_bump_wait_returns_once_stale_processes_have_no_websockets(
+    redis: RedisServer, app_name: str
+) -> None:
+    """``bump B --wait`` exits 0 after the blue process drained every socket with 1012."""
+    store = open_store(redis.url, app=app_name)
+    await store.bump("A")
+    await store.aclose()
+    # The middleware's own store: a redis client belongs to one event loop.
+    mw, _ = build_middleware(
+        open_store(redis.url, app=app_name), heartbeat_interval=0.5, drain_grace=0.2, drain_window=1.0
+    )
+    env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    with ThreadedUvicorn(mw) as server:
+        clients = await open_clients(server.ws_url + "/ws", 5)
+        await async_wait_for(lambda: fleet_sockets(env) == [5])
+        result = await asyncio.to_thread(run_cli, "bump", "B", "--wait", "--timeout", "30", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "bumped to epoch 2" in result.stdout
+        assert "0 websocket(s) left" in result.stderr
+        # Every socket was really closed (the wait did not just time out or guess).
+        await async_wait_for(lambda: all(c.closed_at is not None for c in clients))
+        assert {c.code for c in clients} == {CLOSE_CODE_DRAIN}
+        await close_clients(clients)
+
+
+async def test_bump_wait_exits_3_on_timeout(redis: RedisServer, app_name: str) -> None:
+    """With sockets still open when --timeout passes, ``bump --wait`` exits 3 (the bump itself is done)."""
+    store = open_store(redis.url, app=app_name)
+    await store.bump("A")
+    await store.aclose()
+    mw, _ = build_middleware(open_store(redis.url, app=app_name), heartbeat_interval=0.5, drain_grace=600)
+    env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    with ThreadedUvicorn(mw) as server:
+        clients = await open_clients(server.ws_url + "/ws", 2)
+        await async_wait_for(lambda: fleet_sockets(env) == [2])
+        result = await asyncio.to_thread(run_cli, "bump", "B", "--wait", "--timeout", "1", env=env)
+        assert result.returncode == 3
+        assert "still open after 1 s" in result.stderr
+        assert json.loads(run_cli("get", "--json", env=env).stdout)["label"] == "B"
+        await close_clients(clients)
+
+
+def test_status_needs_redis(tmp_path: object) -> None:
+    """Fleet status on the file store is a clear one-line error, exit 2."""
+    result = run_cli("status", env={"SPA_VERSION_URL": f"file://{tmp_path}"})
+    assert result.returncode == 2
+    assert "fleet status needs the Redis store" in result.stderr

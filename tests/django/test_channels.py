@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 import httpx
@@ -43,6 +44,10 @@ async def test_channels_websocket_handshake_is_stamped(
             assert response.status_code == 200
             # Django's middleware and the ASGI wrapper both stamp: still one header.
             assert response.headers.get_list("x-spa-version") == ["1; label=ch-1; policy=next-navigation"]
+            # ...from one source: Django's side uses the wrapper's version (scope), so the meta
+            # tag agrees with the header and no listener thread is started.
+            assert 'content="1; label=ch-1; policy=next-navigation">' in response.text
+            assert "spa-version listener" not in [t.name for t in threading.enumerate()]
 
         assert run_cli("--url", redis.url, "--app", app_name, "bump", "ch-2").returncode == 0
 

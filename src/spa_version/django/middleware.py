@@ -23,12 +23,13 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ..assets import load_script
-from ..current import Snapshot
+from ..current import CurrentVersion, Snapshot
 from ..protocol import RELOAD_HEADER, parse_client_epoch
+from ..templating import SCOPE_KEY
 from .conf import Config, get_config
 from .listener_thread import Followed, listener_thread
 
-__all__ = ["VersionMiddleware"]
+__all__ = ["VersionMiddleware", "current_for", "stamp"]
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
@@ -37,9 +38,23 @@ _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
 
 
-def _state() -> tuple[Config, Followed]:
-    config = get_config()
-    return config, listener_thread().follow(config)
+def _source(request: HttpRequest | None, config: Config) -> Followed | CurrentVersion:
+    # Behind `spa_version.django.asgi.wrap_asgi` (Channels) the ASGI middleware already
+    # follows the store and hands its `CurrentVersion` over in the scope: use it, so the
+    # header, the endpoint and the meta tag of one response always agree (and no second
+    # listener runs). Otherwise, this process's listener thread.
+    scope = getattr(request, "scope", None)
+    if scope is not None:
+        current = scope.get(SCOPE_KEY)
+        if isinstance(current, CurrentVersion):
+            return current
+    return listener_thread().follow(config)
+
+
+def current_for(request: HttpRequest | None, config: Config) -> CurrentVersion:
+    """The `CurrentVersion` that serves *request* (the ASGI wrapper's, else the listener thread's)."""
+    source = _source(request, config)
+    return source.current if isinstance(source, Followed) else source
 
 
 def _header_value(snapshot: Snapshot) -> str | None:
@@ -162,24 +177,28 @@ class VersionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.async_mode:
             return self.__acall__(request)
-        config, followed = _state()
-        followed.wait_first_read()
-        snapshot = followed.current.snapshot
-        response = _answer_early(request, config, snapshot)
+        config = get_config()
+        source = _source(request, config)
+        if isinstance(source, Followed):
+            source.wait_first_read()
+            source = source.current
+        response = _answer_early(request, config, source.snapshot)
         if response is None:
             response = self.get_response(request)  # type: ignore[assignment]
         assert response is not None
         # Read at response time: a bump that landed mid-request is served.
-        stamp(response, config, followed.current.snapshot)
+        stamp(response, config, source.snapshot)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        config, followed = _state()
-        await followed.async_wait_first_read()
-        snapshot = followed.current.snapshot
-        response: HttpResponseBase | None = _answer_early(request, config, snapshot)
+        config = get_config()
+        source = _source(request, config)
+        if isinstance(source, Followed):
+            await source.async_wait_first_read()
+            source = source.current
+        response: HttpResponseBase | None = _answer_early(request, config, source.snapshot)
         if response is None:
             response = await self.get_response(request)  # type: ignore[misc]
         assert response is not None
-        stamp(response, config, followed.current.snapshot)
+        stamp(response, config, source.snapshot)
         return response

@@ -14,20 +14,20 @@ the script tag of the helper's script-tag build, served by the middleware::
 from __future__ import annotations
 
 from django import template
+from django.template.context import Context
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from ..conf import get_config
-from ..listener_thread import listener_thread
+from ..middleware import current_for
 
 register = template.Library()
 
 
-@register.simple_tag
-def spa_version_meta() -> SafeString:
-    """The ``<meta name="spa-version">`` tag for the release this process serves now."""
-    config = get_config()
-    header = listener_thread().follow(config).current.snapshot.header
+@register.simple_tag(takes_context=True)
+def spa_version_meta(context: Context) -> SafeString:
+    """The ``<meta name="spa-version">`` tag for the release this response is stamped with."""
+    header = current_for(getattr(context, "request", None), get_config()).snapshot.header
     if header is None:
         return mark_safe("")
     return format_html('<meta name="spa-version" content="{}">', header[1].decode("ascii"))

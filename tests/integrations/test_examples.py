@@ -1,0 +1,107 @@
+"""Smoke tests: each example starts with its documented command and shows meta tag, helper and websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from spa_version.assets import load_script
+from tests.support.servers import free_port, run_cli, wait_for
+
+from .support import ws_echo_version
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+UVICORN = str(Path(sys.executable).parent / "uvicorn")
+
+# (example, the command its docstring documents minus the port, page path, API path, websocket path)
+EXAMPLES = {
+    "fastapi_app": (["--app-dir", "examples/fastapi_app", "app:app"], "/api/time", "/ws"),
+    "django_project": (
+        ["--app-dir", "examples/django_project", "demo_site.asgi:application"],
+        "/api/time/",
+        "/ws/echo/",
+    ),
+}
+
+
+@pytest.fixture(params=sorted(EXAMPLES))
+def example(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str, dict[str, str]]]:
+    """The example running as documented (from the repository root), on a private file store."""
+    name = request.param
+    args, api_path, ws_path = EXAMPLES[name]
+    env = {**os.environ, "SPA_VERSION_URL": f"file://{tmp_path / 'store'}", "SPA_VERSION_APP": "example"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the example's own settings, not the tests'
+    bumped = run_cli("bump", "ex-1", env=env)
+    assert bumped.returncode == 0, bumped.stderr
+    port = free_port()
+    proc = subprocess.Popen(
+        [UVICORN, *args, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            return httpx.get(url + "/__spa-version", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, timeout=30, interval=0.1)
+        yield url, api_path, ws_path, env
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output and "ERROR" not in output, output
+    assert "Application shutdown complete" in output
+
+
+async def test_example_shows_meta_helper_and_websocket(example: tuple[str, str, str, dict[str, str]]) -> None:
+    """The page has the meta tag and script tag, the API and handshake are stamped, a bump lands."""
+    url, api_path, ws_path, env = example
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert '<meta name="spa-version" content="1; label=ex-1; policy=next-navigation">' in page.text
+        assert '<script src="/__spa-version.js" defer></script>' in page.text
+        assert page.headers["x-spa-version"] == "1; label=ex-1; policy=next-navigation"
+        script = await client.get("/__spa-version.js")
+        # The helper ships in built packages (issue 3); a checkout without it answers 404.
+        assert script.status_code == (404 if load_script() is None else 200)
+        assert (await client.get(api_path)).headers["x-spa-version"].startswith("1; label=ex-1;")
+        ws_url = url.replace("http://", "ws://") + ws_path
+        assert (await ws_echo_version(ws_url) or "").startswith("1; label=ex-1;")
+
+        assert run_cli("bump", "ex-2", env=env).returncode == 0
+
+        deadline = time.monotonic() + 15  # the file store is polled: a bump lands within a second or two
+        latest = ""
+        while time.monotonic() < deadline and not latest.startswith("2; label=ex-2;"):
+            await asyncio.sleep(0.05)
+            latest = (await client.get(api_path)).headers["x-spa-version"]
+        assert latest.startswith("2; label=ex-2;"), latest
+        # The page rendered now has the same version in its meta tag as in its header.
+        assert 'content="2; label=ex-2;' in (await client.get("/")).text
+        assert (await ws_echo_version(ws_url) or "").startswith("2; label=ex-2;")

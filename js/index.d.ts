@@ -1,0 +1,185 @@
+// Types for spa-version, the browser half of the spa-version Python package: the server
+// stamps `X-SPA-Version` on every response (docs/protocol.md) and this helper decides when
+// an open tab moves to the new deploy. Guide: docs/js.md.
+
+/** One parsed `X-SPA-Version` value: `42; label=a1b2c3; policy=immediate; min=40`. */
+export interface Version {
+  /** Monotonic deploy counter; the only thing compared. */
+  epoch: number;
+  /** Opaque build name, for humans. */
+  label: string | null;
+  /** How open tabs move: `next-navigation` (default), `immediate`, `prompt`, `silent`. */
+  policy: "next-navigation" | "immediate" | "prompt" | "silent" | (string & {});
+  /** Clients older than this epoch get a 409 on enforced requests. */
+  min: number | null;
+}
+
+/** What a reload is about to do, or was stopped from doing. */
+export interface ReloadInfo {
+  /** The epoch the reload is for (the newest known). */
+  epoch: number;
+  /** Why: `navigation`, `immediate`, `idle`, `hidden`, `stale-client` (409), `manual`. */
+  reason: string;
+  /** The absolute URL that will be loaded. */
+  url: string;
+}
+
+export interface Options {
+  /**
+   * The version this page's code belongs to: an epoch or a header value. Default: the
+   * `<meta name="spa-version" content="...">` tag, else the first response seen (racy:
+   * see docs/js.md).
+   */
+  baseline?: number | string;
+  /** Response header to read. Must match the server's `header_name`. Default `X-SPA-Version`. */
+  header?: string;
+  /** Request header carrying this tab's epoch. Default `X-SPA-Client-Version`. */
+  clientHeader?: string;
+  /**
+   * Which requests carry `clientHeader`: default same-origin only (a custom header makes a
+   * cross-origin request preflighted); `true` for all, `false` for none, or a function.
+   */
+  sendClientVersion?: boolean | ((url: URL) => boolean);
+  /** Version endpoint for `check()`. Default `/__spa-version`. */
+  endpoint?: string;
+  /** Policy `immediate`: reload at once, even in a visible tab. Default false: wait until hidden or idle. */
+  immediate?: boolean;
+  /** Policy `immediate`, visible tab: ms without input (pointer, key, scroll) before reloading. Default 60 000. */
+  idle?: number;
+  /**
+   * Veto: return `false` to keep the page (unsaved form, upload running). The helper
+   * tries again at the next route change. Not asked for a 409 (`stale-client`): the
+   * server has refused this code already.
+   *
+   * @example
+   * start({ beforeReload: () => !form.dirty })
+   */
+  beforeReload?: (info: ReloadInfo) => boolean | void;
+  /** Loop guard: at most this many reloads per `reloadWindow` in one tab. Default 3. */
+  maxReloads?: number;
+  /** Loop guard window in ms. Default 600 000 (10 minutes). */
+  reloadWindow?: number;
+  /** `watchTabs()`: BroadcastChannel name, or `false` for none. Default `spa-version`. */
+  channel?: string | false;
+  /** `watchFocus()`: at most one check per this many ms, or `false` for none. Default 60 000. */
+  focusCheck?: number | false;
+  /** The window to watch. Default `globalThis`. */
+  window?: Window;
+}
+
+export interface Events {
+  /** A strictly newer epoch was learned (any policy, `silent` included). */
+  update: Version;
+  /** The new version's policy is `prompt`: show a toast; call `reload()` on click. */
+  prompt: Version;
+  /** Also fired, after `update`, under the name of any other policy. */
+  immediate: Version;
+  "next-navigation": Version;
+  silent: Version;
+  /** About to reload. */
+  reload: ReloadInfo;
+  /** `beforeReload` returned false. */
+  veto: ReloadInfo;
+  /** The loop guard stopped a reload: already reloaded for this epoch, or too many reloads. */
+  blocked: ReloadInfo;
+}
+
+export interface SpaVersion {
+  /** The live options object: assign to it (or call `start()` again) to change them. */
+  options: Options;
+  /** The epoch this page was loaded with; null until known. */
+  readonly baseline: number | null;
+  /** The newest strictly newer version learned, or null: non-null means this tab is stale. */
+  readonly latest: Version | null;
+  /**
+   * Listen; returns the function that stops listening.
+   *
+   * @example
+   * sv.on("prompt", (v) => showToast(`Version ${v.label} is out`, () => sv.reload()));
+   */
+  on<K extends keyof Events>(type: K, listener: (detail: Events[K]) => void): () => void;
+  /**
+   * Feed a response from your own HTTP client: a `Headers`, an object with `get(name)`,
+   * or a plain object with lowercase keys; `status` lets a 409 reload the page.
+   *
+   * @example
+   * axios.interceptors.response.use(
+   *   (res) => (sv.observe(res.headers, res.status), res),
+   *   (err) => (err.response && sv.observe(err.response.headers, err.response.status), Promise.reject(err)),
+   * );
+   */
+  observe(headers: Headers | { get(name: string): string | null | undefined } | Record<string, string>, status?: number): void;
+  /**
+   * The request header(s) to add to a request to `url`: `{ "X-SPA-Client-Version": "41" }`,
+   * or `{}` (no baseline yet, or `url` is not one `sendClientVersion` allows).
+   *
+   * @example
+   * axios.interceptors.request.use((config) => {
+   *   Object.assign(config.headers, sv.headersFor(config.url));
+   *   return config;
+   * });
+   */
+  headersFor(url: string | URL): Record<string, string>;
+  /** Learn a version value from elsewhere (a socket, an SSE event); never sets the baseline. */
+  offer(value: string): void;
+  /**
+   * Router hook: call before a route change. Returns true if the helper is loading `url`
+   * as a full page (the router should stop), false to go on as usual.
+   *
+   * @example
+   * // Vue Router
+   * router.beforeEach((to) => !sv.navigate(to.fullPath));
+   */
+  navigate(url: string): boolean;
+  /** Reload now (to `url` if given); `beforeReload` and the loop guard apply. True if reloading. */
+  reload(url?: string): boolean;
+}
+
+/**
+ * Start (or get) the instance for this window: wraps `fetch` and `history` once, reads
+ * the baseline, and applies each new version's policy.
+ *
+ * @example
+ * import { start } from "spa-version";
+ * const sv = start({ beforeReload: () => !document.querySelector("form.dirty") });
+ */
+export function start(options?: Options): SpaVersion;
+
+/** Everything on: `start()` plus `watchXHR`, `watchTabs`, `watchFocus` and `watchChunks`. */
+export function startAll(options?: Options): SpaVersion;
+
+/** Parse an `X-SPA-Version` value (or meta content, or 1012 close reason); null if invalid. */
+export function parseVersion(value: string | number | null | undefined): Version | null;
+
+/** Fetch the version endpoint now. Resolves to whether a newer version is known; never rejects. */
+export function check(sv?: SpaVersion): Promise<boolean>;
+
+/** Observe `XMLHttpRequest` too (axios' default adapter). */
+export function watchXHR(sv?: SpaVersion): SpaVersion;
+
+/** Share new versions with the other tabs of this origin (BroadcastChannel). */
+export function watchTabs(sv?: SpaVersion): SpaVersion;
+
+/** Check the version endpoint when a hidden tab becomes visible (throttled by `focusCheck`). */
+export function watchFocus(sv?: SpaVersion): SpaVersion;
+
+/** On a script/link load error or a failed dynamic `import()`: check, and reload if stale. */
+export function watchChunks(sv?: SpaVersion): SpaVersion;
+
+/**
+ * Mark the tab stale when the server drains this socket: close code 1012 with a version
+ * as the reason. Returns `ws`.
+ *
+ * @example
+ * const ws = watchSocket(new WebSocket(socketUrl("/ws")));
+ */
+export function watchSocket<T extends WebSocket>(ws: T, sv?: SpaVersion): T;
+
+/**
+ * `url` as an absolute `ws:`/`wss:` URL with `spa-client-version=<baseline>` appended:
+ * a browser can't set headers on the handshake.
+ *
+ * @example
+ * new WebSocket(socketUrl("/ws")); // ws://host/ws?spa-client-version=41
+ */
+export function socketUrl(url: string | URL, sv?: SpaVersion): string;

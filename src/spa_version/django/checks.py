@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from ..stores import _REDIS_SCHEMES
 from .conf import parse_config
 
 MIDDLEWARE_PATH = "spa_version.django.VersionMiddleware"
@@ -49,7 +50,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages: list[CheckMessage] = []
     url = config.url or os.environ.get("SPA_VERSION_URL")
     scheme = (url or "file://").partition("://")[0].lower()
-    if scheme in ("redis", "rediss", "unix") and importlib.util.find_spec("redis") is None:
+    if scheme in _REDIS_SCHEMES and importlib.util.find_spec("redis") is None:
         messages.append(
             Error(
                 f"SPA_VERSION uses {scheme}:// but redis-py is not installed.",

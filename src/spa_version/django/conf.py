@@ -20,6 +20,10 @@ from django.core.exceptions import ImproperlyConfigured
 from ..assets import DEFAULT_SCRIPT_PATH
 from ..protocol import CLIENT_HEADER, DEFAULT_ENDPOINT, HEADER, parse_header
 from ..release import InvalidRelease, validate_app
+from ..stores import _REDIS_SCHEMES
+
+#: Every scheme `spa_version.stores.open_store` accepts.
+STORE_SCHEMES = _REDIS_SCHEMES | {"file", "memory"}
 
 __all__ = ["DEFAULTS", "Config", "get_config", "parse_config"]
 
@@ -148,9 +152,11 @@ def parse_config(raw: Any) -> Config:
     url = values["URL"]
     if url is not None:
         scheme, sep, _ = url.partition("://") if isinstance(url, str) else ("", "", "")
-        if not sep or scheme.lower() not in ("redis", "rediss", "unix", "file", "memory"):
+        if not sep or scheme.lower() not in STORE_SCHEMES:
             raise _fail(
-                "URL", f"must be a store URL (redis://, rediss://, file://DIR, memory://), got {url!r}"
+                "URL",
+                "must be a store URL (redis://, rediss://, redis+sentinel://, redis+cluster://, "
+                f"file://DIR, memory://), got {url!r}",
             )
     app = values["APP"]
     if app is not None:

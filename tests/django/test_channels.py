@@ -61,3 +61,22 @@ async def test_channels_websocket_handshake_is_stamped(
         assert latest is not None and latest.startswith("2; label=ch-2;"), latest
     # The wrapper ran lifespan itself (Django refuses it) without complaint.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_plain_django_asgi_under_uvicorn(redis: RedisServer, app_name: str) -> None:
+    """Django's own ASGI handler (no Channels, no wrapper): the async path stamps from the listener thread."""
+    from django.core.asgi import get_asgi_application
+
+    assert run_cli("--url", redis.url, "--app", app_name, "bump", "asgi-1").returncode == 0
+    with (
+        override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}),
+        # Django refuses lifespan; uvicorn's "auto" would log that, so turn it off as users do.
+        ThreadedUvicorn(get_asgi_application(), lifespan="off") as server,
+    ):
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            sync_view = await client.get("/")
+            async_view = await client.get("/api/async/")
+            assert sync_view.headers.get_list("x-spa-version") == ["1; label=asgi-1; policy=next-navigation"]
+            assert async_view.headers.get_list("x-spa-version") == ["1; label=asgi-1; policy=next-navigation"]
+            assert 'content="1; label=asgi-1; policy=next-navigation">' in sync_view.text
+            assert "spa-version listener" in [t.name for t in threading.enumerate()]

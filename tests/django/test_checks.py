@@ -40,6 +40,7 @@ class CheckTests(SimpleTestCase):
         self.assertEqual(ids(DEBUG=False, SPA_VERSION={}), ["spa_version.W001"])
         self.assertEqual(ids(DEBUG=True, SPA_VERSION={}), [])
         self.assertEqual(ids(DEBUG=False, SPA_VERSION={"URL": "redis://127.0.0.1:6379/0"}), [])
+        self.assertEqual(ids(DEBUG=False, SPA_VERSION={"URL": "redis+sentinel://127.0.0.1:26379/main"}), [])
         os.environ["SPA_VERSION_URL"] = "redis://127.0.0.1:6379/0"
         self.assertEqual(ids(DEBUG=False, SPA_VERSION={}), [])
 

@@ -1,0 +1,199 @@
+"""The JS helper in real Chromium, against the demo SPA (issue 3's six scenarios and more)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Demo, Tab
+
+pytestmark = [pytest.mark.browser, pytest.mark.redis]
+
+NewTab = Callable[[], Any]
+
+
+async def test_new_version_loads_the_target_route_at_the_next_navigation(demo: Demo, new_tab: NewTab) -> None:
+    """AJAX sees the bump, nothing reloads; the next in-app route change loads the target route in full."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/")
+    assert await tab.baseline() == 1
+    await tab.mark()
+
+    assert demo.bump("release-2") == 2
+    await tab.refresh(expect_epoch=2)
+    assert await tab.latest_epoch() == 2
+    assert await tab.same_document(), "no reload on learning of the new version"
+    assert tab.loads == [demo.url + "/"]
+    # The AJAX call carried this tab's own epoch, for server-side enforcement.
+    api_calls = [headers for method, url, headers in tab.requests if url.endswith("/api/time")]
+    assert api_calls and all(h.get("x-spa-client-version") == "1" for h in api_calls)
+
+    await tab.page.click("a[href='/about']")
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert tab.loads == [demo.url + "/", demo.url + "/about"], "a full load of the target route"
+    assert await tab.js("location.pathname") == "/about"
+    assert (await tab.js("document.querySelector('meta[name=spa-version]').content")).startswith("2;")
+    assert await tab.js("document.querySelector('h1').textContent") == "About"
+
+
+async def test_immediate_reloads_without_a_route_change(demo: Demo, new_tab: NewTab) -> None:
+    """Policy immediate: once the user is idle, the tab reloads where it is, no click needed."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/")
+    await tab.page.click("a[href='/reports']")  # an in-app navigation before the bump
+    await tab.eventually("location.pathname === '/reports'")
+    await tab.js("SpaVersion.start({ idle: 300 })")  # the demo's 60 s idle, shortened
+    await tab.mark()
+
+    demo.bump("release-2", "--policy", "immediate")
+    await tab.refresh(expect_epoch=2)
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert tab.loads == [demo.url + "/", demo.url + "/reports"]
+
+
+async def test_immediate_option_reloads_at_once(demo: Demo, new_tab: NewTab) -> None:
+    """Policy immediate with `immediate: true`: the reload follows the response that announced it."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/")
+    await tab.js("SpaVersion.start({ immediate: true, idle: 3600000 })")
+    await tab.mark()
+    demo.bump("release-2", "--policy", "immediate")
+    await tab.page.click("#refresh")
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert tab.loads == [demo.url + "/", demo.url + "/"]
+
+
+async def test_prompt_fires_the_event_and_does_not_reload(demo: Demo, new_tab: NewTab) -> None:
+    """Policy prompt: the toast shows, route changes stay in-app; only the toast's button reloads."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/")
+    await tab.mark()
+    demo.bump("release-2", "--policy", "prompt")
+    await tab.refresh(expect_epoch=2)
+    assert await tab.events("prompt") == [2]
+    assert await tab.page.is_visible("#toast")
+
+    await tab.page.click("a[href='/reports']")  # next-navigation would reload right here
+    await tab.eventually("document.querySelector('h1').textContent === 'Reports'")
+    await tab.refresh(expect_epoch=2)
+    assert await tab.same_document()
+    assert tab.loads == [demo.url + "/"]
+
+    await tab.page.click("#toast-reload")
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert tab.loads == [demo.url + "/", demo.url + "/reports"]
+
+
+async def test_veto_holds_the_reload_until_the_following_route_change(demo: Demo, new_tab: NewTab) -> None:
+    """Unsaved notes veto the reload at the first route change; after saving, the next one reloads."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/")
+    await tab.page.fill("#notes", "half-written thought")
+    await tab.mark()
+    demo.bump("release-2")
+    await tab.refresh(expect_epoch=2)
+
+    await tab.page.click("a[href='/reports']")
+    await tab.eventually("document.querySelector('h1').textContent === 'Reports'")
+    assert await tab.same_document(), "vetoed: the SPA navigation went ahead in place"
+    assert await tab.events("veto") == [2]
+    assert await tab.js("document.getElementById('notes').value") == "half-written thought"
+
+    await tab.page.click("#save")
+    await tab.eventually("document.getElementById('save-state').textContent === 'saved'")
+    await tab.page.click("a[href='/about']")
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert tab.loads == [demo.url + "/", demo.url + "/about"]
+
+
+async def test_loop_guard_caps_reloads(demo: Demo, new_tab: NewTab) -> None:
+    """The server keeps announcing newer epochs: the tab reloads 3 times, then the guard blocks."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/")
+    targets = ["/about", "/reports"]
+    for round_ in range(5):
+        epoch = demo.bump(f"release-{round_ + 2}")
+        await tab.mark()
+        await tab.refresh(expect_epoch=epoch)
+        target = targets[round_ % 2]
+        await tab.page.click(f"a[href='{target}']")
+        if round_ < 3:
+            await tab.eventually(
+                f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+            )
+            await tab.ready()
+        else:
+            blocked = f"#log li[data-type=blocked][data-epoch='{epoch}']"
+            await tab.eventually(f'document.querySelector("{blocked}")')
+            assert await tab.same_document()
+            assert await tab.js("location.pathname") == target, "blocked: the SPA navigation went ahead"
+    assert len(tab.loads) == 1 + 3, tab.loads
+    assert await tab.baseline() == 4
+
+
+async def test_other_tab_goes_stale_without_a_request(demo: Demo, new_tab: NewTab) -> None:
+    """Tab A sees the bump; tab B, which made no request, learns it too and moves at its next click."""
+    a: Tab = await new_tab()
+    b: Tab = await new_tab()
+    await a.open(demo.url + "/")
+    await b.open(demo.url + "/")
+    await b.eventually("document.getElementById('ws-state').textContent.startsWith('open')")
+    await b.mark()
+    b_requests = len(b.requests)
+
+    demo.bump("release-2")
+    await a.refresh(expect_epoch=2)
+    await b.eventually("SpaVersion.start().latest && SpaVersion.start().latest.epoch === 2")
+    assert len(b.requests) == b_requests, "tab B learned it without a request of its own"
+    assert await b.events("update") == [2]
+
+    await b.page.click("a[href='/reports']")
+    await b.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert b.loads == [demo.url + "/", demo.url + "/reports"]
+
+
+async def test_stale_client_409_reloads_at_once(demo: Demo, new_tab: NewTab) -> None:
+    """bump --min-compatible current; the stale tab's POST gets 409 + X-SPA-Reload and reloads at once."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/reports")
+    statuses: list[int] = []
+    tab.page.on("response", lambda r: r.url.endswith("/api/notes") and statuses.append(r.status))
+    await tab.page.fill("#notes", "unsaved, yet the server refused this code")  # the veto doesn't apply
+    await tab.mark()
+
+    demo.bump("release-2", "--min-compatible", "current")
+    await tab.page.click("#save")
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert statuses == [409]
+    assert tab.loads == [demo.url + "/reports", demo.url + "/reports"], "reloaded in place, no route change"
+
+    # The reloaded page is current: its save goes through.
+    await tab.ready()
+    await tab.page.fill("#notes", "now saved")
+    await tab.page.click("#save")
+    await tab.eventually("document.getElementById('save-state').textContent === 'saved'")
+    assert statuses == [409, 200]
+
+
+async def test_request_objects_xhr_and_websocket_carry_the_client_epoch(demo: Demo, new_tab: NewTab) -> None:
+    """fetch(Request) keeps its own headers and gains the epoch; XHR too; the websocket URL carries it."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/")
+    await tab.js(
+        """Promise.all([
+          fetch(new Request('/api/time?via=request', { headers: { 'X-App': 'kept' } })),
+          new Promise((done) => {
+            const xhr = new XMLHttpRequest();
+            xhr.open('GET', '/api/time?via=xhr');
+            xhr.onloadend = done;
+            xhr.send();
+          }),
+        ])"""
+    )
+    sent = {url.split("via=")[1]: headers for _, url, headers in tab.requests if "via=" in url}
+    assert sent["request"]["x-spa-client-version"] == "1"
+    assert sent["request"]["x-app"] == "kept"
+    assert sent["xhr"]["x-spa-client-version"] == "1"
+    await tab.eventually("document.getElementById('ws-state').textContent.includes('client epoch 1')")

@@ -27,15 +27,16 @@ system-deps:
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-# The JS helper: unit tests with node:test and the size budget.
-js-test:
-	@if [ -f js/package.json ]; then cd js && npm ci --no-audit --no-fund && npm test; \
-	else echo "js/package.json not there yet (issue 3)"; fi
+# The JS helper (issue 3): unit tests with node:test + happy-dom, the check that the wheel's
+# copy of the script-tag build is fresh, and the size budget (docs/js.md).
+js-test: system-deps
+	cd js && npm ci --no-audit --no-fund && npm test
 
 demo: venv
 	@if [ "$$($(BIN)/spa-version get --json)" = "null" ]; then \

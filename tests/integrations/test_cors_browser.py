@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -18,16 +17,6 @@ from spa_version import VersionMiddleware, open_store
 from tests.support.servers import ThreadedUvicorn
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # The page fetches the API cross-origin and writes what it could read into the DOM.
 PAGE = """<!doctype html><html><body><pre id="out">pending</pre><script>
@@ -58,16 +47,6 @@ def build_api(page_origin: str, app_name: str, *, expose_header: bool) -> FastAP
         VersionMiddleware, store=f"memory://{app_name}", app_name=app_name, expose_header=expose_header
     )
     return api
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def read_from_page(browser: Browser, page_url: str, api_url: str) -> dict[str, object]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser
 
 from spa_version.assets import load_script
 from tests.support.servers import free_port, run_cli, wait_for
@@ -105,3 +106,32 @@ async def test_example_shows_meta_helper_and_websocket(example: tuple[str, str, 
         # The page rendered now has the same version in its meta tag as in its header.
         assert 'content="2; label=ex-2;' in (await client.get("/")).text
         assert (await ws_echo_version(ws_url) or "").startswith("2; label=ex-2;")
+
+
+@pytest.mark.browser
+async def test_example_page_in_chromium(
+    browser: Browser, example: tuple[str, str, str, dict[str, str]]
+) -> None:
+    """In a real tab: the websocket echoes, and after a bump the helper shows the new-version banner."""
+    if load_script() is None:
+        pytest.skip("the JS helper is not built into this checkout (issue 3)")
+    url, _, _, env = example
+    tab = await browser.new_page()
+    try:
+        await tab.goto(url + "/")
+        await tab.wait_for_function(
+            "document.getElementById('ws').textContent.startsWith('open')", timeout=15000
+        )
+        assert await tab.inner_text("#baseline") == "1; label=ex-1; policy=next-navigation"
+        assert await tab.evaluate("window.SpaVersion.start().baseline") == 1
+        assert not await tab.is_visible("#banner")
+        assert run_cli("bump", "ex-2", env=env).returncode == 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not (await tab.inner_text("#seen")).startswith("2;"):
+            await tab.click("#call")  # an API call: its response carries the new header once it lands
+            await asyncio.sleep(0.2)
+        assert (await tab.inner_text("#seen")).startswith("2; label=ex-2;")
+        await tab.wait_for_selector("#banner", state="visible", timeout=5000)
+        assert await tab.inner_text("#new") == "2 (ex-2)"
+    finally:
+        await tab.close()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.async_api import Response
 
 from tests.browser.conftest import Demo, Tab
 
@@ -159,7 +160,12 @@ async def test_stale_client_409_reloads_at_once(demo: Demo, new_tab: NewTab) -> 
     tab: Tab = await new_tab()
     await tab.open(demo.url + "/reports")
     statuses: list[int] = []
-    tab.page.on("response", lambda r: r.url.endswith("/api/notes") and statuses.append(r.status))
+
+    def on_response(response: Response) -> None:
+        if response.url.endswith("/api/notes"):
+            statuses.append(response.status)
+
+    tab.page.on("response", on_response)
     await tab.page.fill("#notes", "unsaved, yet the server refused this code")  # the veto doesn't apply
     await tab.mark()
 

@@ -9,6 +9,7 @@ import pytest
 from playwright.async_api import Response
 
 from tests.browser.conftest import Demo, Tab
+from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
@@ -203,3 +204,38 @@ async def test_request_objects_xhr_and_websocket_carry_the_client_epoch(demo: De
     assert sent["request"]["x-app"] == "kept"
     assert sent["xhr"]["x-spa-client-version"] == "1"
     await tab.eventually("document.getElementById('ws-state').textContent.includes('client epoch 1')")
+
+
+def version_checks(tab: Tab) -> int:
+    """How many times the tab fetched the version endpoint."""
+    return sum(url.endswith("/__spa-version") for _, url, _ in tab.requests)
+
+
+async def test_failed_dynamic_import_checks_and_loads_the_new_version(demo: Demo, new_tab: NewTab) -> None:
+    """A dynamic import() of a chunk the deploy removed: the helper checks, finds the new version, reloads."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/reports")
+    await tab.mark()
+    # Not stale yet: the failed import only costs a check.
+    await tab.js("import('/static/chunk-gone-1.js'); null")
+    await async_wait_for(lambda: version_checks(tab) == 1)
+    assert await tab.same_document()
+
+    demo.bump("release-2")
+    await tab.js("import('/static/chunk-gone-2.js'); null")
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert tab.loads == [demo.url + "/reports", demo.url + "/reports"]
+    assert version_checks(tab) == 2
+
+
+async def test_script_load_error_checks_and_loads_the_new_version(demo: Demo, new_tab: NewTab) -> None:
+    """A <script> whose file is gone after a deploy: check, then reload into the new version."""
+    tab: Tab = await new_tab()
+    await tab.open(demo.url + "/about")
+    await tab.mark()
+    demo.bump("release-2")
+    gone_script = "Object.assign(document.createElement('script'), { src: '/static/gone.js' })"
+    await tab.js(f"document.head.append({gone_script})")
+    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    assert tab.loads == [demo.url + "/about", demo.url + "/about"]
+    assert version_checks(tab) == 1

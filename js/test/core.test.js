@@ -211,8 +211,8 @@ for (const event of ["popstate", "hashchange"]) {
     const { w, loads } = page(srv.url, meta("1"));
     start({ window: w });
     await w.fetch("/api");
-    // What the browser does on "back": the URL changes, then the event fires.
-    w.history.pushState.call(w.history, null, "", "/"); // (not stale-checked: same URL)
+    // What the browser does on "back" across hash entries: the URL changes, then both
+    // events fire.
     w.location.hash = "#elsewhere";
     w.dispatchEvent(new w.Event(event));
     w.dispatchEvent(new w.Event(event == "popstate" ? "hashchange" : "popstate"));
@@ -298,6 +298,26 @@ test("immediate: a hidden tab reloads at once, and so does immediate: true", asy
   start({ window: eager.w, immediate: true });
   await eager.w.fetch("/api");
   assert.equal(eager.loads.length, 1);
+});
+
+test("each policy also fires an event of its own name", async () => {
+  const srv = await versionServer();
+  const { w } = page(srv.url, meta("1"));
+  const sv = start({ window: w, idle: 3_600_000 });
+  const seen = record(sv, ["immediate", "next-navigation", "silent", "prompt"]);
+  for (const [epoch, policy] of [[2, "silent"], [3, "next-navigation"], [4, "prompt"], [5, "immediate"]]) {
+    srv.state.version = `${epoch}; policy=${policy}`;
+    await w.fetch("/api");
+  }
+  assert.deepEqual(
+    seen.map(([type, v]) => [type, v.epoch]),
+    [
+      ["silent", 2],
+      ["next-navigation", 3],
+      ["prompt", 4],
+      ["immediate", 5],
+    ],
+  );
 });
 
 test("immediate: a tab that becomes hidden reloads then", async () => {
@@ -461,6 +481,23 @@ test("409 with a cross-origin X-SPA-Reload is assigned, not pushed", async () =>
   start({ window: w });
   await w.fetch("/api/save", { method: "POST" });
   assert.deepEqual(loads, [{ how: "assign", href: "http://login.example.test/" }]);
+});
+
+test("several triggers at once load the page once", async () => {
+  const srv = await versionServer("2; min=2");
+  srv.state.status = 409;
+  srv.state.extra = { "X-SPA-Reload": "*" };
+  const { w, loads } = page(srv.url, meta("1"));
+  const sv = start({ window: w });
+  const seen = record(sv);
+  await Promise.all([w.fetch("/a", { method: "POST" }), w.fetch("/b", { method: "POST" })]);
+  w.history.pushState({}, "", "/next");
+  assert.equal(loads.length, 1);
+  assert.deepEqual(
+    seen.filter(([type]) => type != "update").map(([type]) => type),
+    ["reload"],
+    "no 'blocked' for the second trigger: the page is already leaving",
+  );
 });
 
 test("a 409 without X-SPA-Reload is the app's own conflict: no reload", async () => {

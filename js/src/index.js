@@ -9,6 +9,8 @@
 const KEY = Symbol.for("spa-version");
 // 15 digits keep the epoch exact in a double (docs/protocol.md rejects longer ones too).
 const EPOCH = /^\d{1,15}$/;
+// sessionStorage key of the loop guard's log: [[epoch, time], ...], oldest first.
+const LOG = "spa-version:reloads";
 
 /**
  * Parse an `X-SPA-Version` value (or a `<meta name="spa-version">` content, or a 1012
@@ -41,9 +43,8 @@ export function start(options = {}) {
   const l = w.location;
   const h = w.history;
   const push = h.pushState;
-  const now = () => Date.now();
   const listeners = {};
-  const meta = d.querySelector('meta[name="spa-version"]');
+  const meta = d.querySelector("meta[name=spa-version]");
   // Baseline: the explicit option, else the server-rendered meta tag, else (see see()) the
   // first response seen.
   let base = (parseVersion(o.baseline ?? (meta && meta.content)) || 0).epoch;
@@ -54,18 +55,19 @@ export function start(options = {}) {
   const immediate = () => latest && latest.policy == "immediate";
   const abs = (url) => new URL(url, l.href);
 
-  const emit = (type, detail) => {
-    for (const fn of listeners[type] || []) {
-      // A throwing listener must not break the app's fetch() or our bookkeeping: report
-      // it from its own task instead.
-      try {
-        fn(detail);
-      } catch (e) {
-        w.setTimeout(() => {
-          throw e;
-        });
-      }
+  // An app callback that throws (a listener, beforeReload) must not break the app's
+  // fetch() or our bookkeeping: its error is reported from a task of its own.
+  const safely = (fn) => {
+    try {
+      fn();
+    } catch (e) {
+      w.setTimeout(() => {
+        throw e;
+      });
     }
+  };
+  const emit = (type, detail) => {
+    for (const fn of listeners[type] || []) safely(() => fn(detail));
   };
 
   // Learn a header value; `response`: it came from an HTTP response, the only source that
@@ -117,15 +119,16 @@ export function start(options = {}) {
     // Loop guard (Next.js and Nuxt users hit reload loops): one reload per epoch per tab,
     // and at most maxReloads per reloadWindow. sessionStorage is per tab and survives the
     // reload; where it is unavailable the guard can't count and lets the reload happen.
-    const t = now();
+    const t = Date.now();
     let log = [];
     try {
-      log = JSON.parse(w.sessionStorage["spa-version"]) || [];
+      // The spread throws (and log stays []) unless the stored value is iterable.
+      log = [...JSON.parse(w.sessionStorage[LOG])];
     } catch {}
     if (log.some((x) => x[0] >= epoch) || log.filter((x) => x[1] > t - (o.reloadWindow ?? 6e5)).length >= (o.maxReloads ?? 3))
       return emit("blocked", info), false;
     try {
-      w.sessionStorage["spa-version"] = JSON.stringify([...log.slice(-9), [epoch, t]]);
+      w.sessionStorage[LOG] = JSON.stringify([...log.slice(-9), [epoch, t]]);
     } catch {}
     emit("reload", info);
     leaving = 1;
@@ -177,9 +180,9 @@ export function start(options = {}) {
         init = { ...init, headers };
       }
     } catch {}
-    // Same promise chain, same Response object: bodies, streams, errors and aborts are
-    // exactly what the original fetch gives.
-    return fetch.call(this, input, init).then((res) => (observe(res.headers, res.status), res));
+    // The very Response object the original fetch gives (bodies and streams untouched);
+    // its errors and aborts reject as before.
+    return fetch.call(this, input, init).then((res) => (safely(() => observe(res.headers, res.status)), res));
   };
 
   // Route changes: what routers call (React Router, Vue Router's web history and hash
@@ -188,7 +191,7 @@ export function start(options = {}) {
     const orig = h[m];
     h[m] = function () {
       const r = orig.apply(this, arguments);
-      route();
+      safely(route); // a throwing beforeReload must not make the router's pushState throw
       return r;
     };
   }
@@ -210,7 +213,7 @@ export function start(options = {}) {
     },
     observe,
     headersFor,
-    offer: (value) => see(value),
+    offer: see, // (its second argument, "from a response", stays unset)
     navigate: (url) => !!routeTo(url),
     reload: (url) => reload("manual", url),
   });

@@ -110,6 +110,25 @@ test("a throwing listener does not break the app's fetch; its error is still rep
   assert.equal((await reported).message, "listener bug");
 });
 
+test("a throwing beforeReload breaks neither the router's pushState nor a 409's fetch", async () => {
+  const srv = await versionServer("2");
+  const { w, loads } = page(srv.url, meta("1"));
+  const errors = [];
+  w.addEventListener("error", (e) => errors.push(e.error.message));
+  start({
+    window: w,
+    beforeReload: () => {
+      throw new Error("app bug");
+    },
+  });
+  await w.fetch("/api");
+  w.history.pushState({}, "", "/next"); // must not throw
+  assert.equal(w.location.pathname, "/next");
+  assert.deepEqual(loads, []);
+  await until(() => errors.length == 1);
+  assert.deepEqual(errors, ["app bug"]);
+});
+
 test("observe() takes Headers, get()-objects and plain lowercase objects (axios)", async () => {
   const srv = await versionServer();
   const { w } = page(srv.url, meta("1"));
@@ -389,7 +408,7 @@ test("a beforeReload veto holds the reload; the following route change reloads",
 test("loop guard: never twice for one epoch in a tab", async () => {
   const srv = await versionServer("2");
   const { w, loads } = page(srv.url, meta("1"));
-  w.sessionStorage.setItem("spa-version", JSON.stringify([[2, Date.now() - 1000]]));
+  w.sessionStorage.setItem("spa-version:reloads", JSON.stringify([[2, Date.now() - 1000]]));
   const sv = start({ window: w });
   const seen = record(sv);
   await w.fetch("/api");
@@ -412,14 +431,14 @@ test("loop guard: at most maxReloads per reloadWindow, counted in sessionStorage
   const outcomes = [];
   for (let epoch = 2; epoch <= 6; epoch++) {
     const { w, loads } = page(srv.url, meta(epoch - 1));
-    if (storage) w.sessionStorage.setItem("spa-version", storage);
+    if (storage) w.sessionStorage.setItem("spa-version:reloads", storage);
     const sv = start({ window: w });
     const seen = record(sv);
     srv.state.version = String(epoch);
     await w.fetch("/api");
     w.history.pushState({}, "", "/p" + epoch);
     outcomes.push(loads.length ? "reload" : seen.at(-1)[0]);
-    storage = w.sessionStorage.getItem("spa-version");
+    storage = w.sessionStorage.getItem("spa-version:reloads");
   }
   assert.deepEqual(outcomes, ["reload", "reload", "reload", "blocked", "blocked"]);
 });
@@ -428,7 +447,7 @@ test("loop guard: reloads older than reloadWindow no longer count", async () => 
   const srv = await versionServer("9");
   const { w, loads } = page(srv.url, meta("8"));
   const long = Date.now() - 11 * 60 * 1000;
-  w.sessionStorage.setItem("spa-version", JSON.stringify([[5, long], [6, long], [7, long]]));
+  w.sessionStorage.setItem("spa-version:reloads", JSON.stringify([[5, long], [6, long], [7, long]]));
   start({ window: w });
   await w.fetch("/api");
   w.history.pushState({}, "", "/next");
@@ -438,7 +457,7 @@ test("loop guard: reloads older than reloadWindow no longer count", async () => 
 test("the loop guard's limits are options", async () => {
   const srv = await versionServer("3");
   const { w, loads } = page(srv.url, meta("2"));
-  w.sessionStorage.setItem("spa-version", JSON.stringify([[1, Date.now()]]));
+  w.sessionStorage.setItem("spa-version:reloads", JSON.stringify([[1, Date.now()]]));
   const sv = start({ window: w, maxReloads: 1 });
   await w.fetch("/api");
   w.history.pushState({}, "", "/next");

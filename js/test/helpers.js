@@ -41,7 +41,10 @@ class TestChannel extends BroadcastChannel {
  */
 export function page(url, head = "", { scripts = false } = {}) {
   // `scripts`: run <script> elements (happy-dom leaves that off unless asked).
-  const w = new Window({ url: url + "/", settings: { enableJavaScriptEvaluation: scripts } });
+  // Only this repository's own build is ever evaluated, so happy-dom's warning about
+  // untrusted code in a VM context does not apply.
+  const settings = { enableJavaScriptEvaluation: scripts, suppressInsecureJavaScriptEnvironmentWarning: true };
+  const w = new Window({ url: url + "/", settings });
   w.document.head.innerHTML = head;
   w.BroadcastChannel = TestChannel;
   const loads = [];

@@ -9,6 +9,12 @@ HAProxy connects to ``agent-port`` every ``agent-inter`` and reads one ASCII lin
 - ``drain`` when the build is stale or not released yet: no new balanced traffic,
   established connections stay (and the websocket drain closes them gently).
 
+A stale build keeps saying ``up ready`` for ``handover`` seconds first. HAProxy checks
+each server on its own schedule, so without it the old servers may drain before the new
+ones have been told they are ready, and for that moment every server is drained and
+HAProxy answers 503 ("backend has no server available"; seen in tests/e2e_haproxy).
+Set it to at least ``agent-inter`` plus the time a bump takes to arrive.
+
 Before the store has been read once we close without a word: HAProxy then keeps the
 server's last state, which is better than a guess.
 
@@ -27,7 +33,7 @@ import os
 import time
 from collections.abc import Callable
 
-from .liveness import LIVE, Liveness
+from .liveness import LIVE, STALE, Liveness
 from .stores.base import Store
 
 __all__ = ["AGENT_HOST_ENV", "AGENT_PORT_ENV", "AgentServer", "agent_reply", "liveness_reply", "run_agent"]
@@ -53,6 +59,7 @@ def liveness_reply(
     synced: Callable[[], bool],
     *,
     warmup: float = 0.0,
+    handover: float = 0.0,
     started: float | None = None,
 ) -> Callable[[], bytes | None]:
     """A reply function for `AgentServer` that reads *liveness* (None until *synced*)."""
@@ -61,10 +68,13 @@ def liveness_reply(
     def reply() -> bytes | None:
         if not synced():
             return None
+        state = liveness.state
+        if state == STALE and liveness.stale_for() < handover:
+            state = LIVE  # still handing over to the new build (see the module docstring)
         weight = 100
         if warmup > 0:
             weight = int(100 * (time.monotonic() - began) / warmup)
-        return agent_reply(liveness.state, weight)
+        return agent_reply(state, weight)
 
     return reply
 
@@ -126,7 +136,13 @@ class AgentServer:
 
 
 async def run_agent(
-    store: Store, build: str, *, port: int, host: str | None = None, warmup: float = 0.0
+    store: Store,
+    build: str,
+    *,
+    port: int,
+    host: str | None = None,
+    warmup: float = 0.0,
+    handover: float = 3.0,
 ) -> None:
     """``spa-version agent``: follow *store* and answer agent checks for *build* until cancelled.
 
@@ -140,9 +156,8 @@ async def run_agent(
     current = CurrentVersion(HEADER)
     liveness = Liveness(build, current)
     listener = Listener(store, current)
-    server = AgentServer(
-        liveness_reply(liveness, listener.synced.is_set, warmup=warmup), host=host, port=port
-    )
+    reply = liveness_reply(liveness, listener.synced.is_set, warmup=warmup, handover=handover)
+    server = AgentServer(reply, host=host, port=port)
     await server.start()
     print(f"spa-version agent for build {build} on {server.host}:{server.port}", flush=True)
     try:

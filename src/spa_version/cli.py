@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--build", required=True, help="the label this app's processes run")
     agent.add_argument("--host", help="address to bind (env SPA_VERSION_AGENT_HOST, default 127.0.0.1)")
     agent.add_argument(
+        "--handover",
+        type=_positive_float,
+        default=3.0,
+        metavar="S",
+        help="a stale build still says ready for S s, so the new one is ready first (3)",
+    )
+    agent.add_argument(
         "--warmup", type=_positive_float, default=0.0, metavar="S", help="report a rising weight for S s"
     )
     return parser
@@ -243,7 +250,9 @@ async def _run(args: argparse.Namespace) -> int:
         build = validate_label(args.build)
 
         async def agent(store: Store) -> int:
-            await run_agent(store, build, port=args.port, host=args.host, warmup=args.warmup)
+            await run_agent(
+                store, build, port=args.port, host=args.host, warmup=args.warmup, handover=args.handover
+            )
             return 0
 
         return await _with_store(args, agent)

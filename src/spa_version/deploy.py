@@ -40,7 +40,8 @@ class DeploySwitch:
         agent_port: int | None = None,
         agent_host: str | None = None,
         agent_warmup: float = 0.0,
-        drain_grace: float = 5.0,
+        agent_handover: float = 3.0,
+        drain_grace: float = 10.0,
         drain_window: float = 60.0,
         drain_shutdown_window: float = 5.0,
         drain_stale_status: int | None = 503,
@@ -56,11 +57,20 @@ class DeploySwitch:
             window=drain_window,
             shutdown_window=drain_shutdown_window,
             stale_status=drain_stale_status,
+            handover=agent_handover if agent_port is not None else 0.0,
         )
+        if agent_port is not None and drain_grace < agent_handover:
+            # Closing before the balancer drains us: reconnects would land here again.
+            logger.warning(
+                "spa-version: drain_grace (%.1f s) is shorter than agent_handover (%.1f s)",
+                drain_grace,
+                agent_handover,
+            )
         self.counter = EpochCounter(client_header)
         self.agent_port = agent_port
         self.agent_host = agent_host
         self.agent_warmup = agent_warmup
+        self.agent_handover = agent_handover
         if not heartbeat_interval > 0:
             raise ValueError(f"heartbeat_interval must be > 0 seconds, not {heartbeat_interval!r}")
         self.heartbeat_interval = heartbeat_interval
@@ -107,7 +117,9 @@ class DeploySwitch:
         self.stopping = False
         self.drain.attach()
         if self.agent_port is not None:
-            reply = liveness_reply(self.liveness, synced, warmup=self.agent_warmup)
+            reply = liveness_reply(
+                self.liveness, synced, warmup=self.agent_warmup, handover=self.agent_handover
+            )
 
             def agent_line() -> bytes | None:
                 # Shutting down: no new traffic, whatever the build.
@@ -139,7 +151,13 @@ class DeploySwitch:
         """Shutdown: say ``drain``, close the sockets left (bounded), then stop *task* (`run`)."""
         self.stopping = True
         await self.drain.aclose()
-        if task is not None:
+        if task is None:
+            return
+        if self.heartbeat is not None:
+            # Let the heartbeat finish its write and remove the record by itself.
+            self.heartbeat.stop()
+            await asyncio.wait({task}, timeout=5.0)
+        if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -14,7 +14,8 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   the client sees 1012 and the app's handler gets an ordinary ``websocket.disconnect``
   once the client answers. Anything the app sends after that raises `DrainedError`
   (an `OSError`, as the ASGI spec asks of sends on a closed connection).
-- New handshakes at a stale process are refused with ``stale_status`` (default 503; by
+- New handshakes at a stale process (once the agent's ``handover`` is over) are
+  refused with ``stale_status`` (default 503; by
   HTTP where the server supports the ``websocket.http.response`` extension, else a
   close before accept with 1013 Try Again Later), or accepted when it is None.
 - `aclose` (lifespan shutdown) closes what is left the same way over
@@ -90,6 +91,7 @@ class WebsocketDrain:
         window: float = 60.0,
         shutdown_window: float = 5.0,
         stale_status: int | None = 503,
+        handover: float = 0.0,
     ) -> None:
         for name, value in (("grace", grace), ("window", window), ("shutdown_window", shutdown_window)):
             if not value >= 0:
@@ -104,6 +106,7 @@ class WebsocketDrain:
         self.window = window
         self.shutdown_window = shutdown_window
         self.stale_status = stale_status
+        self.handover = handover
         self.sockets: set[_Socket] = set()
         #: How many sockets this drain closed (with 1012).
         self.closed_count = 0
@@ -228,7 +231,12 @@ class WebsocketDrain:
         """Run *app* for one websocket connection, tracked so that the drain can close it."""
         if self._loop is None:
             self.attach()
-        if self.liveness.state == STALE and self.stale_status is not None:
+        if (
+            self.liveness.state == STALE
+            and self.stale_status is not None
+            # While the agent still hands over, the balancer may send new sockets here.
+            and self.liveness.stale_for() >= self.handover
+        ):
             await self._refuse(scope, receive, send)
             return
         sock = _Socket(send)

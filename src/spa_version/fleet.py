@@ -122,7 +122,18 @@ class Heartbeat:
         self.key = prefix + self.name
         self.started_at = time.time()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._window_start = time.monotonic()
+
+    def stop(self) -> None:
+        """Make `run` return after the write in progress (cancelling mid-write can leak
+        the connection the write was using)."""
+        self._stopping = True
+        self._wake.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopping
 
     def poke(self) -> None:
         """Write now rather than at the next tick (call on the event loop)."""
@@ -154,9 +165,9 @@ class Heartbeat:
             await pipe.execute()
 
     async def run(self) -> None:
-        """Beat until cancelled; a Redis outage is logged and retried, never raised."""
+        """Beat until `stop` (or cancelled); a Redis outage is logged and retried, never raised."""
         failing = False
-        while True:
+        while not self._stopping:
             try:
                 await self.beat()
                 if failing:
@@ -168,6 +179,8 @@ class Heartbeat:
                 if not failing:
                     logger.warning("spa-version: fleet heartbeat failed (%s); retrying", exc)
                 failing = True
+            if self.stopped:
+                return
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)

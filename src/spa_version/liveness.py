@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from .current import CurrentVersion, Snapshot
@@ -55,12 +56,19 @@ class Liveness:
         self._ever_live = False
         self._callbacks: list[StateCallback] = []
         self.state = LIVE
+        #: `time.monotonic()` when the build went stale (None unless `STALE`).
+        self.stale_since: float | None = None
         self._apply(current.release)
         current.add_observer(self._observe)
 
     @property
     def live(self) -> bool:
         return self.state == LIVE
+
+    def stale_for(self) -> float:
+        """Seconds since the build went stale (0 when it is not stale)."""
+        since = self.stale_since
+        return 0.0 if since is None or self.state != STALE else time.monotonic() - since
 
     def add_callback(self, callback: StateCallback) -> None:
         """Call ``callback(old_state, new_state, release)`` whenever the state changes."""
@@ -84,6 +92,10 @@ class Liveness:
                 self._ever_live = self._ever_live or release is not None
             else:
                 after = STALE if self._ever_live else PENDING
+            if after == STALE and before != STALE:
+                self.stale_since = time.monotonic()
+            elif after != STALE:
+                self.stale_since = None
             self.state = after
         if after != before:
             logger.info(

@@ -167,8 +167,10 @@ class VersionMiddleware:
 
     - ``agent_port`` (env ``SPA_VERSION_AGENT_PORT``) / ``agent_host`` (env
       ``SPA_VERSION_AGENT_HOST``, default 127.0.0.1): serve HAProxy's agent-check;
-      ``agent_warmup``: seconds of rising weight after start (default 0: none).
-    - ``drain_grace`` (5 s), ``drain_window`` (60 s): once stale, wait the grace, then
+      ``agent_warmup``: seconds of rising weight after start (default 0: none);
+      ``agent_handover``: seconds a stale build still says ready, so the new build's
+      servers are ready first (default 3; keep it above HAProxy's ``agent-inter``).
+    - ``drain_grace`` (10 s), ``drain_window`` (60 s): once stale, wait the grace, then
       close the websockets with 1012 spread over the window; ``drain_shutdown_window``
       (5 s): the bound for closing what is left on lifespan shutdown;
       ``drain_stale_status`` (503): the answer to handshakes at a stale process (None
@@ -200,7 +202,8 @@ class VersionMiddleware:
         agent_port: int | None = None,
         agent_host: str | None = None,
         agent_warmup: float = 0.0,
-        drain_grace: float = 5.0,
+        agent_handover: float = 3.0,
+        drain_grace: float = 10.0,
         drain_window: float = 60.0,
         drain_shutdown_window: float = 5.0,
         drain_stale_status: int | None = 503,
@@ -254,6 +257,7 @@ class VersionMiddleware:
                 agent_port=resolve_agent_port(agent_port),
                 agent_host=agent_host,
                 agent_warmup=agent_warmup,
+                agent_handover=agent_handover,
                 drain_grace=drain_grace,
                 drain_window=drain_window,
                 drain_shutdown_window=drain_shutdown_window,

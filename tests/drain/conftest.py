@@ -47,7 +47,9 @@ def store(app_name: str) -> Iterator[Store]:
     yield open_store(f"memory://{app_name}", app=app_name)
 
 
-def build_middleware(store: Store, **options: Any) -> tuple[VersionMiddleware, AppLog]:
+def build_middleware(store: Store | str, **options: Any) -> tuple[VersionMiddleware, AppLog]:
+    """The test app behind the middleware. Pass a URL (and app_name) for Redis, so the
+    middleware opens, and on shutdown closes, its own client on the server's loop."""
     log = AppLog()
     options.setdefault("build", "A")
     return VersionMiddleware(make_app(log), store=store, **options), log

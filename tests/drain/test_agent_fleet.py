@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
 from spa_version import open_store
 from spa_version.agent import agent_reply
@@ -61,7 +63,7 @@ async def test_in_process_agent_says_ready_then_drain_after_a_bump(app_name: str
     store = open_store(f"memory://{app_name}", app=app_name)
     await store.bump("A")
     port = free_port()
-    mw, _ = build_middleware(store, agent_port=port)
+    mw, _ = build_middleware(store, agent_port=port, agent_handover=0)
     with ThreadedUvicorn(mw):
         await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
         assert await ask_agent(port) == b"up ready 100%\n"
@@ -174,7 +176,7 @@ async def test_heartbeat_reports_build_state_sockets_and_client_epochs(
 ) -> None:
     """Each process's record shows build, live/stale, open websockets and requests by client epoch."""
     await redis_store.bump("A")
-    mw, _ = build_middleware(open_store(redis.url, app=app_name), heartbeat_interval=30, drain_window=60)
+    mw, _ = build_middleware(redis.url, app_name=app_name, heartbeat_interval=30, drain_window=60)
     env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
     with ThreadedUvicorn(mw) as server:
         clients = await open_clients(server.ws_url + "/ws", 3)
@@ -224,7 +226,7 @@ async def test_bump_wait_returns_once_stale_processes_have_no_websockets(
     await store.aclose()
     # The middleware's own store: a redis client belongs to one event loop.
     mw, _ = build_middleware(
-        open_store(redis.url, app=app_name), heartbeat_interval=0.5, drain_grace=0.2, drain_window=1.0
+        redis.url, app_name=app_name, heartbeat_interval=0.5, drain_grace=0.2, drain_window=1.0
     )
     env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
     with ThreadedUvicorn(mw) as server:
@@ -245,7 +247,7 @@ async def test_bump_wait_exits_3_on_timeout(redis: RedisServer, app_name: str) -
     store = open_store(redis.url, app=app_name)
     await store.bump("A")
     await store.aclose()
-    mw, _ = build_middleware(open_store(redis.url, app=app_name), heartbeat_interval=0.5, drain_grace=600)
+    mw, _ = build_middleware(redis.url, app_name=app_name, heartbeat_interval=0.5, drain_grace=600)
     env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
     with ThreadedUvicorn(mw) as server:
         clients = await open_clients(server.ws_url + "/ws", 2)
@@ -262,3 +264,34 @@ def test_status_needs_redis(tmp_path: object) -> None:
     result = run_cli("status", env={"SPA_VERSION_URL": f"file://{tmp_path}"})
     assert result.returncode == 2
     assert "fleet status needs the Redis store" in result.stderr
+
+
+async def test_a_stale_build_hands_over_before_it_drains(app_name: str) -> None:
+    """For agent_handover seconds after the bump the old build still says ready and accepts
+    websockets (the balancer may not know yet); then it says drain and refuses them."""
+    store = open_store(f"memory://{app_name}", app=app_name)
+    await store.bump("A")
+    port = free_port()
+    mw, _ = build_middleware(store, agent_port=port, agent_handover=1.5, drain_grace=30)
+    with ThreadedUvicorn(mw) as server:
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        assert mw.deploy is not None
+        liveness = mw.deploy.liveness
+        await store.bump("B")
+        await async_wait_for(lambda: liveness.state == "stale")
+        # Right after the bump: still ready, still accepting (unless the machine stalled
+        # for the whole handover, which the stale_for() check makes explicit).
+        reply = await ask_agent(port)
+        accepted = await open_clients(server.ws_url + "/ws", 1)
+        if liveness.stale_for() < 1.5:
+            assert reply == b"up ready 100%\n"
+
+        async def drained() -> bool:
+            return await ask_agent(port) == b"drain\n"
+
+        await _poll(drained)
+        assert liveness.stale_for() >= 1.5
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(server.ws_url + "/ws", open_timeout=10)
+        assert refused.value.response.status_code == 503
+        await close_clients(accepted)

@@ -1,0 +1,50 @@
+"""The app of the HAProxy end-to-end test, run by uvicorn as its own process.
+
+Configured by the environment, as a deployed app would be: ``SPA_VERSION_URL``,
+``SPA_VERSION_APP``, ``SPA_VERSION_BUILD`` (blue: A, green: B) and
+``SPA_VERSION_AGENT_PORT`` go straight to `VersionMiddleware`; ``E2E_SERVER`` names the
+process in every answer, so the test sees where HAProxy sent each request and socket.
+"""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from spa_version import VersionMiddleware
+
+SERVER = os.environ["E2E_SERVER"]
+
+
+async def home(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(SERVER)
+
+
+async def ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(SERVER)
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass
+
+
+app = Starlette(
+    routes=[Route("/", home), WebSocketRoute("/ws", ws)],
+    middleware=[
+        Middleware(
+            VersionMiddleware,
+            agent_handover=float(os.environ["E2E_AGENT_HANDOVER"]),
+            drain_grace=float(os.environ["E2E_DRAIN_GRACE"]),
+            drain_window=float(os.environ["E2E_DRAIN_WINDOW"]),
+            heartbeat_interval=float(os.environ["E2E_HEARTBEAT"]),
+        )
+    ],
+)

@@ -1,0 +1,339 @@
+"""Blue/green behind a real HAProxy, switched by ``spa-version bump`` (issue #5).
+
+Four uvicorn processes (blue1/blue2 run build A, green1/green2 build B), each with the
+in-process agent, behind one HAProxy frontend using examples/haproxy/haproxy.cfg, the
+config docs/deploy-haproxy.md shows. 200 websocket clients (reconnecting as
+docs/protocol.md says) and an HTTP load loop run throughout; ``spa-version bump B
+--wait`` switches. All on 127.0.0.1, every wait bounded, every process stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import InvalidHandshake
+
+from spa_version.protocol import CLOSE_CODE_DRAIN, parse_header
+from tests.support.servers import RedisServer, async_wait_for, cli_command, free_port, run_cli, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "examples" / "haproxy" / "haproxy.cfg"
+DOC = ROOT / "docs" / "deploy-haproxy.md"
+
+BLUE = ("blue1", "blue2")
+GREEN = ("green1", "green2")
+CLIENTS = 200
+AGENT_INTER = 1.0  # seconds; production would use the default 2 s
+# Blue keeps saying "ready" this long after the bump, so green is ready before blue
+# drains: otherwise, for a moment, every server is drained and HAProxy answers 503.
+HANDOVER = AGENT_INTER + 0.5
+# The grace outlasts the handover plus an agent interval, so HAProxy has drained blue
+# before its first close and no reconnect lands on blue again.
+GRACE = HANDOVER + AGENT_INTER + 1.0
+WINDOW = 4.0
+# docs/protocol.md: first reconnect delay random in 0-5 s. Scaled down 5x for the test.
+FIRST_DELAY = 1.0
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+
+def test_the_recipe_shows_the_tested_config() -> None:
+    """docs/deploy-haproxy.md embeds examples/haproxy/haproxy.cfg verbatim."""
+    doc = DOC.read_text()
+    blocks = re.findall(r"```haproxy\n(.*?)```", doc, re.S)
+    assert CONFIG.read_text() in blocks
+
+
+# -- processes ------------------------------------------------------------------------
+
+
+@dataclass
+class Fleet:
+    env: dict[str, str]
+    stats_socket: str
+    frontend: str
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
+    if shutil.which("haproxy") is None:
+        pytest.fail("haproxy is not installed (make test installs it)")
+    tmp = tempfile.mkdtemp(prefix="spa-e2e-")
+    store_env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    assert run_cli("bump", "A", env=store_env).returncode == 0  # release A is live
+    front_port = free_port()
+    haproxy_env = {
+        "FRONTEND_ADDR": f"127.0.0.1:{front_port}",
+        "STATS_SOCKET": os.path.join(tmp, "haproxy.sock"),
+        "AGENT_INTER": f"{AGENT_INTER:g}s",
+    }
+    fleet = Fleet(store_env, haproxy_env["STATS_SOCKET"], f"127.0.0.1:{front_port}")
+    ports: dict[str, int] = {}
+    try:
+        for name in BLUE + GREEN:
+            port, agent_port = free_port(), free_port()
+            ports[name] = port
+            haproxy_env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
+            haproxy_env[f"{name.upper()}_AGENT_PORT"] = str(agent_port)
+            env = {
+                **os.environ,
+                **store_env,
+                "SPA_VERSION_BUILD": "A" if name in BLUE else "B",
+                "SPA_VERSION_AGENT_PORT": str(agent_port),
+                "E2E_SERVER": name,
+                "E2E_AGENT_HANDOVER": str(HANDOVER),
+                "E2E_DRAIN_GRACE": str(GRACE),
+                "E2E_DRAIN_WINDOW": str(WINDOW),
+                "E2E_HEARTBEAT": "1",
+            }
+            fleet.procs[name] = subprocess.Popen(
+                [
+                    *cli_command()[:1],
+                    "-m",
+                    "uvicorn",
+                    "tests.e2e_haproxy.app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        for port in ports.values():
+            wait_for(lambda port=port: _port_open(port), timeout=30)  # type: ignore[misc]
+        fleet.procs["haproxy"] = subprocess.Popen(
+            ["haproxy", "-db", "-f", str(CONFIG)], env={**os.environ, **haproxy_env}, cwd=tmp
+        )
+        wait_for(lambda: _port_open(front_port) and os.path.exists(fleet.stats_socket), timeout=15)
+        yield fleet
+    finally:
+        for proc in fleet.procs.values():
+            proc.terminate()
+        for proc in fleet.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def server_status(fleet: Fleet) -> dict[str, str]:
+    """Each app server's status column from the runtime API's ``show stat`` (e.g. UP, DRAIN)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(fleet.stats_socket)
+        sock.sendall(b"show stat\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    lines = data.decode().splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    out = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("pxname") == "app" and row.get("svname") in BLUE + GREEN:
+            out[row["svname"]] = row["status"]
+    return out
+
+
+def states_are(fleet: Fleet, drained: tuple[str, ...], ready: tuple[str, ...]) -> bool:
+    status = server_status(fleet)
+    return all(status.get(s, "").startswith("DRAIN") for s in drained) and all(
+        status.get(s) == "UP" for s in ready
+    )
+
+
+# -- clients --------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    server: str
+    opened_at: float
+    closed_at: float | None = None
+    code: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class WsClient:
+    sessions: list[Session] = field(default_factory=list)
+    failed_handshakes: int = 0
+
+
+async def run_ws_client(url: str, client: WsClient, stop: asyncio.Event) -> None:
+    """Stay connected; on a server close, reconnect the way docs/protocol.md says."""
+    failures = 0
+    delay = 0.0
+    while not stop.is_set():
+        if delay:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return
+            except asyncio.TimeoutError:
+                pass
+        try:
+            conn = await websockets.connect(url, open_timeout=10)
+        except (OSError, InvalidHandshake, asyncio.TimeoutError):
+            client.failed_handshakes += 1
+            failures += 1
+            assert failures < 10, "could not reconnect"
+            delay = min(2.0, 0.1 * 2**failures) * random.random()  # backoff, full jitter
+            continue
+        failures = 0
+        session = Session(str(await asyncio.wait_for(conn.recv(), 10)), time.monotonic())
+        client.sessions.append(session)
+        closed = asyncio.ensure_future(conn.wait_closed())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([closed, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not closed.done():  # the test is over: we close, and it is not counted
+            await conn.close()
+            await closed
+            return
+        session.closed_at = time.monotonic()
+        session.code, session.reason = conn.close_code, conn.close_reason
+        delay = FIRST_DELAY * random.random()
+
+
+@dataclass
+class HttpLog:
+    served: list[tuple[float, str]] = field(default_factory=list)  # (sent at, server)
+    failures: list[str] = field(default_factory=list)
+
+
+async def run_http_load(base: str, log: HttpLog, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        while not stop.is_set():
+            sent = time.monotonic()
+            try:
+                response = await http.get("/", headers={"X-SPA-Client-Version": "1"})
+                if response.status_code != 200:
+                    log.failures.append(f"HTTP {response.status_code}")
+                else:
+                    log.served.append((sent, response.text))
+            except httpx.HTTPError as exc:
+                log.failures.append(repr(exc))
+            await asyncio.sleep(0.02)  # a steady trickle, not a CPU hog
+
+
+# -- the test ---------------------------------------------------------------------------
+
+
+async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet) -> None:
+    """bump B: HAProxy drains blue via the agent, blue's sockets close with spread 1012s and
+    reconnect to green, no HTTP request fails, and status shows blue stale with 0 sockets."""
+    # Start: release A live. Blue is ready, green (B, not released yet) is drained.
+    await async_wait_for(lambda: states_are(fleet, GREEN, BLUE), timeout=15, interval=0.1)
+
+    stop = asyncio.Event()
+    http_log = HttpLog()
+    clients = [WsClient() for _ in range(CLIENTS)]
+    url = f"ws://{fleet.frontend}/ws?spa-client-version=1"
+    tasks = [
+        asyncio.ensure_future(run_http_load(f"http://{fleet.frontend}", http_log, stop)) for _ in range(4)
+    ]
+    tasks += [asyncio.ensure_future(run_ws_client(url, c, stop)) for c in clients]
+    try:
+        await async_wait_for(lambda: all(c.sessions for c in clients), timeout=30, interval=0.1)
+        assert {c.sessions[0].server for c in clients} <= set(BLUE)
+
+        bumped = time.monotonic()
+        bump = await asyncio.create_subprocess_exec(
+            *cli_command("bump", "B", "--wait", "--timeout", "60"),
+            env={**os.environ, **fleet.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        # Green turns UP first, at its next agent check after the bump...
+        await async_wait_for(lambda: states_are(fleet, (), GREEN), timeout=AGENT_INTER + 2.0, interval=0.05)
+        assert states_are(fleet, (), BLUE), "blue drained before green was ready"
+        # ...then HAProxy marks blue DRAIN within an agent interval after the handover
+        # (plus the moment the bump takes to reach the processes).
+        await async_wait_for(
+            lambda: states_are(fleet, BLUE, GREEN), timeout=HANDOVER + AGENT_INTER + 1.0, interval=0.05
+        )
+        drained_at = time.monotonic()
+
+        out, err = await asyncio.wait_for(bump.communicate(), 90)
+        assert bump.returncode == 0, err.decode()
+        assert "bumped to epoch 2" in out.decode()
+
+        # Every client came back, on green.
+        await async_wait_for(
+            lambda: all(len(c.sessions) == 2 and c.sessions[1].closed_at is None for c in clients),
+            timeout=30,
+            interval=0.1,
+        )
+    finally:
+        stop.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+
+    # Websockets: each blue session ended with exactly 1012 and the new epoch; the next
+    # session is on green; nothing else ever closed a socket.
+    closes = [s for c in clients for s in c.sessions if s.closed_at is not None]
+    assert len(closes) == CLIENTS
+    assert {s.code for s in closes} == {CLOSE_CODE_DRAIN}
+    assert {parse_header(s.reason or "").epoch for s in closes} == {2}
+    assert {c.sessions[1].server for c in clients} <= set(GREEN)
+    assert sum(c.failed_handshakes for c in clients) == 0
+    # Spread, not a stampede: no close before the grace, the middle half of the closes
+    # spans a good part of the window, and no tenth of the window holds a quarter.
+    times = sorted((s.closed_at or 0.0) - bumped for s in closes)
+    assert times[0] >= GRACE - 0.01
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    assert q3 - q1 >= WINDOW / 4
+    tenth = WINDOW / 10
+    per_bucket: dict[int, int] = {}
+    for t in times:
+        per_bucket[int((t - times[0]) / tenth)] = per_bucket.get(int((t - times[0]) / tenth), 0) + 1
+    assert max(per_bucket.values()) <= CLIENTS // 4
+
+    # HTTP: nothing failed, and every request sent after the drain was served by green.
+    assert http_log.failures == []
+    after = [server for sent, server in http_log.served if sent > drained_at]
+    assert after and set(after) <= set(GREEN)
+    assert {server for _, server in http_log.served} >= set(BLUE)  # blue did serve before
+
+    # Fleet status: blue stale with 0 sockets, green live.
+    def blue_settled() -> dict[str, object] | None:
+        result = run_cli("status", "--json", env=fleet.env)
+        assert result.returncode == 0, result.stderr
+        import json
+
+        summary: dict[str, object] = json.loads(result.stdout)
+        builds = summary["builds"]
+        assert isinstance(builds, dict)
+        a, b = builds.get("A", {}), builds.get("B", {})
+        ok = a.get("stale") == 2 and a.get("websockets") == 0 and b.get("live") == 2
+        return summary if ok else None
+
+    summary = await async_wait_for(blue_settled, timeout=15, interval=0.25)
+    assert summary is not None

@@ -250,3 +250,34 @@ class SettingsTests(SimpleTestCase):
                 self.assertRaisesMessage(ImproperlyConfigured, needle),
             ):
                 VersionMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]
+
+
+class CapabilityTests(SimpleTestCase):
+    def setUp(self) -> None:
+        self.spa = fresh_settings()
+        self.override = override_settings(SPA_VERSION=self.spa)
+        self.override.enable()
+        self.addCleanup(self.override.disable)
+
+    def test_sync_and_async_capable_like_middleware_mixin(self) -> None:
+        """With an async get_response it is a coroutine function (Django adds no thread hop); else sync."""
+        from asgiref.sync import iscoroutinefunction
+        from django.http import HttpRequest, HttpResponse
+
+        from spa_version.django.middleware import VersionMiddleware
+
+        async def async_view(request: HttpRequest) -> HttpResponse:
+            return HttpResponse("async")
+
+        self.assertTrue(VersionMiddleware.sync_capable and VersionMiddleware.async_capable)
+        self.assertTrue(iscoroutinefunction(VersionMiddleware(async_view)))
+        self.assertFalse(iscoroutinefunction(VersionMiddleware(lambda request: HttpResponse("sync"))))
+
+    def test_head_endpoint_and_script_tag_off(self) -> None:
+        """HEAD on the endpoint answers like GET; SCRIPT_PATH=None renders no script tag."""
+        release = bump(self.spa, "head")
+        head = self.client.head("/__spa-version")
+        self.assertEqual(head.status_code, 200)
+        self.assertEqual(head["X-SPA-Version"], header_value(release))
+        with override_settings(SPA_VERSION={**self.spa, "SCRIPT_PATH": None}):
+            self.assertNotIn("<script src=", self.client.get("/").content.decode())

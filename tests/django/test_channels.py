@@ -12,6 +12,7 @@ import pytest
 import websockets
 from django.test import override_settings
 
+from spa_version.django.listener_thread import stop_listener_thread
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli
 
 from .channels_app import build_application
@@ -30,6 +31,7 @@ async def test_channels_websocket_handshake_is_stamped(
     redis: RedisServer, app_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The handshake of a Channels consumer carries the version, and follows a Redis bump."""
+    stop_listener_thread()  # whatever ran before: the thread must not exist, to see it is not started
     assert run_cli("--url", redis.url, "--app", app_name, "bump", "ch-1").returncode == 0
     with (
         override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}),

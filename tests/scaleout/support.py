@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -179,6 +180,24 @@ def sentinel_setup() -> Iterator[SentinelSetup]:
 # -- Cluster -----------------------------------------------------------------------
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster-bus port (port + 10000) is free and valid too."""
+    for _ in range(200):  # bounded
+        port = free_port()
+        if port < 55000 and _port_is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class ClusterSetup:
     """Three masters on loopback, joined by ``redis-cli --cluster create``."""
 
@@ -197,6 +216,7 @@ class ClusterSetup:
 
     def start(self) -> None:
         for node in self.nodes:
+            node.port = _cluster_port()
             node.start()
         cli = shutil.which("redis-cli")
         if cli is None:

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
@@ -46,6 +47,13 @@ try:
     from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the redis store needs the redis package: pip install 'spa-version[redis]'") from exc
+
+# redis-py's own pick of timeout scope: asyncio.timeout on 3.11.3+, else async-timeout
+# (a dependency of redis-py on those Pythons).
+if sys.version_info >= (3, 11, 3):
+    from asyncio import timeout as async_timeout  # type: ignore[attr-defined, unused-ignore]
+else:  # pragma: no cover - older Pythons
+    from async_timeout import timeout as async_timeout  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 # redis_errors is exported for other modules that talk to the same Redis (fleet.py).
 __all__ = ["SCHEMES", "RedisStore", "mask_url", "redis_errors", "translate_error"]
@@ -316,6 +324,15 @@ class RedisStore(Store):
         return BumpResult(Release.from_json(record), int(receivers))
 
     async def listen(self, on_release: OnRelease, resync_interval: float) -> NoReturn:
+        initialize = getattr(self.client, "initialize", None)
+        if initialize is not None:
+            # RedisCluster maps slots lazily on its first command, but the asyncio
+            # ClusterPubSub (redis-py 8) looks up the channel's slot without doing so:
+            # map them first. (Plain Redis' initialize() does nothing here.)
+            try:
+                await self._bounded(initialize(), "cluster slots")
+            except (redis_errors.RedisError, OSError) as exc:
+                raise translate_error(exc, "cluster slots") from None
         pubsub = self.client.pubsub()
         reconnected = _ReconnectFlag()
         connection = None
@@ -375,8 +392,12 @@ class RedisStore(Store):
         so each of its steps is bounded by the health-check timeout instead: a read that
         does not answer in time is the same silence as a missing PONG.
         """
+        # A timeout scope in this task, not asyncio.wait_for: wait_for runs the step in
+        # a task of its own, and a cancelled redis-py pub/sub read there could swallow
+        # the cancellation, so shutdown hung (seen with redis-py 8.1 on Python 3.11).
         try:
-            return await asyncio.wait_for(step, self.ping_timeout + extra)
+            async with async_timeout(self.ping_timeout + extra):
+                return await step
         except asyncio.TimeoutError:
             raise StoreUnavailable(
                 f"{where}: no answer from {self.display_url} within {self.ping_timeout + extra:g} s"

@@ -1,0 +1,75 @@
+"""``redis+cluster://`` against 3 real masters made by ``redis-cli --cluster create`` (issue 6)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from spa_version.stores import open_store
+from tests.faults.support import PING_INTERVAL, PING_TIMEOUT, SLACK, Traffic, serve
+from tests.scaleout.support import ClusterSetup, cluster_setup
+from tests.support.servers import run_cli
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ClusterSetup]:
+    with cluster_setup() as setup:
+        yield setup
+
+
+def app_on_another_node(cluster: ClusterSetup) -> str:
+    """An app name whose slot is not owned by the first node (the one the URL names)."""
+    for _ in range(200):  # bounded: two thirds of names qualify
+        name = f"c-{uuid.uuid4().hex[:8]}"
+        if cluster.owner_port(f"spa-version:{{{name}}}:history") != cluster.nodes[0].port:
+            return name
+    raise AssertionError("no app name hashed to another node")
+
+
+def test_keys_and_channel_share_one_slot(cluster: ClusterSetup, app_name: str) -> None:
+    """The hash tag puts every key and the channel of an app on the same master."""
+    names = [f"spa-version:{{{app_name}}}:{part}" for part in ("epoch", "history", "bump")]
+    assert len({cluster.owner_port(name) for name in names}) == 1
+
+
+def test_bump_and_pubsub_across_the_cluster(cluster: ClusterSetup) -> None:
+    """CLI bumps through one startup node reach an app whose slot lives elsewhere, via pub/sub."""
+    app = app_on_another_node(cluster)
+    url = cluster.url(cluster.nodes[0], ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
+    env = {"SPA_VERSION_URL": url, "SPA_VERSION_APP": app}
+    first = run_cli("bump", "cluster-1", env=env)
+    assert first.returncode == 0, first.stderr
+    with (
+        serve(url, app, resync_interval=60, startup_timeout=5) as (middleware, server),
+        Traffic(server.url) as tr,
+    ):
+        tr.wait_for_epoch(1, timeout=10)
+        for epoch in (2, 3):
+            result = run_cli("bump", f"cluster-{epoch}", env=env)
+            assert result.returncode == 0, result.stderr
+            # resync is 60 s: only the subscription can deliver this in time.
+            tr.wait_for_epoch(epoch, timeout=SLACK + 2)
+        assert tr.failures == []
+        listener = middleware.listener
+        assert listener is not None and listener.failures == 0, listener.last_error if listener else None
+    history = run_cli("history", "--json", env=env)
+    assert history.returncode == 0 and "cluster-3" in history.stdout, history.stderr
+
+
+async def test_store_api_on_the_cluster(cluster: ClusterSetup, app_name: str) -> None:
+    """get, bump, history and min_compatible checks run as single-slot commands on the cluster."""
+    store = open_store(cluster.url(), app=app_name)
+    try:
+        assert await store.get() is None
+        one = await store.bump("a")
+        two = await store.bump("b", min_compatible="current")
+        assert (one.release.epoch, two.release.epoch, two.release.min_compatible) == (1, 2, 2)
+        assert [r.label for r in await store.history()] == ["b", "a"]
+        current = await store.get()
+        assert current is not None and current.label == "b"
+    finally:
+        await store.aclose()

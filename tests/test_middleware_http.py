@@ -281,3 +281,30 @@ async def test_requests_without_client_epoch_are_never_rejected(store: Store, ma
     client = await make_client()
     assert (await client.post("/api/echo")).status_code == 200
     assert (await client.post("/api/echo", headers={"X-SPA-Client-Version": "abc"})).status_code == 200
+
+
+async def test_mixed_case_header_names_are_replaced_and_merged(store: Store) -> None:
+    """Django's ASGIHandler sends names as written: a copy is still replaced and CORS still merged."""
+    await store.bump("v1")
+
+    async def django_style(scope: Any, receive: Any, send: Any) -> None:
+        headers = [
+            (b"Content-Type", b"text/plain"),
+            (b"X-SPA-Version", b"999; label=forged"),
+            (b"Access-Control-Allow-Origin", b"https://spa.example"),
+            (b"Access-Control-Expose-Headers", b"X-Request-Id"),
+            (b"Last-Modified", b"Wed, 25 Nov 2026 10:00:00 GMT"),  # same length as ours: kept
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    mw = VersionMiddleware(django_style, store=store)
+    await mw.startup()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mw), base_url="http://t") as client:
+            response = await client.get("/")
+    finally:
+        await mw.shutdown()
+    assert response.headers.get_list("x-spa-version") == ["1; label=v1; policy=next-navigation"]
+    assert response.headers.get_list("access-control-expose-headers") == ["X-Request-Id, X-SPA-Version"]
+    assert response.headers["last-modified"] == "Wed, 25 Nov 2026 10:00:00 GMT"

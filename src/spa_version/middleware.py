@@ -53,6 +53,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _ACAO = b"access-control-allow-origin"
 _ACEH = b"access-control-expose-headers"
+_ACAO_LENGTH = len(_ACAO)
 
 
 def _validate_header_name(name: str) -> str:
@@ -85,13 +86,13 @@ def _replace_header(headers: Iterable[Header] | None, header: Header, expose: by
         return [header]
     if not isinstance(headers, (list, tuple)):  # any iterable is allowed; we read it twice
         headers = list(headers)
-    name = header[0]
-    # Fast path, run on every response: ASGI requires lowercase header names in
-    # http.response.start, so exact comparison finds both a copy of our header and
-    # a CORS response; the common case is just a new list with one more tuple.
+    # Fast path, run on every response. ASGI asks for lowercase names, but Django's
+    # ASGIHandler sends them as written ("X-SPA-Version"), so match on length alone
+    # here (no .lower() per header) and let the slow path compare properly.
+    size = len(header[0])
     for pair in headers:
-        key = pair[0]
-        if key in (name, _ACAO):
+        length = len(pair[0])
+        if length in (size, _ACAO_LENGTH):
             return _merge_header(headers, header, expose)
     return [*headers, header]
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis as sync_redis
 
 from spa_version.stores import open_store
 from tests.faults.support import PING_INTERVAL, PING_TIMEOUT, SLACK, Traffic, serve
 from tests.scaleout.support import ClusterSetup, cluster_setup
+from tests.scaleout.test_acl import APP, DOC, documented_acl_lines
 from tests.support.servers import run_cli
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -73,3 +78,36 @@ async def test_store_api_on_the_cluster(cluster: ClusterSetup, app_name: str) ->
         assert current is not None and current.label == "b"
     finally:
         await store.aclose()
+
+
+def test_documented_acls_work_on_the_cluster(cluster: ClusterSetup) -> None:
+    """docs/redis.md's users plus its cluster rules: the deploy user bumps, the web user follows."""
+    extra = re.findall(r"```acl-cluster\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert len(extra) == 1
+    for node in cluster.nodes:
+        admin = sync_redis.Redis(port=node.port)
+        try:
+            for line in documented_acl_lines():
+                admin.execute_command(*shlex.split(line), *extra[0].split())
+        finally:
+            admin.close()
+    hosts = ",".join(f"127.0.0.1:{node.port}" for node in cluster.nodes)
+    params = f"ping_interval={PING_INTERVAL}&ping_timeout={PING_TIMEOUT}"
+    web = f"redis+cluster://spa-web:web-secret@{hosts}?{params}"
+    env = {"SPA_VERSION_URL": f"redis+cluster://spa-deploy:deploy-secret@{hosts}", "SPA_VERSION_APP": APP}
+    first = run_cli("bump", "cluster-acl-1", env=env)
+    assert first.returncode == 0, first.stderr
+    epoch = int(json.loads(run_cli("get", "--json", env=env).stdout)["epoch"])
+    with (
+        serve(web, APP, resync_interval=60, startup_timeout=5) as (middleware, server),
+        Traffic(server.url) as tr,
+    ):
+        tr.wait_for_epoch(epoch, timeout=10)
+        second = run_cli("bump", "cluster-acl-2", env=env)
+        assert second.returncode == 0, second.stderr
+        tr.wait_for_epoch(epoch + 1, timeout=SLACK + 2)  # over pub/sub: resync is 60 s
+        listener = middleware.listener
+        assert listener is not None and listener.failures == 0, listener.last_error if listener else None
+        assert tr.failures == []
+    refused = run_cli("bump", "sneaky", env={**env, "SPA_VERSION_URL": web})
+    assert refused.returncode != 0 and "permission denied" in refused.stderr, refused.stderr

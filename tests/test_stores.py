@@ -211,3 +211,26 @@ def test_bad_app_name_is_refused() -> None:
     """App names become key parts and file names, so they are validated."""
     with pytest.raises(InvalidRelease):
         open_store("memory://", app="../../etc/passwd")
+
+
+async def test_memory_bump_from_another_thread_reaches_the_listener_loop(app_name: str) -> None:
+    """A bump made in another thread is delivered on the listener's own event loop."""
+    import threading
+
+    store = open_store(f"memory://{app_name}", app=app_name)
+    delivered: list[tuple[int, int]] = []
+
+    def on_release(release: Release | None, resync: bool) -> None:
+        if release is not None and not resync:
+            delivered.append((release.epoch, threading.get_ident()))
+
+    task = asyncio.create_task(store.listen(on_release, 60.0))
+    try:
+        await asyncio.sleep(0)  # let listen() register
+        await asyncio.to_thread(asyncio.run, store.bump("v1"))
+        await async_wait_for(lambda: delivered, timeout=5)
+        assert delivered == [(1, threading.get_ident())]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -56,20 +56,30 @@ class MemoryStore(Store):
             shelf.epoch = epoch
             shelf.history = [release, *shelf.history[: HISTORY_LIMIT - 1]]
             listeners = list(shelf.listeners)
-        # Listeners only swap a reference (`CurrentVersion.offer`), so calling them from
-        # the bumping thread is safe.
         for listener in listeners:
             listener(release, False)
         return BumpResult(release, len(listeners))
 
     async def listen(self, on_release: OnRelease, resync_interval: float) -> NoReturn:
         shelf = self._shelf
+        loop = asyncio.get_running_loop()
+        home = threading.get_ident()
+
+        def deliver(release: Release | None, resync: bool) -> None:
+            # A bump from this loop's thread is delivered at once (the next response
+            # has it); from any other thread it is handed to the listener's loop, since
+            # on_release touches loop-bound state (the listener's asyncio.Event).
+            if threading.get_ident() == home:
+                on_release(release, resync)
+            else:
+                loop.call_soon_threadsafe(on_release, release, resync)
+
         with shelf.lock:
-            shelf.listeners.add(on_release)
+            shelf.listeners.add(deliver)
         try:
             while True:
                 on_release(await self.get(), True)
                 await asyncio.sleep(resync_interval)
         finally:
             with shelf.lock:
-                shelf.listeners.discard(on_release)
+                shelf.listeners.discard(deliver)

@@ -4,6 +4,16 @@
 (``build=`` or ``SPA_VERSION_BUILD``); without one, nothing here runs and the request
 path is unchanged. The switch lives and dies with the listener: `run` is started next
 to it, and `stop` runs on lifespan shutdown.
+
+SIGTERM: uvicorn closes every websocket at once (1012, no reason) when it shuts down,
+*before* it sends ``lifespan.shutdown`` (uvicorn ``Server.shutdown``; shared/NOTES.md),
+so a lifespan hook alone is too late. With ``drain_on_sigterm`` (the default) the
+switch wraps the SIGTERM handler it finds at startup (the server's): the first SIGTERM
+makes the agent say ``drain``, closes the open sockets with 1012 spread over
+``drain_shutdown_window``, and only then calls the server's handler, so the server's
+shutdown (and ``--timeout-graceful-shutdown``) finds nothing left to cut. A second
+SIGTERM goes straight to the server. Only in the main thread, and only when the
+handler found is a Python callable (the server installed one).
 """
 
 from __future__ import annotations
@@ -11,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 from .agent import AgentServer, liveness_reply
@@ -46,8 +58,11 @@ class DeploySwitch:
         drain_shutdown_window: float = 5.0,
         drain_stale_status: int | None = 503,
         heartbeat_interval: float = 5.0,
+        drain_on_sigterm: bool = True,
     ) -> None:
         self.build = build
+        self.drain_on_sigterm = drain_on_sigterm
+        self._sigterm_restore: Callable[[], None] | None = None
         self.current = current
         self.liveness = Liveness(build, current)
         self.drain = WebsocketDrain(
@@ -116,6 +131,8 @@ class DeploySwitch:
         self._thread = threading.get_ident()
         self.stopping = False
         self.drain.attach()
+        if self.drain_on_sigterm:
+            self._hook_sigterm()
         if self.agent_port is not None:
             reply = liveness_reply(
                 self.liveness, synced, warmup=self.agent_warmup, handover=self.agent_handover
@@ -147,8 +164,51 @@ class DeploySwitch:
             if agent is not None:
                 await agent.aclose()
 
+    def _hook_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return  # SIG_DFL / SIG_IGN: no server handler to run after the drain
+        loop = self._loop
+        assert loop is not None
+        fired = False
+        tasks: set[asyncio.Task[None]] = set()
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            nonlocal fired
+            if fired or loop.is_closed():
+                previous(signum, frame)  # a second SIGTERM: the server's own handling, now
+                return
+            fired = True
+            loop.call_soon_threadsafe(start, signum)
+
+        def start(signum: int) -> None:
+            task = loop.create_task(self._drain_then(previous, signum), name="spa-version sigterm drain")
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        def restore() -> None:
+            if signal.getsignal(signal.SIGTERM) is on_sigterm:
+                signal.signal(signal.SIGTERM, previous)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        self._sigterm_restore = restore
+
+    async def _drain_then(self, handler: Callable[[int, FrameType | None], Any], signum: int) -> None:
+        logger.info("spa-version: SIGTERM; closing websockets before the server shuts down")
+        self.stopping = True
+        self._poke()
+        try:
+            await self.drain.close_remaining()
+        finally:
+            handler(signum, None)
+
     async def stop(self, task: asyncio.Task[None] | None) -> None:
         """Shutdown: say ``drain``, close the sockets left (bounded), then stop *task* (`run`)."""
+        restore, self._sigterm_restore = self._sigterm_restore, None
+        if restore is not None:
+            restore()
         self.stopping = True
         await self.drain.aclose()
         if task is None:

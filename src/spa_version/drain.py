@@ -116,6 +116,8 @@ class WebsocketDrain:
         self._thread: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._swept = False
+        #: Set once the process is shutting down: new handshakes are refused.
+        self.closing = False
         self._stragglers: set[asyncio.Future[None]] = set()
         liveness.add_callback(self._on_state)
 
@@ -207,6 +209,13 @@ class WebsocketDrain:
 
     async def aclose(self) -> None:
         """Stop draining, and close the sockets still open over ``shutdown_window`` (bounded)."""
+        await self.close_remaining()
+        self.liveness.detach()
+
+    async def close_remaining(self) -> None:
+        """The process is going away: refuse new handshakes, close every open socket with
+        1012 spread over ``shutdown_window``, and return within that window (plus 1 s)."""
+        self.closing = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -223,7 +232,6 @@ class WebsocketDrain:
                 await asyncio.wait_for(self._close_spread(self.shutdown_window), self.shutdown_window + 1.0)
             except asyncio.TimeoutError:
                 logger.warning("spa-version: %d websocket(s) did not close in time", len(self.sockets))
-        self.liveness.detach()
 
     # -- one websocket connection ----------------------------------------------
 
@@ -231,11 +239,13 @@ class WebsocketDrain:
         """Run *app* for one websocket connection, tracked so that the drain can close it."""
         if self._loop is None:
             self.attach()
-        if (
-            self.liveness.state == STALE
-            and self.stale_status is not None
-            # While the agent still hands over, the balancer may send new sockets here.
-            and self.liveness.stale_for() >= self.handover
+        if self.stale_status is not None and (
+            self.closing
+            or (
+                self.liveness.state == STALE
+                # While the agent still hands over, the balancer may send new sockets here.
+                and self.liveness.stale_for() >= self.handover
+            )
         ):
             await self._refuse(scope, receive, send)
             return

@@ -177,6 +177,8 @@ class VersionMiddleware:
       ``drain_stale_status`` (503): the answer to handshakes at a stale process (None
       accepts them).
     - ``heartbeat_interval``: seconds between fleet heartbeats to Redis (default 5).
+    - ``drain_on_sigterm``: on the first SIGTERM, close the websockets gently before the
+      server's own shutdown cuts them all at once (default True; see `spa_version.deploy`).
     """
 
     def __init__(
@@ -209,6 +211,7 @@ class VersionMiddleware:
         drain_shutdown_window: float = 5.0,
         drain_stale_status: int | None = 503,
         heartbeat_interval: float = 5.0,
+        drain_on_sigterm: bool = True,
     ) -> None:
         self.app = app
         if isinstance(store, Store):
@@ -264,6 +267,7 @@ class VersionMiddleware:
                 drain_shutdown_window=drain_shutdown_window,
                 drain_stale_status=drain_stale_status,
                 heartbeat_interval=heartbeat_interval,
+                drain_on_sigterm=drain_on_sigterm,
             )
         self._count_epoch = None if self.deploy is None else self.deploy.counter.count
         self._deploy_task: asyncio.Task[None] | None = None

@@ -41,10 +41,11 @@ app = Starlette(
     middleware=[
         Middleware(
             VersionMiddleware,
-            agent_handover=float(os.environ["E2E_AGENT_HANDOVER"]),
-            drain_grace=float(os.environ["E2E_DRAIN_GRACE"]),
-            drain_window=float(os.environ["E2E_DRAIN_WINDOW"]),
-            heartbeat_interval=float(os.environ["E2E_HEARTBEAT"]),
+            agent_handover=float(os.environ.get("E2E_AGENT_HANDOVER", "3")),
+            drain_grace=float(os.environ.get("E2E_DRAIN_GRACE", "10")),
+            drain_window=float(os.environ.get("E2E_DRAIN_WINDOW", "60")),
+            drain_shutdown_window=float(os.environ.get("E2E_SHUTDOWN_WINDOW", "5")),
+            heartbeat_interval=float(os.environ.get("E2E_HEARTBEAT", "5")),
         )
     ],
 )

@@ -132,6 +132,7 @@ class WebsocketDrain:
         """Bind to the running event loop (lifespan startup or the first connection)."""
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
+        self.closing = False
         if self.liveness.state == STALE:
             self._begin()
 
@@ -209,8 +210,8 @@ class WebsocketDrain:
 
     async def aclose(self) -> None:
         """Stop draining, and close the sockets still open over ``shutdown_window`` (bounded)."""
+        # The liveness keeps following the version: a later lifespan reuses this drain.
         await self.close_remaining()
-        self.liveness.detach()
 
     async def close_remaining(self) -> None:
         """The process is going away: refuse new handshakes, close every open socket with

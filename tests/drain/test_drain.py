@@ -227,3 +227,18 @@ def test_build_comes_from_the_environment(store: Store, monkeypatch: pytest.Monk
     monkeypatch.setenv("SPA_VERSION_BUILD", "bad label!")
     with pytest.raises(ValueError):
         build_middleware(store, build=None)
+
+
+async def test_a_second_lifespan_still_drains(store: Store) -> None:
+    """The same middleware served twice (a server restart in one process) drains on the second run too."""
+    await store.bump("A")
+    mw, _ = build_middleware(store, drain_grace=0.0, drain_window=0.2)
+    with ThreadedUvicorn(mw) as server:
+        [first] = await open_clients(server.ws_url + "/ws", 1)
+    await close_clients([first])
+    with ThreadedUvicorn(mw) as server:
+        [client] = await open_clients(server.ws_url + "/ws", 1)
+        await store.bump("B")
+        await async_wait_for(lambda: client.closed_at is not None, timeout=10)
+        assert client.code == CLOSE_CODE_DRAIN
+        await close_clients([client])

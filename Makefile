@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.txt | cksum | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest js-test system-deps venv clean
+.PHONY: demo test lint typecheck pytest js-test system-deps venv clean bench
 
 venv: $(STAMP)
 
@@ -28,6 +28,8 @@ system-deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -61,6 +63,12 @@ pytest: venv system-deps
 	if [ $$rc = 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 
 test: lint typecheck js-test pytest
+
+# `make bench` (issue 6): every benchmark (wrk throughput, in-process cost + profile, Redis
+# commands per request, propagation to 4 workers, drain, JS sizes); tables in bench/results/,
+# written up in docs/benchmarks.md. Takes about 10 minutes; BENCH_ARGS=--quick for a smoke run.
+bench: venv system-deps
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .spa-version .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,135 @@
+"""Per-request cost in process: the ASGI app called directly in a loop, bare vs wrapped.
+
+No server, no sockets: each variant handles N requests on one event loop, in
+alternating rounds; the figure is the median per-request time and the µs each variant
+adds over the bare app. Then pyinstrument profiles ours, to show where those µs go.
+
+    .venv/bin/python -m bench.inprocess [--requests 50000] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from bench.apps import VARIANTS, make
+from bench.common import RESULTS, median, redis_server, save, table
+
+SCOPE_TEMPLATE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0", "spec_version": "2.4"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/",
+    "raw_path": b"/",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"), (b"accept", b"*/*")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+}
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def run(app: Any, n: int) -> float:
+    """Seconds to handle *n* requests; checks the last response was stamped as expected."""
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            sent.append(message)
+
+    start = time.perf_counter()
+    for _ in range(n):
+        # A fresh scope per request, as a server makes one (its cost is in every variant).
+        await app(dict(SCOPE_TEMPLATE), _receive, send)
+    elapsed = time.perf_counter() - start
+    assert sent and sent[-1]["status"] == 200
+    return elapsed
+
+
+async def prepare(variant: str, url: str) -> Any:
+    app = make(variant, url)
+    if variant == "ours":
+        # Lifespan startup: the listener reads the store once; then the request path is pure memory.
+        await app.startup()
+        assert app.current.snapshot.header is not None, "ours must stamp for the measurement to mean anything"
+    return app
+
+
+async def measure(args: argparse.Namespace, url: str) -> dict[str, list[float]]:
+    apps = {v: await prepare(v, url) for v in VARIANTS}
+    for app in apps.values():
+        await run(app, 2000)  # warm-up
+    per_request: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for round_no in range(args.rounds):
+        order = VARIANTS[round_no % len(VARIANTS) :] + VARIANTS[: round_no % len(VARIANTS)]
+        for variant in order:
+            n = args.requests if variant not in ("naive", "basehttp") else args.requests // 10
+            per_request[variant].append(await run(apps[variant], n) / n * 1e6)
+    await profile(apps["ours"], args.requests)
+    await apps["ours"].shutdown()
+    return per_request
+
+
+async def profile(app: Any, n: int) -> None:
+    """pyinstrument over ours: where the per-request time goes (bench/results/profile-ours.txt)."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0001, async_mode="disabled")
+    profiler.start()
+    await run(app, n)
+    profiler.stop()
+    RESULTS.mkdir(exist_ok=True)
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    (RESULTS / "profile-ours.txt").write_text(text)
+    print(text[:4000], flush=True)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    from spa_version.stores import open_store
+
+    with redis_server() as redis:
+
+        async def seed() -> None:
+            store = open_store(redis.url, app="bench")
+            await store.bump("bench-1")
+            await store.aclose()
+
+        asyncio.run(seed())
+        per_request = asyncio.run(measure(args, redis.url))
+    bare = median(per_request["bare"])
+    rows = []
+    for variant in VARIANTS:
+        added = [x - b for x, b in zip(per_request[variant], per_request["bare"], strict=True)]
+        rows.append(
+            [
+                variant,
+                median(per_request[variant]),
+                median(added),
+                f"{bare / median(per_request[variant]):.3f}",
+            ]
+        )
+    text = table(
+        f"In process: µs per request, {args.rounds} alternating rounds of {args.requests:,} requests"
+        " (naive and basehttp: a tenth as many)",
+        ["variant", "µs / request (median)", "µs added vs bare (median of per-round)", "bare / variant"],
+        rows,
+    )
+    data = {"args": vars(args), "per_request_us": per_request}
+    save("inprocess", data, text)
+    return data
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,7 @@ tests/browser drives this same app in Chromium (docs/js.md).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -32,6 +33,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from spa_version import VersionMiddleware
 from spa_version.middleware import CLIENT_QUERY_PARAM
 from spa_version.templating import current_from_scope, meta_tag
+
+# Show which store the middleware follows and each version it picks up. (The library
+# never configures logging itself; this is the app's job.)
+logging.basicConfig(format="%(levelname)s:     %(message)s")
+logging.getLogger("spa_version").setLevel(logging.INFO)
 
 HERE = Path(__file__).parent
 SHELL = (HERE / "index.html").read_text(encoding="utf-8")

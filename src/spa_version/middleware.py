@@ -87,12 +87,19 @@ def _replace_header(headers: Iterable[Header] | None, header: Header, expose: by
     if not isinstance(headers, (list, tuple)):  # any iterable is allowed; we read it twice
         headers = list(headers)
     # Fast path, run on every response. ASGI asks for lowercase names, but Django's
-    # ASGIHandler sends them as written ("X-SPA-Version"), so match on length alone
-    # here (no .lower() per header) and let the slow path compare properly.
-    size = len(header[0])
+    # ASGIHandler sends them as written ("X-SPA-Version"), so compare lengths first and
+    # .lower() only a name of our length; the slow path runs only for a real match or a
+    # CORS response. (Common 13-byte names such as cache-control, last-modified or
+    # accept-ranges took the slow path before: ~0.45 µs per response, issue 6 bench.)
+    name = header[0]
+    size = len(name)
     for pair in headers:
-        length = len(pair[0])
-        if length in (size, _ACAO_LENGTH):
+        key = pair[0]
+        length = len(key)
+        if length == size:
+            if key == name or key.lower() == name:
+                return _merge_header(headers, header, expose)
+        elif length == _ACAO_LENGTH:
             return _merge_header(headers, header, expose)
     return [*headers, header]
 

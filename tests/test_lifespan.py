@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from spa_version import VersionMiddleware, open_store
-from tests.support.servers import ThreadedUvicorn, wait_for
+from tests.support.servers import ThreadedUvicorn, async_wait_for, wait_for
 
 
 async def lifespan_messages(app: Any, *messages: str) -> list[str]:
@@ -69,6 +69,34 @@ async def test_app_that_raises_on_lifespan_still_gets_clean_start_and_stop(app_n
     await store.bump("v1")
     mw = VersionMiddleware(django_like, store=store)
     sent = await lifespan_messages(mw, "lifespan.startup", "lifespan.shutdown")
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert mw._task is None
+
+
+async def test_app_that_ignores_lifespan_still_gets_clean_start_and_stop(app_name: str) -> None:
+    """An app that returns from lifespan without reading a message is covered the same way."""
+
+    async def ignores_lifespan(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        await django_like(scope, receive, send)
+
+    store = open_store(f"memory://{app_name}", app=app_name)
+    await store.bump("v1")
+    mw = VersionMiddleware(ignores_lifespan, store=store)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    queue.put_nowait({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(mw({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send))
+    await async_wait_for(lambda: "lifespan.startup.complete" in sent)
+    # Started by lifespan, and the first release read before any request.
+    assert mw._task is not None and mw.current.release is not None
+    queue.put_nowait({"type": "lifespan.shutdown"})
+    await lifespan
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert mw._task is None
 

@@ -512,11 +512,13 @@ class VersionMiddleware:
         except Exception:
             if received_any:
                 raise
-            # The app refuses lifespan before reading anything (Django's ASGIHandler
-            # raises for every scope but "http"). Run the protocol ourselves, so the
-            # listener still starts and, above all, stops cleanly.
-            logger.debug("spa-version: the app does not speak lifespan; handling it here")
-            await self._own_lifespan(receive, send)
+        if received_any:
+            return
+        # The app refuses lifespan before reading anything: it raises (Django's
+        # ASGIHandler does, for every scope but "http") or just returns. Run the
+        # protocol ourselves, so the listener still starts and, above all, stops cleanly.
+        logger.debug("spa-version: the app does not speak lifespan; handling it here")
+        await self._own_lifespan(receive, send)
 
     async def _own_lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from typing import Any
@@ -44,10 +45,15 @@ def switches(url: str, workers: int, epoch: int, timeout: float = 15.0) -> dict[
     )
 
 
-def run_store(kind: str, store_url: str, args: argparse.Namespace) -> list[float]:
-    """Latencies (ms) from bump start to the last worker switching, one per bump."""
+def run_store(kind: str, store_url: str, args: argparse.Namespace, detail: dict[str, Any]) -> list[float]:
+    """Latencies (ms) from bump start to the last worker switching, one per bump.
+
+    *detail* gets, per bump, every worker's own latency (sorted) and the load average,
+    so an outlier can be told apart: one late worker is scheduling, all late is the store.
+    """
     env = {"BENCH_STORE_URL": store_url, "BENCH_APP": "bench"}
     latencies: list[float] = []
+    detail[kind] = []
 
     async def bump(store: Store, label: str) -> int:
         return (await store.bump(label)).release.epoch
@@ -63,6 +69,8 @@ def run_store(kind: str, store_url: str, args: argparse.Namespace) -> list[float
                 epoch = loop.run_until_complete(bump(store, f"{kind}-{n}"))
                 done = switches(server.url, args.workers, epoch)
                 latencies.append((max(done.values()) - started) * 1000)
+                per_worker = sorted(round((t - started) * 1000, 2) for t in done.values())
+                detail[kind].append({"workers_ms": per_worker, "loadavg": os.getloadavg()[0]})
                 print(f"{kind} bump {n + 1}/{args.bumps}: {latencies[-1]:.2f} ms", flush=True)
     finally:
         loop.run_until_complete(store.aclose())
@@ -76,10 +84,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args(argv)
     results: dict[str, list[float]] = {}
+    detail: dict[str, Any] = {}
     with redis_server() as redis:
-        results["redis"] = run_store("redis", redis.url, args)
+        results["redis"] = run_store("redis", redis.url, args, detail)
     with tempfile.TemporaryDirectory(prefix="spa-bench-file-") as directory:
-        results["file"] = run_store("file", f"file://{directory}", args)
+        results["file"] = run_store("file", f"file://{directory}", args, detail)
     targets = {"redis": "p99 < 20 ms", "file": "p99 < 1,500 ms"}
     limits = {"redis": 20.0, "file": 1500.0}
     rows = []
@@ -102,7 +111,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ["store", "bumps", "p50", "p90", "p99", "max", "target", "result"],
         rows,
     )
-    save("propagation", {"args": vars(args), "latencies_ms": results}, text)
+    # The slowest bumps, worker by worker: is one worker late (scheduling) or all (the store)?
+    for kind in results:
+        slow = sorted(detail[kind], key=lambda d: -d["workers_ms"][-1])[:3]
+        lines = [f"- {kind}: workers at {d['workers_ms']} ms, load average {d['loadavg']:.2f}" for d in slow]
+        text += f"\nSlowest {kind} bumps, each worker's latency:\n\n" + "\n".join(lines) + "\n"
+    print(text[text.index("Slowest") :], flush=True)
+    save("propagation", {"args": vars(args), "latencies_ms": results, "detail": detail}, text)
     return results
 
 

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 variant,
                 median([x["rps"] for x in r]),
                 median(ratios[variant]),
+                median([x["rps"] for x in r]) / median([x["rps"] for x in runs["bare"]]),
                 f"{min(ratios[variant]):.3f}-{max(ratios[variant]):.3f}",
                 median([x["p50_ms"] for x in r]),
                 median([x["p99_ms"] for x in r]),
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         [
             "variant",
             "req/s (median)",
-            "× bare (median)",
+            "× bare (median of rounds)",
+            "× bare (ratio of medians)",
             "× bare (range)",
             "p50 ms",
             "p99 ms",

@@ -1,6 +1,8 @@
 """The apps the benchmarks compare, chosen by ``BENCH_VARIANT`` (``uvicorn bench.apps:app``).
 
 - ``bare``: a trivial pure ASGI app (200, ``ok``).
+- ``header``: the bare app emitting the same ``x-spa-version`` header itself: the floor
+  for any stamping (what uvicorn and the client pay for one more header).
 - ``ours``: the same app inside `spa_version.VersionMiddleware` (store from ``BENCH_STORE_URL``).
 - ``naive``: what people hand-roll: a pure ASGI middleware doing a Redis read per request.
 - ``basehttp``: the same stamping as ours (one precomputed header), as a Starlette
@@ -28,7 +30,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-VARIANTS = ("bare", "ours", "naive", "basehttp", "correlation")
+VARIANTS = ("bare", "header", "ours", "naive", "basehttp", "correlation")
 #: The release the in-memory variants stamp, identical to what ours stamps after a bump.
 HEADER_VALUE = b"1; label=bench-1; policy=next-navigation"
 APP_NAME = os.environ.get("BENCH_APP", "bench")
@@ -59,6 +61,16 @@ async def bare(scope: Scope, receive: Receive, send: Send) -> None:
         return
     # Fresh dicts per response, as a real app builds them (middleware may mutate them).
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def with_header(scope: Scope, receive: Receive, send: Send) -> None:
+    """The bare app, sending the version header itself (no middleware)."""
+    if scope["type"] != "http" or scope["path"] != "/":
+        await bare(scope, receive, send)
+        return
+    headers = [(b"content-type", b"text/plain"), (b"x-spa-version", HEADER_VALUE)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"ok"})
 
 
@@ -127,6 +139,8 @@ def make(variant: str, store_url: str | None = None) -> ASGIApp:
     """The ASGI app for *variant*."""
     if variant == "bare":
         return bare
+    if variant == "header":
+        return with_header
     if variant == "ours":
         return make_ours(store_url)
     if variant == "naive":

@@ -17,7 +17,12 @@ from typing import Any
 from bench.apps import VARIANTS
 from bench.common import CommandCounter, Uvicorn, get, median, redis_server, save, table, wrk
 
-EXPECTED_HEADER = {"ours": "x-spa-version", "naive": "x-spa-version", "basehttp": "x-spa-version"}
+EXPECTED_HEADER = {
+    "header": "x-spa-version",
+    "ours": "x-spa-version",
+    "naive": "x-spa-version",
+    "basehttp": "x-spa-version",
+}
 EXPECTED_HEADER["correlation"] = "x-request-id"
 
 

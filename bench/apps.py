@@ -3,6 +3,8 @@
 - ``bare``: a trivial pure ASGI app (200, ``ok``).
 - ``header``: the bare app emitting the same ``x-spa-version`` header itself: the floor
   for any stamping (what uvicorn and the client pay for one more header).
+- ``wrap``: the smallest pure ASGI middleware that stamps: wrap ``send``, append the
+  header to ``http.response.start``. The floor for any pure ASGI stamping middleware.
 - ``ours``: the same app inside `spa_version.VersionMiddleware` (store from ``BENCH_STORE_URL``).
 - ``naive``: what people hand-roll: a pure ASGI middleware doing a Redis read per request.
 - ``basehttp``: the same stamping as ours (one precomputed header), as a Starlette
@@ -30,7 +32,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-VARIANTS = ("bare", "header", "ours", "naive", "basehttp", "correlation")
+VARIANTS = ("bare", "header", "wrap", "ours", "naive", "basehttp", "correlation")
 #: The release the in-memory variants stamp, identical to what ours stamps after a bump.
 HEADER_VALUE = b"1; label=bench-1; policy=next-navigation"
 APP_NAME = os.environ.get("BENCH_APP", "bench")
@@ -72,6 +74,27 @@ async def with_header(scope: Scope, receive: Receive, send: Send) -> None:
     headers = [(b"content-type", b"text/plain"), (b"x-spa-version", HEADER_VALUE)]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"ok"})
+
+
+class MinimalStamp:
+    """Wrap ``send`` and append the header: the least a pure ASGI stamping middleware does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.header = (b"x-spa-version", HEADER_VALUE)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = self.header
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, receive, stamped)
 
 
 def make_ours(store_url: str | None = None, **options: Any) -> ASGIApp:
@@ -141,6 +164,8 @@ def make(variant: str, store_url: str | None = None) -> ASGIApp:
         return bare
     if variant == "header":
         return with_header
+    if variant == "wrap":
+        return MinimalStamp(bare)
     if variant == "ours":
         return make_ours(store_url)
     if variant == "naive":

@@ -19,6 +19,7 @@ from bench.common import CommandCounter, Uvicorn, get, median, redis_server, sav
 
 EXPECTED_HEADER = {
     "header": "x-spa-version",
+    "wrap": "x-spa-version",
     "ours": "x-spa-version",
     "naive": "x-spa-version",
     "basehttp": "x-spa-version",

@@ -12,7 +12,7 @@ import redis as sync_redis
 
 from spa_version.stores import StoreError, open_store
 from tests.faults.support import PING_INTERVAL, PING_TIMEOUT, SLACK, Traffic, serve
-from tests.support.servers import RedisServer, redis_server, run_cli
+from tests.support.servers import RedisServer, redis_server, run_cli, wait_for
 
 pytestmark = [pytest.mark.redis]
 
@@ -128,3 +128,32 @@ async def test_users_cannot_reach_another_app(acl_redis: RedisServer, user: str)
     finally:
         await store.aclose()
     assert history_length(acl_redis, "other-app") == 0
+
+
+def documented_fleet_lines() -> list[str]:
+    """The ```acl-fleet block of docs/redis.md: the deploy switch's extra rules."""
+    blocks = re.findall(r"```acl-fleet\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert len(blocks) == 1, "docs/redis.md must have exactly one ```acl-fleet block"
+    return [line.strip() for line in blocks[0].splitlines() if line.strip()]
+
+
+def test_deploy_switch_heartbeat_and_status_with_the_fleet_rules(caplog: pytest.LogCaptureFixture) -> None:
+    """With the documented fleet rules, a build-declaring worker heartbeats and `status` lists it."""
+    with redis_server() as server:
+        admin = sync_redis.Redis(port=server.port, decode_responses=True)
+        try:
+            for line in [*documented_acl_lines(), *documented_fleet_lines()]:
+                admin.execute_command(*shlex.split(line))
+            env = {"SPA_VERSION_URL": deploy(server), "SPA_VERSION_APP": APP}
+            assert run_cli("bump", "fleet-1", env=env).returncode == 0
+            options = {"build": "fleet-1", "heartbeat_interval": 0.5, "drain_on_sigterm": False}
+            with serve(web(server), APP, **options) as (_mw, uv), Traffic(uv.url) as traffic:
+                traffic.wait_for_epoch(1, timeout=10)
+                wait_for(lambda: admin.scard(f"spa-version:{{{APP}}}:fleet") == 1, timeout=10)
+                status = run_cli("status", "--json", env=env)
+                assert status.returncode == 0, status.stderr
+                assert "fleet-1" in status.stdout
+                assert traffic.failures == []
+            assert "permission" not in caplog.text.lower(), caplog.text[-2000:]
+        finally:
+            admin.close()

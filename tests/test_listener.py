@@ -88,3 +88,20 @@ async def test_offer_only_moves_forward() -> None:
     assert not current.offer(Release(2, "v2"))
     assert current.release == Release(2, "v2")
     assert current.snapshot.header == (b"x-spa-version", b"2; label=v2; policy=next-navigation")
+
+
+async def test_recovery_from_a_refusal_is_not_called_reachable_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ "Reachable again" follows an outage only; after a refusal (ACL) it would be noise."""
+    caplog.set_level(logging.INFO, "spa_version")
+    store = FlakyStore([StoreError("NOPERM this user has no permissions")])
+    current = CurrentVersion("X-SPA-Version")
+    task = asyncio.create_task(Listener(store, current, backoff_base=0.001).run())
+    try:
+        await async_wait_for(lambda: current.release is not None, timeout=5)
+        assert "NOPERM" in caplog.text and "reachable again" not in caplog.text
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -49,12 +49,18 @@ class Listener:
         self.failures = 0
         self.last_error: str | None = None
         self._backwards: Release | None = None
+        self._unreachable = False
 
     def _on_release(self, release: Release | None, resync: bool) -> None:
         self.synced.set()
         if self.last_error is not None:
-            logger.info("spa-version: store %s is reachable again", self.store.display_url)
+            # Only after an outage: a refusal (e.g. an ACL that allows reading the key
+            # but not subscribing) reads fine right before failing again, and saying
+            # "reachable again" each time would only be noise.
+            if self._unreachable:
+                logger.info("spa-version: store %s is reachable again", self.store.display_url)
             self.last_error = None
+            self._unreachable = False
         if release is None:
             return
         if self.current.offer(release):
@@ -102,6 +108,7 @@ class Listener:
                 delay = self.backoff_delay()
                 self.failures += 1
                 self.last_error = str(exc) or type(exc).__name__
+                self._unreachable = isinstance(exc, StoreUnavailable)
                 level = logging.WARNING if isinstance(exc, StoreUnavailable) else logging.ERROR
                 logger.log(
                     level,

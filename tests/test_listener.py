@@ -93,7 +93,7 @@ async def test_offer_only_moves_forward() -> None:
 async def test_recovery_from_a_refusal_is_not_called_reachable_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """ "Reachable again" follows an outage only; after a refusal (ACL) it would be noise."""
+    """The "reachable again" line follows an outage only; after an ACL refusal it is noise."""
     caplog.set_level(logging.INFO, "spa_version")
     store = FlakyStore([StoreError("NOPERM this user has no permissions")])
     current = CurrentVersion("X-SPA-Version")

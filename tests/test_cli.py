@@ -131,3 +131,41 @@ def test_password_is_not_printed(app_name: str) -> None:
 
     result = run_cli("--url", f"redis://user:s3cret@127.0.0.1:{free_port()}/0", "--app", app_name, "get")
     assert result.returncode == 1 and "s3cret" not in result.stderr + result.stdout
+
+
+def test_watch_streams_each_bump(env: dict[str, str]) -> None:
+    """`watch` prints the current release, then each bump as it happens, until stopped."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    from tests.support.servers import cli_command
+
+    assert run_cli("bump", "v1", env=env).returncode == 0
+    proc = subprocess.Popen(
+        cli_command("watch", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert proc.stdout is not None
+
+    def next_line(timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+            if ready:
+                return proc.stdout.readline()  # type: ignore[union-attr]
+        raise AssertionError("watch printed nothing in time")
+
+    try:
+        assert json.loads(next_line())["label"] == "v1"
+        assert run_cli("bump", "v2", env=env).returncode == 0
+        assert json.loads(next_line())["label"] == "v2"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()  # type: ignore[union-attr]

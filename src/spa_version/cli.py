@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     bump.add_argument(
         "--wait",
         action="store_true",
-        help="then wait until processes on other builds report 0 websockets (Redis store; exit 3 on timeout)",
+        help="then wait until other builds report 0 websockets (Redis or file store; exit 3: timeout)",
     )
     bump.add_argument("--timeout", type=_positive_float, default=300.0, metavar="S", help="for --wait (300)")
 

@@ -2,7 +2,8 @@
 
 `VersionMiddleware` creates a `DeploySwitch` only when the process declares its build
 (``build=`` or ``SPA_VERSION_BUILD``); without one, nothing here runs and the request
-path is unchanged. The switch lives and dies with the listener: `run` is started next
+path is unchanged (only `spa_version.fleet.FleetReporter` heartbeats, off the request
+path). The switch lives and dies with the listener: `run` is started next
 to it, and `stop` runs on lifespan shutdown.
 
 SIGTERM: uvicorn closes every websocket at once (1012, no reason) when it shuts down,

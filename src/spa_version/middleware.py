@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from .assets import DEFAULT_SCRIPT_PATH, load_script
 from .current import CurrentVersion, Snapshot
 from .deploy import DeploySwitch
+from .fleet import FleetReporter
 from .listener import Listener
 from .liveness import resolve_build
 from .protocol import (
@@ -183,9 +184,12 @@ class VersionMiddleware:
       (5 s): the bound for closing what is left on lifespan shutdown;
       ``drain_stale_status`` (503): the answer to handshakes at a stale process (None
       accepts them).
-    - ``heartbeat_interval``: seconds between fleet heartbeats to Redis (default 5).
     - ``drain_on_sigterm``: on the first SIGTERM, close the websockets gently before the
       server's own shutdown cuts them all at once (default True; see `spa_version.deploy`).
+
+    Every process, with or without a build, heartbeats to the fleet that ``spa-version
+    status`` reads when the store can carry it (Redis, or files beside a ``file://``
+    store; `spa_version.fleet`): ``heartbeat_interval`` seconds apart (default 5).
     """
 
     def __init__(
@@ -277,6 +281,11 @@ class VersionMiddleware:
                 drain_on_sigterm=drain_on_sigterm,
             )
         self._count_epoch = None if self.deploy is None else self.deploy.counter.count
+        # Every process reports to the fleet when the store can carry it (issue #5);
+        # without a build only a heartbeat runs: nothing per request, nothing tracked.
+        self._background: DeploySwitch | FleetReporter = self.deploy or FleetReporter(
+            self.current, interval=heartbeat_interval
+        )
         self._deploy_task: asyncio.Task[None] | None = None
 
     # -- the request path ------------------------------------------------------
@@ -458,10 +467,9 @@ class VersionMiddleware:
             backoff_cap=self.reconnect_max_delay,
         )
         self._task = asyncio.get_running_loop().create_task(self.listener.run(), name="spa-version listener")
-        if self.deploy is not None:
-            self._deploy_task = self._task.get_loop().create_task(
-                self.deploy.run(self.store, self.listener.synced.is_set), name="spa-version deploy switch"
-            )
+        self._deploy_task = self._task.get_loop().create_task(
+            self._background.run(self.store, self.listener.synced.is_set), name="spa-version deploy switch"
+        )
 
     async def startup(self) -> None:
         """Start the listener and wait (up to ``startup_timeout``) for the first read."""
@@ -479,10 +487,10 @@ class VersionMiddleware:
 
     async def shutdown(self) -> None:
         """Cancel and await the listener, and close the store if we opened it."""
-        if self.deploy is not None:
-            # Close the websockets left gently (bounded) while the store is still open.
-            deploy_task, self._deploy_task = self._deploy_task, None
-            await self.deploy.stop(deploy_task)
+        # Close the websockets left gently (bounded) and remove the fleet record while
+        # the store is still open.
+        deploy_task, self._deploy_task = self._deploy_task, None
+        await self._background.stop(deploy_task)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

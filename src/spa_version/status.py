@@ -2,7 +2,9 @@
 
 Both read the fleet records (`spa_version.fleet`) next to the current release:
 ``status`` prints them once (a table, or ``--json``), ``bump --wait`` polls them until
-every process running another build reports zero websockets, drawing a progress bar.
+every process running another build reports zero websockets, drawing a progress bar
+(or saying at once that there is nothing to drain). Processes that declare no build
+are listed as live with websockets "-" (untracked) and never waited for.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def render_status(summary: dict[str, Any]) -> str:
         else f"current: epoch {release['epoch']}  label {release['label']}  policy {release['policy']}"
     ]
     if not summary["processes"]:
-        lines.append("no process has reported (is a build declared, and the Redis store in use?)")
+        lines.append("no process has reported (is one running on this store, Redis or file://?)")
         return "\n".join(lines)
     header = ("BUILD", "PROCS", "LIVE", "PENDING", "STALE", "SOCKETS", "REQUESTS BY CLIENT EPOCH")
     rows = [
@@ -82,7 +84,7 @@ def render_status(summary: dict[str, Any]) -> str:
             str(p.get("build") or "-"),
             str(p.get("state", "?")) + (" (stopping)" if p.get("stopping") else ""),
             str(p.get("epoch") or "-"),
-            str(p.get("websockets", 0)),
+            "-" if p.get("websockets") is None else str(p["websockets"]),
             str(p.get("drained", 0)),
             f"{max(0.0, now - float(p.get('updated_at', now))):.0f}s",
         )
@@ -129,8 +131,17 @@ async def wait_for_drain(
     deadline = time.monotonic() + timeout
     peak = 0
     last = ""
+    first = True
     while True:
-        sockets, behind = _draining(release, await read_fleet(store))
+        processes = await read_fleet(store)
+        sockets, behind = _draining(release, processes)
+        if first and sockets == 0 and behind == 0:
+            # Nothing was ever draining (e.g. `make demo`: one process, no build declared).
+            reported = f"{len(processes)} process(es) reported" if processes else "no process has reported"
+            out.write(f"nothing to drain: 0 websocket(s) left on other builds ({reported})\n")
+            out.flush()
+            return True
+        first = False
         peak = max(peak, sockets)
         done_fraction = 1.0 if peak == 0 else (peak - sockets) / peak
         filled = int(done_fraction * 30)

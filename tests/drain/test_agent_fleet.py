@@ -259,13 +259,6 @@ async def test_bump_wait_exits_3_on_timeout(redis: RedisServer, app_name: str) -
         await close_clients(clients)
 
 
-def test_status_needs_redis(tmp_path: object) -> None:
-    """Fleet status on the file store is a clear one-line error, exit 2."""
-    result = run_cli("status", env={"SPA_VERSION_URL": f"file://{tmp_path}"})
-    assert result.returncode == 2
-    assert "fleet status needs the Redis store" in result.stderr
-
-
 async def test_a_stale_build_hands_over_before_it_drains(app_name: str) -> None:
     """For agent_handover seconds after the bump the old build still says ready and accepts
     websockets (the balancer may not know yet); then it says drain and refuses them."""

@@ -29,9 +29,9 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
+from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .current import CurrentVersion
 from .liveness import LIVE, STALE, Liveness
 from .protocol import CLOSE_CODE_DRAIN, close_reason
@@ -41,11 +41,6 @@ __all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_del
 
 logger = logging.getLogger("spa_version")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # RFC 6455 §7.4.1 / IANA: 1013 "Try Again Later", for a handshake refused at a stale
 # process by a server without the websocket.http.response extension.

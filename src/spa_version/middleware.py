@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
+from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .assets import DEFAULT_SCRIPT_PATH, load_script
 from .current import CurrentVersion, Snapshot
 from .deploy import DeploySwitch
@@ -37,11 +37,6 @@ __all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
 
 logger = logging.getLogger("spa_version")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Header = tuple[bytes, bytes]
 
 #: Browsers cannot set headers on a websocket handshake, so a client may send its

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..middleware import ASGIApp, Message, Receive, Scope, Send, VersionMiddleware
+from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
+from ..middleware import VersionMiddleware
 from .conf import get_config
 
 __all__ = ["wrap_asgi"]

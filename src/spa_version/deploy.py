@@ -20,7 +20,6 @@ handler found is a Python callable (the server installed one).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import threading
@@ -31,7 +30,7 @@ from typing import Any
 from .agent import AgentServer, liveness_reply
 from .current import CurrentVersion
 from .drain import WebsocketDrain
-from .fleet import EpochCounter, Heartbeat, supports_fleet
+from .fleet import EpochCounter, Heartbeat, after_first_read, stop_heartbeat_task, supports_fleet
 from .liveness import Liveness
 from .release import Release
 from .stores.base import Store
@@ -151,6 +150,7 @@ class DeploySwitch:
                 self.agent = None
         try:
             if supports_fleet(store):
+                await after_first_read(synced, self.heartbeat_interval)
                 self.heartbeat = Heartbeat(
                     store, self.describe, interval=self.heartbeat_interval, counter=self.counter
                 )
@@ -212,13 +212,5 @@ class DeploySwitch:
             restore()
         self.stopping = True
         await self.drain.aclose()
-        if task is None:
-            return
-        if self.heartbeat is not None:
-            # Let the heartbeat finish its write and remove the record by itself.
-            self.heartbeat.stop()
-            await asyncio.wait({task}, timeout=5.0)
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task is not None:
+            await stop_heartbeat_task(self.heartbeat, task)

@@ -39,6 +39,8 @@ from .protocol import parse_client_epoch
 from .stores.base import Store
 
 __all__ = [
+    "after_first_read",
+    "stop_heartbeat_task",
     "EpochCounter",
     "FleetProcess",
     "FleetReporter",
@@ -283,12 +285,7 @@ class FleetReporter:
         """Heartbeat until stopped; returns at once on a store without a fleet (memory)."""
         if not supports_fleet(store):
             return
-        # Let the listener's first read go alone: started together, the two would make the
-        # Redis pool open a second command connection for good. Bounded: a store that is
-        # down still gets its heartbeat attempts (they log and retry).
-        deadline = time.monotonic() + self.interval
-        while not synced() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await after_first_read(synced, self.interval)
         # No extra beat on a new release either, for the same reason (it would race the
         # listener's read of it); the next regular beat reports the epoch.
         self.heartbeat = Heartbeat(store, self.describe, interval=self.interval)
@@ -300,12 +297,31 @@ class FleetReporter:
 
     async def stop(self, task: asyncio.Task[None] | None) -> None:
         """Shutdown: let the write in progress finish, remove the record, then stop *task*."""
-        if task is None:
-            return
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
-            await asyncio.wait({task}, timeout=5.0)
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task is not None:
+            await stop_heartbeat_task(self.heartbeat, task)
+
+
+async def after_first_read(synced: Callable[[], bool], limit: float) -> None:
+    """Wait (at most *limit* seconds) for the listener's first read of the store.
+
+    Started together, the listener's read and a first heartbeat would make the Redis pool
+    open a second command connection for good. Bounded: a store that is down still gets
+    its heartbeat attempts (they log and retry).
+    """
+    deadline = time.monotonic() + limit
+    while not synced() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def stop_heartbeat_task(heartbeat: Heartbeat | None, task: asyncio.Task[None]) -> None:
+    """Let *heartbeat* finish its write and remove its record (bounded), then end *task*.
+
+    Cancelling mid-write could leak the connection the write was using.
+    """
+    if heartbeat is not None:
+        heartbeat.stop()
+        await asyncio.wait({task}, timeout=5.0)
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

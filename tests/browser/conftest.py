@@ -16,20 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Request, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Request
 
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "starlette_app" / "app.py"
 
 
@@ -79,16 +69,6 @@ def demo(redis: RedisServer, app_name: str) -> Iterator[Demo]:
     with ThreadedUvicorn(app) as server:
         demo.server = server
         yield demo
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

@@ -219,14 +219,16 @@ async def test_memory_bump_from_another_thread_reaches_the_listener_loop(app_nam
 
     store = open_store(f"memory://{app_name}", app=app_name)
     delivered: list[tuple[int, int]] = []
+    reads: list[bool] = []
 
     def on_release(release: Release | None, resync: bool) -> None:
+        reads.append(resync)
         if release is not None and not resync:
             delivered.append((release.epoch, threading.get_ident()))
 
     task = asyncio.create_task(store.listen(on_release, 60.0))
     try:
-        await asyncio.sleep(0)  # let listen() register
+        await async_wait_for(lambda: reads, timeout=5)  # registered: it has read once
         await asyncio.to_thread(asyncio.run, store.bump("v1"))
         await async_wait_for(lambda: delivered, timeout=5)
         assert delivered == [(1, threading.get_ident())]

@@ -51,8 +51,7 @@ async def test_starlette_lifespan_starts_and_stops_the_listener(app_name: str) -
 
     queue.put_nowait({"type": "lifespan.startup"})
     lifespan = asyncio.create_task(mw({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send))
-    while "lifespan.startup.complete" not in sent:
-        await asyncio.sleep(0.005)
+    await async_wait_for(lambda: "lifespan.startup.complete" in sent)
     task = mw._task
     assert task is not None and not task.done()
     assert mw.current.release is not None and mw.current.release.label == "v1"  # read before serving

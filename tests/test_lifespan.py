@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -29,6 +31,25 @@ async def lifespan_messages(app: Any, *messages: str) -> list[str]:
     return sent
 
 
+@contextlib.asynccontextmanager
+async def lifespan_running(app: Any) -> AsyncIterator[list[str]]:
+    """Run *app*'s lifespan like a server: startup on entry, shutdown on exit; yields what it sent."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    queue.put_nowait({"type": "lifespan.startup"})
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send))
+    await async_wait_for(lambda: "lifespan.startup.complete" in sent or task.done())
+    try:
+        yield sent
+    finally:
+        queue.put_nowait({"type": "lifespan.shutdown"})
+        await task
+
+
 async def django_like(scope: Any, receive: Any, send: Any) -> None:
     # Django's ASGIHandler: "Django can only handle ASGI/HTTP connections, not lifespan."
     if scope["type"] != "http":
@@ -43,20 +64,11 @@ async def test_starlette_lifespan_starts_and_stops_the_listener(app_name: str) -
     await store.bump("v1")
     inner = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
     mw = VersionMiddleware(inner, store=store)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    sent: list[str] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message["type"])
-
-    queue.put_nowait({"type": "lifespan.startup"})
-    lifespan = asyncio.create_task(mw({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send))
-    await async_wait_for(lambda: "lifespan.startup.complete" in sent)
-    task = mw._task
-    assert task is not None and not task.done()
-    assert mw.current.release is not None and mw.current.release.label == "v1"  # read before serving
-    queue.put_nowait({"type": "lifespan.shutdown"})
-    await lifespan
+    async with lifespan_running(mw) as sent:
+        assert sent == ["lifespan.startup.complete"]
+        task = mw._task
+        assert task is not None and not task.done()
+        assert mw.current.release is not None and mw.current.release.label == "v1"  # read before serving
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert task.done() and task.cancelled()
     assert mw._task is None
@@ -83,19 +95,10 @@ async def test_app_that_ignores_lifespan_still_gets_clean_start_and_stop(app_nam
     store = open_store(f"memory://{app_name}", app=app_name)
     await store.bump("v1")
     mw = VersionMiddleware(ignores_lifespan, store=store)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    sent: list[str] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message["type"])
-
-    queue.put_nowait({"type": "lifespan.startup"})
-    lifespan = asyncio.create_task(mw({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send))
-    await async_wait_for(lambda: "lifespan.startup.complete" in sent)
-    # Started by lifespan, and the first release read before any request.
-    assert mw._task is not None and mw.current.release is not None
-    queue.put_nowait({"type": "lifespan.shutdown"})
-    await lifespan
+    async with lifespan_running(mw) as sent:
+        # Started by lifespan, and the first release read before any request.
+        assert sent == ["lifespan.startup.complete"]
+        assert mw._task is not None and mw.current.release is not None
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert mw._task is None
 

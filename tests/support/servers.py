@@ -122,6 +122,11 @@ class ThreadedUvicorn:
         self.port = free_port()
         config.setdefault("log_level", "warning")
         config.setdefault("lifespan", "on")
+        # uvicorn closes a keep-alive connection after 5 s idle, the same moment httpx
+        # (keepalive_expiry=5 s) may reuse it: the request then meets an RST and fails
+        # with ReadError, a race of the test harness, not of the app. A server-side
+        # timeout well above the client's makes the client always retire first.
+        config.setdefault("timeout_keep_alive", 60)
         self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, **config)
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -9,11 +9,14 @@ HAProxy connects to ``agent-port`` every ``agent-inter`` and reads one ASCII lin
 - ``drain`` when the build is stale or not released yet: no new balanced traffic,
   established connections stay (and the websocket drain closes them gently).
 
-A stale build keeps saying ``up ready`` for ``handover`` seconds first. HAProxy checks
-each server on its own schedule, so without it the old servers may drain before the new
-ones have been told they are ready, and for that moment every server is drained and
-HAProxy answers 503 ("backend has no server available"; seen in tests/e2e_haproxy).
-Set it to at least ``agent-inter`` plus the time a bump takes to arrive.
+A stale build says ``drain`` at its next check after the bump (issue #5: "HAProxy marks
+blue DRAIN within the agent interval"). HAProxy checks each server on its own schedule,
+so for up to one ``agent-inter`` the old servers may be drained before the new ones are
+ready; HAProxy alone would answer 503 then ("backend has no server available"; seen in
+tests/e2e_haproxy). The recipe's frontend covers that moment with a fallback backend
+(``nbsrv``, examples/haproxy/haproxy.cfg). Behind a balancer that cannot fall back,
+``handover`` keeps a stale build saying ``up ready`` that many seconds longer; set it to
+at least ``agent-inter`` plus the time a bump takes to arrive.
 
 Before the store has been read once we close without a word: HAProxy then keeps the
 server's last state, which is better than a guess.
@@ -142,7 +145,7 @@ async def run_agent(
     port: int,
     host: str | None = None,
     warmup: float = 0.0,
-    handover: float = 3.0,
+    handover: float = 0.0,
 ) -> None:
     """``spa-version agent``: follow *store* and answer agent checks for *build* until cancelled.
 

@@ -123,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--handover",
         type=_positive_float,
-        default=3.0,
+        default=0.0,
         metavar="S",
-        help="a stale build still says ready for S s, so the new one is ready first (3)",
+        help="a stale build still says ready for S s, for balancers without a fallback (0)",
     )
     agent.add_argument(
         "--warmup", type=_positive_float, default=0.0, metavar="S", help="report a rising weight for S s"

@@ -52,7 +52,7 @@ class DeploySwitch:
         agent_port: int | None = None,
         agent_host: str | None = None,
         agent_warmup: float = 0.0,
-        agent_handover: float = 3.0,
+        agent_handover: float = 0.0,
         drain_grace: float = 10.0,
         drain_window: float = 60.0,
         drain_shutdown_window: float = 5.0,

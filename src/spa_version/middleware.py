@@ -172,8 +172,9 @@ class VersionMiddleware:
     - ``agent_port`` (env ``SPA_VERSION_AGENT_PORT``) / ``agent_host`` (env
       ``SPA_VERSION_AGENT_HOST``, default 127.0.0.1): serve HAProxy's agent-check;
       ``agent_warmup``: seconds of rising weight after start (default 0: none);
-      ``agent_handover``: seconds a stale build still says ready, so the new build's
-      servers are ready first (default 3; keep it above HAProxy's ``agent-inter``).
+      ``agent_handover``: seconds a stale build still says ready after a bump (default
+      0). The recipe's HAProxy frontend falls back while no server is ready; behind a
+      balancer that cannot, set it above ``agent-inter`` so the new build is ready first.
     - ``drain_grace`` (10 s), ``drain_window`` (60 s): once stale, wait the grace, then
       close the websockets with 1012 spread over the window; ``drain_shutdown_window``
       (5 s): the bound for closing what is left on lifespan shutdown;
@@ -211,7 +212,7 @@ class VersionMiddleware:
         agent_port: int | None = None,
         agent_host: str | None = None,
         agent_warmup: float = 0.0,
-        agent_handover: float = 3.0,
+        agent_handover: float = 0.0,
         drain_grace: float = 10.0,
         drain_window: float = 60.0,
         drain_shutdown_window: float = 5.0,

@@ -41,7 +41,7 @@ app = Starlette(
     middleware=[
         Middleware(
             VersionMiddleware,
-            agent_handover=float(os.environ.get("E2E_AGENT_HANDOVER", "3")),
+            agent_handover=float(os.environ.get("E2E_AGENT_HANDOVER", "0")),
             drain_grace=float(os.environ.get("E2E_DRAIN_GRACE", "10")),
             drain_window=float(os.environ.get("E2E_DRAIN_WINDOW", "60")),
             drain_shutdown_window=float(os.environ.get("E2E_SHUTDOWN_WINDOW", "5")),

@@ -39,12 +39,13 @@ BLUE = ("blue1", "blue2")
 GREEN = ("green1", "green2")
 CLIENTS = 200
 AGENT_INTER = 1.0  # seconds; production would use the default 2 s
-# Blue keeps saying "ready" this long after the bump, so green is ready before blue
-# drains: otherwise, for a moment, every server is drained and HAProxy answers 503.
-HANDOVER = AGENT_INTER + 0.5
-# The grace outlasts the handover plus an agent interval, so HAProxy has drained blue
-# before its first close and no reconnect lands on blue again.
-GRACE = HANDOVER + AGENT_INTER + 1.0
+# Issue #5: "HAProxy marks blue DRAIN within the agent interval". Blue says "drain" at
+# its first agent check after the bump (no handover, the default); the slack covers a
+# busy machine's scheduling of that check and of this test's polling.
+SLACK = 0.75
+# The grace outlasts that, so HAProxy has drained blue before its first close and no
+# reconnect lands on blue again.
+GRACE = AGENT_INTER + SLACK + 1.0
 WINDOW = 4.0
 # docs/protocol.md: first reconnect delay random in 0-5 s. Scaled down 5x for the test.
 FIRST_DELAY = 1.0
@@ -67,6 +68,7 @@ class Fleet:
     env: dict[str, str]
     stats_socket: str
     frontend: str
+    addrs: dict[str, str] = field(default_factory=dict)  # each app server, bypassing HAProxy
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
 
@@ -95,7 +97,7 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
         for name in BLUE + GREEN:
             port, agent_port = free_port(), free_port()
             ports[name] = port
-            haproxy_env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
+            fleet.addrs[name] = haproxy_env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
             haproxy_env[f"{name.upper()}_AGENT_PORT"] = str(agent_port)
             env = {
                 **os.environ,
@@ -103,7 +105,6 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
                 "SPA_VERSION_BUILD": "A" if name in BLUE else "B",
                 "SPA_VERSION_AGENT_PORT": str(agent_port),
                 "E2E_SERVER": name,
-                "E2E_AGENT_HANDOVER": str(HANDOVER),
                 "E2E_DRAIN_GRACE": str(GRACE),
                 "E2E_DRAIN_WINDOW": str(WINDOW),
                 "E2E_HEARTBEAT": "1",
@@ -143,23 +144,37 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def server_status(fleet: Fleet) -> dict[str, str]:
-    """Each app server's status column from the runtime API's ``show stat`` (e.g. UP, DRAIN)."""
+def haproxy_command(fleet: Fleet, command: str) -> str:
+    """One command on HAProxy's runtime API (the stats socket); its answer."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(5)
         sock.connect(fleet.stats_socket)
-        sock.sendall(b"show stat\n")
+        sock.sendall(command.encode() + b"\n")
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
-    lines = data.decode().splitlines()
+    return data.decode()
+
+
+def show_stat(fleet: Fleet) -> list[dict[str, str]]:
+    lines = haproxy_command(fleet, "show stat").splitlines()
     header = lines[0].lstrip("# ").split(",")
-    out = {}
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        if row.get("pxname") == "app" and row.get("svname") in BLUE + GREEN:
-            out[row["svname"]] = row["status"]
-    return out
+    return [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
+
+
+def server_status(fleet: Fleet) -> dict[str, str]:
+    """Each app server's status column from the runtime API's ``show stat`` (e.g. UP, DRAIN)."""
+    return {
+        row["svname"]: row["status"]
+        for row in show_stat(fleet)
+        if row.get("pxname") == "app" and row.get("svname") in BLUE + GREEN
+    }
+
+
+def sessions_of(fleet: Fleet, backend: str) -> int:
+    """How many sessions *backend* has served so far (``stot`` of its BACKEND row)."""
+    (row,) = [r for r in show_stat(fleet) if r.get("pxname") == backend and r.get("svname") == "BACKEND"]
+    return int(row["stot"])
 
 
 def states_are(fleet: Fleet, drained: tuple[str, ...], ready: tuple[str, ...]) -> bool:
@@ -243,7 +258,39 @@ async def run_http_load(base: str, log: HttpLog, stop: asyncio.Event) -> None:
             await asyncio.sleep(0.02)  # a steady trickle, not a CPU hog
 
 
-# -- the test ---------------------------------------------------------------------------
+async def bump_landed(addr: str, timeout: float) -> None:
+    """Poll one app server's version endpoint directly until it serves epoch 2."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=f"http://{addr}", timeout=5) as http:
+        while time.monotonic() < deadline:
+            release = (await http.get("/__spa-version")).json()
+            if release is not None and release["epoch"] == 2:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"the bump did not reach {addr} within {timeout} s")
+
+
+# -- the tests --------------------------------------------------------------------------
+
+
+async def test_frontend_falls_back_while_no_server_is_ready(fleet: Fleet) -> None:
+    """With every server of ``app`` drained (as for a moment after a bump, or before the
+    first release), the recipe's frontend sends requests to ``app_any``: no 503."""
+    await async_wait_for(lambda: states_are(fleet, GREEN, BLUE), timeout=15, interval=0.1)
+    before = sessions_of(fleet, "app_any")
+    # Blue's agents would undo an admin drain ("ready" cancels DRAIN): stop them, and let
+    # a check already in flight land first.
+    for name in BLUE:
+        haproxy_command(fleet, f"disable agent app/{name}")
+    await asyncio.sleep(0.5)
+    for name in BLUE:
+        haproxy_command(fleet, f"set server app/{name} state drain")
+    assert states_are(fleet, BLUE + GREEN, ())
+    async with httpx.AsyncClient(base_url=f"http://{fleet.frontend}", timeout=10) as http:
+        responses = [await http.get("/") for _ in range(4)]
+    assert states_are(fleet, BLUE + GREEN, ()), "a server left DRAIN during the requests"
+    assert [r.status_code for r in responses] == [200] * 4
+    assert sessions_of(fleet, "app_any") > before
 
 
 async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet) -> None:
@@ -271,13 +318,13 @@ async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        # Green turns UP first, at its next agent check after the bump...
-        await async_wait_for(lambda: states_are(fleet, (), GREEN), timeout=AGENT_INTER + 2.0, interval=0.05)
-        assert states_are(fleet, (), BLUE), "blue drained before green was ready"
-        # ...then HAProxy marks blue DRAIN within an agent interval after the handover
-        # (plus the moment the bump takes to reach the processes).
+        # The bump lands: the processes serve epoch 2 (asked directly, not through HAProxy).
+        await bump_landed(fleet.addrs[BLUE[0]], timeout=30)
+        # Within one agent interval HAProxy has blue DRAIN and green UP. Whichever it saw
+        # first, no request failed in between: the frontend's fallback backend served
+        # (examples/haproxy/haproxy.cfg, checked by the HTTP log below).
         await async_wait_for(
-            lambda: states_are(fleet, BLUE, GREEN), timeout=HANDOVER + AGENT_INTER + 1.0, interval=0.05
+            lambda: states_are(fleet, BLUE, GREEN), timeout=AGENT_INTER + SLACK, interval=0.05
         )
         drained_at = time.monotonic()
 

@@ -3,6 +3,8 @@
 - ``bare``: a trivial pure ASGI app (200, ``ok``).
 - ``header``: the bare app emitting the same ``x-spa-version`` header itself: the floor
   for any stamping (what uvicorn and the client pay for one more header).
+- ``relay``: a pure ASGI middleware that wraps ``send`` and changes nothing: what the
+  wrapping alone costs, before any header work.
 - ``wrap``: the smallest pure ASGI middleware that stamps: wrap ``send``, append the
   header to ``http.response.start``. The floor for any pure ASGI stamping middleware.
 - ``ours``: the same app inside `spa_version.VersionMiddleware` (store from ``BENCH_STORE_URL``).
@@ -32,7 +34,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-VARIANTS = ("bare", "header", "wrap", "ours", "naive", "basehttp", "correlation")
+VARIANTS = ("bare", "header", "relay", "wrap", "ours", "naive", "basehttp", "correlation")
 #: The release the in-memory variants stamp, identical to what ours stamps after a bump.
 HEADER_VALUE = b"1; label=bench-1; policy=next-navigation"
 APP_NAME = os.environ.get("BENCH_APP", "bench")
@@ -74,6 +76,23 @@ async def with_header(scope: Scope, receive: Receive, send: Send) -> None:
     headers = [(b"content-type", b"text/plain"), (b"x-spa-version", HEADER_VALUE)]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"ok"})
+
+
+class Relay:
+    """Wrap ``send`` and pass every message on unchanged: the cost of the wrapping alone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def relayed(message: Message) -> None:
+            await send(message)
+
+        await self.app(scope, receive, relayed)
 
 
 class MinimalStamp:
@@ -164,6 +183,8 @@ def make(variant: str, store_url: str | None = None) -> ASGIApp:
         return bare
     if variant == "header":
         return with_header
+    if variant == "relay":
+        return Relay(bare)
     if variant == "wrap":
         return MinimalStamp(bare)
     if variant == "ours":

@@ -34,8 +34,10 @@ class Uvicorn:
         env: dict[str, str] | None = None,
         workers: int = 1,
         extra: list[str] | None = None,
+        cpus: set[int] | None = None,
     ) -> None:
         self.extra = extra or []
+        self.cpus = cpus
         self.port = free_port()
         self.variant = variant
         self.env = {**os.environ, "BENCH_VARIANT": variant, **(env or {})}
@@ -45,6 +47,11 @@ class Uvicorn:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     @property
     def ws_url(self) -> str:
@@ -57,7 +64,7 @@ class Uvicorn:
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
         args += self.extra
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env)
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, preexec_fn=pin_to(self.cpus))
         wait_for(self._ready, timeout=30, interval=0.05)
         return self
 
@@ -93,7 +100,43 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
         conn.close()
 
 
-def wrk(url: str, seconds: float, connections: int = 16, threads: int = 1) -> dict[str, float]:
+def pin_to(cpus: set[int] | None) -> Any:
+    """A ``preexec_fn`` that keeps a child process on *cpus* (None: wherever the OS likes).
+
+    On a 2-core machine, a server and its load generator that the scheduler moves
+    around share cores differently from one run to the next, which the ratios then
+    mistake for a difference between variants.
+    """
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process's threads have run so far, in seconds, at nanosecond resolution.
+
+    From ``/proc/<pid>/task/*/schedstat`` (first field: ns on a CPU). Unlike throughput,
+    it does not count the time the process waited for a CPU that another guest or
+    process held, so it stays steady on a shared machine.
+    """
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(the server's CPU, the others) when there are at least 2, else None."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None
+    return {available[-1]}, set(available[:-1])
+
+
+def wrk(
+    url: str, seconds: float, connections: int = 16, threads: int = 1, cpus: set[int] | None = None
+) -> dict[str, float]:
     """Run wrk against *url*: requests/s, total requests, errors (non-2xx included)."""
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
@@ -101,6 +144,7 @@ def wrk(url: str, seconds: float, connections: int = 16, threads: int = 1) -> di
         text=True,
         timeout=seconds + 60,
         check=True,
+        preexec_fn=pin_to(cpus),
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]

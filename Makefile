@@ -66,7 +66,7 @@ test: lint typecheck js-test pytest
 
 # `make bench` (issue 6): every benchmark (wrk throughput, in-process cost + profile, Redis
 # commands per request, propagation to 4 workers, drain, JS sizes); tables in bench/results/,
-# written up in docs/benchmarks.md. Takes about 10 minutes; BENCH_ARGS=--quick for a smoke run.
+# written up in docs/benchmarks.md. Takes about 5 minutes; BENCH_ARGS=--quick for a smoke run.
 bench: venv system-deps
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 

@@ -115,9 +115,10 @@ def pin_to(cpus: set[int] | None) -> Any:
 def cpu_seconds(pid: int) -> float:
     """CPU time a process's threads have run so far, in seconds, at nanosecond resolution.
 
-    From ``/proc/<pid>/task/*/schedstat`` (first field: ns on a CPU). Unlike throughput,
-    it does not count the time the process waited for a CPU that another guest or
-    process held, so it stays steady on a shared machine.
+    From ``/proc/<pid>/task/*/schedstat`` (first field: ns on a CPU). It leaves out the
+    time the process waited for a CPU that another process held, but not the time the
+    hypervisor gave to another guest, so on a shared VM it moves with throughput (see
+    docs/benchmarks.md: the two ratios agree).
     """
     total = 0
     for task in Path(f"/proc/{pid}/task").iterdir():

@@ -22,11 +22,21 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.servers import RedisServer, free_port, wait_for  # noqa: E402
 
-__all__ = ["RedisServer", "Uvicorn", "free_port", "wait_for", "wrk", "CommandCounter", "table", "save"]
+__all__ = [
+    "RedisServer",
+    "Uvicorn",
+    "Gunicorn",
+    "free_port",
+    "wait_for",
+    "wrk",
+    "CommandCounter",
+    "table",
+    "save",
+]
 
 
 class Uvicorn:
-    """``uvicorn bench.apps:app`` in a subprocess (a real server, its own process)."""
+    """``uvicorn bench.apps:app`` (or *target*) in a subprocess (a real server, its own process)."""
 
     def __init__(
         self,
@@ -35,7 +45,11 @@ class Uvicorn:
         workers: int = 1,
         extra: list[str] | None = None,
         cpus: set[int] | None = None,
+        target: str = "bench.apps:app",
+        ready_path: str = "/",
     ) -> None:
+        self.target = target
+        self.ready_path = ready_path
         self.extra = extra or []
         self.cpus = cpus
         self.port = free_port()
@@ -58,22 +72,24 @@ class Uvicorn:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def __enter__(self) -> Uvicorn:
-        args = [sys.executable, "-m", "uvicorn", "bench.apps:app", "--host", "127.0.0.1"]
+        self.proc = subprocess.Popen(self.args(), cwd=ROOT, env=self.env, preexec_fn=pin_to(self.cpus))
+        wait_for(self._ready, timeout=30, interval=0.05)
+        return self
+
+    def args(self) -> list[str]:
+        args = [sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1"]
         args += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
         args += ["--http", "httptools", "--lifespan", "on"]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
-        args += self.extra
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, preexec_fn=pin_to(self.cpus))
-        wait_for(self._ready, timeout=30, interval=0.05)
-        return self
+        return args + self.extra
 
     def _ready(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise RuntimeError(f"uvicorn ({self.variant}) exited with {self.proc.returncode}")
+            raise RuntimeError(f"{self.args()[2]} ({self.variant}) exited with {self.proc.returncode}")
         try:
-            return get(self.url + "/")[0] == 200
+            return get(self.url + self.ready_path)[0] == 200
         except OSError:
             return False
 
@@ -85,6 +101,30 @@ class Uvicorn:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+class Gunicorn(Uvicorn):
+    """``gunicorn`` with *workers* sync workers serving the WSGI *target*, in a subprocess.
+
+    `pid` is the master's; `worker_pids` the workers' (the processes that serve).
+    """
+
+    def args(self) -> list[str]:
+        args = [sys.executable, "-m", "gunicorn", self.target, "--bind", f"127.0.0.1:{self.port}"]
+        args += ["--workers", str(self.workers), "--worker-class", "sync", "--log-level", "warning"]
+        return args + self.extra
+
+    def worker_pids(self) -> list[int]:
+        return children(self.pid)
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of *pid* (from /proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(x) for x in (task / "children").read_text().split()]
+    return found
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -136,11 +176,20 @@ def split_cpus() -> tuple[set[int], set[int]] | None:
 
 
 def wrk(
-    url: str, seconds: float, connections: int = 16, threads: int = 1, cpus: set[int] | None = None
+    url: str,
+    seconds: float,
+    connections: int = 16,
+    threads: int = 1,
+    cpus: set[int] | None = None,
+    origin: str | None = None,
 ) -> dict[str, float]:
-    """Run wrk against *url*: requests/s, total requests, errors (non-2xx included)."""
+    """Run wrk against *url*: requests/s, total requests, errors (non-2xx included).
+
+    *origin*: send this ``Origin`` header with every request.
+    """
+    extra = ["-H", f"Origin: {origin}"] if origin else []
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         timeout=seconds + 60,

@@ -64,9 +64,11 @@ pytest: venv system-deps
 
 test: lint typecheck js-test pytest
 
-# `make bench` (issue 6): every benchmark (wrk throughput, in-process cost + profile, Redis
-# commands per request, propagation to 4 workers, drain, JS sizes); tables in bench/results/,
-# written up in docs/benchmarks.md. Takes about 5 minutes; BENCH_ARGS=--quick for a smoke run.
+# `make bench`: every benchmark (wrk throughput, in-process cost + profile, Redis commands
+# per request, Django under gunicorn and uvicorn, propagation to 4 workers, fan-out to 1,000
+# listeners and 64 file-store processes, drain, worker memory, a tab's cost in Chromium, JS
+# sizes); tables in bench/results/, written up in docs/benchmarks.md. Takes about 10 minutes
+# on 2 cores; BENCH_ARGS=--quick for a smoke run (about 3 minutes).
 bench: venv system-deps
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 

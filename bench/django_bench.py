@@ -14,7 +14,7 @@ an allowed ``Origin``, so the CORS middleware does its usual work.
    Every round gives every server one short burst in rotated order; ratios compare with
    the floor (and bare) of the same server kind in the same round.
 
-    .venv/bin/python -m bench.django_bench [--requests 20000] [--rounds 7] [--wrk-rounds 10]
+    .venv/bin/python -m bench.django_bench [--rounds 12] [--layer-rounds 50] [--wrk-rounds 8]
 """
 
 from __future__ import annotations
@@ -310,10 +310,10 @@ def throughput(args: argparse.Namespace, store_url: str, expected: str) -> dict[
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="WSGIHandler: per variant and round")
-    parser.add_argument("--rounds", type=int, default=20, help="WSGIHandler rounds")
+    parser.add_argument("--rounds", type=int, default=12, help="WSGIHandler rounds")
     parser.add_argument("--calls", type=int, default=2000, help="middleware layer: per variant and round")
     parser.add_argument("--layer-rounds", type=int, default=50)
-    parser.add_argument("--wrk-rounds", type=int, default=10)
+    parser.add_argument("--wrk-rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=1)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--no-servers", dest="servers", action="store_false", help="in process only")

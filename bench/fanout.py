@@ -17,7 +17,7 @@ redis-server's ``INFO memory`` and ``CLIENT LIST`` and its process CPU time.
 The file store is measured the same way with one listener per process (``--file-processes``,
 64 by default: what one big host runs), each polling the file.
 
-    .venv/bin/python -m bench.fanout [--sizes 10,100,1000] [--bumps 20] [--idle 10]
+    .venv/bin/python -m bench.fanout [--sizes 10,100,1000] [--bumps 20] [--idle 8]
 """
 
 from __future__ import annotations
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--bumps", type=int, default=20)
-    parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle window")
+    parser.add_argument("--idle", type=float, default=8.0, help="seconds of the idle window")
     parser.add_argument("--file-processes", type=int, default=64)
     parser.add_argument("--file-bumps", type=int, default=10)
     parser.add_argument("--child", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)

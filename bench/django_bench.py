@@ -188,7 +188,9 @@ def in_process(args: argparse.Namespace, store_url: str, expected: str) -> dict[
     settings.SPA_VERSION = {"URL": store_url, "APP": "bench"}
     settings.FLOOR_VALUE = expected
     try:
-        return _in_process(args, expected)
+        results = _in_process(args, expected)
+        results["breakdown"] = breakdown(args.breakdown_calls)  # type: ignore[assignment]
+        return results
     finally:
         stop_listener_thread()
 
@@ -225,6 +227,48 @@ def _in_process(args: argparse.Namespace, expected: str) -> dict[str, dict[str, 
     results["WSGIHandler"] = rounds_of(run_wsgi, wsgi, args.rounds, args.requests, expected)
     profile(layers(False)["ours"], wsgi["ours"], args.requests)
     return results
+
+
+def breakdown(number: int = 100_000) -> list[tuple[str, float]]:
+    """µs per call of each step ours takes per request (sync path), best of 5 (timeit).
+
+    The steps of `spa_version.django.middleware.VersionMiddleware.__call__`, called one
+    by one on a real request, response and the store's current snapshot, next to the
+    one step the floor takes (setting the header).
+    """
+    import timeit
+
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.http import HttpResponse
+
+    from spa_version.django import middleware as ours
+    from spa_version.django.conf import get_config
+    from spa_version.django.listener_thread import listener_thread
+
+    config = get_config()
+    request = WSGIRequest(environ())
+    response = HttpResponse(b"ok")
+    followed = listener_thread().follow(config)
+    followed.wait_first_read()
+    snapshot = followed.current.snapshot
+    assert snapshot.header is not None, "the listener must have read the release"
+    steps = {
+        "get_config()": lambda: ours.get_config(),
+        "_source(request, config): the listener-thread lookup": lambda: ours._source(request, config),
+        "- of which config.follow_key (a 5-tuple built per call)": lambda: config.follow_key,
+        "Followed.wait_first_read()": followed.wait_first_read,
+        "_answer_early(request, config, snapshot)": lambda: ours._answer_early(request, config, snapshot),
+        "stamp(response, config, snapshot)": lambda: ours.stamp(response, config, snapshot),
+        "- of which the header value decoded from bytes": lambda: ours._header_value(snapshot),
+        "- of which 'Access-Control-Allow-Origin' in response.headers": lambda: (
+            "Access-Control-Allow-Origin" in response.headers
+        ),
+        "the floor: response.headers[name] = value": lambda: response.headers.__setitem__(
+            "X-SPA-Version", "1"
+        ),
+    }
+    best = {name: min(timeit.repeat(step, number=number, repeat=5)) for name, step in steps.items()}
+    return [(name, seconds / number * 1e6) for name, seconds in best.items()]
 
 
 async def _make_async_layers() -> dict[str, Any]:
@@ -313,6 +357,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=12, help="WSGIHandler rounds")
     parser.add_argument("--calls", type=int, default=2000, help="middleware layer: per variant and round")
     parser.add_argument("--layer-rounds", type=int, default=50)
+    parser.add_argument("--breakdown-calls", type=int, default=100_000, help="timeit calls per step")
     parser.add_argument("--wrk-rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=1)
     parser.add_argument("--connections", type=int, default=4)
@@ -332,6 +377,8 @@ def report(args: argparse.Namespace, inproc: dict[str, Any], runs: dict[str, Any
     rows = []
     verdicts = []
     for kind, per in inproc.items():
+        if kind == "breakdown":
+            continue
         for variant in DJANGO_VARIANTS:
             vs_bare = [x - b for x, b in zip(per[variant], per["bare"], strict=True)]
             vs_floor = [x - f for x, f in zip(per[variant], per["floor"], strict=True)]
@@ -365,6 +412,13 @@ def report(args: argparse.Namespace, inproc: dict[str, Any], runs: dict[str, Any
         rows,
     )
     text += "\nTarget, ours within 1 µs of the floor in process:\n\n" + "\n".join(verdicts) + "\n\n"
+    text += table(
+        "Where ours' µs go: each step of VersionMiddleware.__call__ (sync) alone, "
+        "µs per call (timeit, best of 5)",
+        ["step", "µs"],
+        [[name, us] for name, us in inproc["breakdown"]],
+    )
+    text += "\n"
     if not runs:
         return text
     rows = []

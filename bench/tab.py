@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -351,7 +352,17 @@ def report(args: argparse.Namespace, data: dict[str, Any]) -> str:
     rows = []
     for build, modes in data["fetch"].items():
         for mode, r in modes.items():
-            rows.append([build, mode, r["calls_per_round"], r["raw_us_median"], r["added_us_median"]])
+            diffs = [w - x for w, x in zip(r["wrapped_us"], r["raw_us"], strict=True)]
+            rows.append(
+                [
+                    build,
+                    mode,
+                    r["calls_per_round"],
+                    r["raw_us_median"],
+                    r["added_us_median"],
+                    "{:+.1f} to {:+.1f}".format(*quartiles(diffs)),
+                ]
+            )
     text += "\n" + table(
         f"The fetch wrapper: µs per call, {args.rounds} alternating rounds (median of per-round differences)",
         [
@@ -360,6 +371,7 @@ def report(args: argparse.Namespace, data: dict[str, Any]) -> str:
             "calls per round",
             "µs per call without the wrapper",
             "µs added by the wrapper",
+            "µs added (middle half of rounds)",
         ],
         rows,
     )
@@ -373,6 +385,13 @@ def report(args: argparse.Namespace, data: dict[str, Any]) -> str:
         + ".\n"
     )
     return text
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
 
 
 if __name__ == "__main__":

@@ -41,7 +41,11 @@ def main() -> None:
     for name in ("js_sizes", "inprocess", "django", "propagation", "fanout", "drain", "memory", "tab"):
         parts.append((RESULTS / f"{name}.md").read_text())
     parts.append((RESULTS / "throughput.md").read_text())
-    parts.append(f"Total time: {time.monotonic() - started:.0f} s\n")
+    total = time.monotonic() - started
+    parts.append(f"Total time: {total:.0f} s\n")
+    (RESULTS / "run.json").write_text(
+        json.dumps({**info, "quick": quick, "total_seconds": round(total)}, indent=2) + "\n"
+    )
     (RESULTS / "summary.md").write_text("\n".join(parts))
     print(f"wrote {RESULTS / 'summary.md'}", flush=True)
 

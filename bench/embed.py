@@ -13,9 +13,11 @@ So the doc's numbers for the run are the run's own output, never retyped. It ref
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import statistics
+from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS, ROOT
@@ -34,6 +36,8 @@ def median(values: list[float]) -> float:
 
 
 def middle_half(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
     q1, _, q3 = statistics.quantiles(values, n=4)
     return q1, q3
 
@@ -41,6 +45,13 @@ def middle_half(values: list[float]) -> tuple[float, float]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def profile_excerpt(text: str, lines: int = 40) -> str:
+    """The first call tree of a pyinstrument text profile, without its banner, at most *lines* long."""
+    tree = text.split("Profile at ", 1)[1].split("\n", 1)[1].strip("\n").split("\n\n\n")[0]
+    kept = tree.split("\n")
+    return "\n".join(kept[:lines] + (["..."] if len(kept) > lines else []))
 
 
 def figures() -> dict[str, str]:
@@ -90,7 +101,7 @@ def figures() -> dict[str, str]:
     out["dj_tp_verdict"] = "met" if all(verdicts) else "**missed**, see Django"
     # Fan-out.
     for r in fanout["results"]:
-        key = f"fan_{r['store']}_{r['listeners']}"
+        key = f"fan_redis_{r['listeners']}" if r["store"] == "redis" else "fan_file"
         bumps = r["per_bump_ms"]
         out[f"{key}_p50"] = f"{median(bumps):.1f} ms"
         out[f"{key}_p99"] = f"{percentile(bumps, 99):.1f} ms"
@@ -133,12 +144,25 @@ def figures() -> dict[str, str]:
             out[f"tab_{build}_{mode}_half"] = "{:+.0f} to {:+.0f} µs".format(*middle_half(d))
             out[f"tab_{build}_{mode}_raw"] = f"{f['raw_us_median']:,.0f} µs"
     out["chromium"] = tab["chromium"]
+    # The ASGI benchmarks, re-measured in the same run.
+    ratios = load("throughput")["ratios"]
+    out["asgi_tp_ours"] = f"{median(ratios['ours']):.3f}×"
+    out["asgi_tp_wrap"] = f"{median(ratios['wrap']):.3f}×"
+    per = load("inprocess")["per_request_us"]
+    for variant in ("ours", "wrap"):
+        added = [x - b for x, b in zip(per[variant], per["bare"], strict=True)]
+        out[f"asgi_in_{variant}"] = f"{median(added):.2f} µs"
+    out["asgi_prop"] = f"{percentile(load('propagation')['latencies_ms']['redis'], 99):.1f} ms"
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DOC, help="write here instead (a trial)")
+    parser.add_argument("--allow-quick", action="store_true", help="accept a --quick run (a trial)")
+    args = parser.parse_args(argv)
     run = load("run")
-    if run.get("quick"):
+    if run.get("quick") and not args.allow_quick:
         raise SystemExit("the last run was --quick: not for publishing")
     text = DOC.read_text()
     names: list[str] = []
@@ -146,15 +170,19 @@ def main() -> None:
 
     def fill(match: re.Match[str]) -> str:
         names.append(match.group(2))
-        table = (RESULTS / f"{match.group(2)}.md").read_text().replace("### ", "#### ")
-        return f"{match.group(1)}{table.strip()}\n{match.group(3)}"
+        name = match.group(2).replace("_", "-") if match.group(2).startswith("profile") else match.group(2)
+        if name.startswith("profile"):
+            body = "```\n" + profile_excerpt((RESULTS / f"{name}.txt").read_text()) + "\n```"
+        else:
+            body = (RESULTS / f"{name}.md").read_text().replace("### ", "#### ").strip()
+        return f"{match.group(1)}{body}\n{match.group(3)}"
 
     def fig(match: re.Match[str]) -> str:
         return f"{match.group(1)}{values[match.group(2)]}{match.group(3)}"
 
     text = FIG.sub(fig, BLOCK.sub(fill, text))
-    DOC.write_text(text)
-    print(f"embedded {', '.join(names) or 'no tables'} and {len(FIG.findall(text))} figures into {DOC.name}")
+    args.out.write_text(text)
+    print(f"embedded {', '.join(names) or 'no tables'} and {len(FIG.findall(text))} figures into {args.out}")
 
 
 if __name__ == "__main__":

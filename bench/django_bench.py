@@ -5,10 +5,11 @@ Four variants of one Django project (`bench.django_app`): ``bare`` (no middlewar
 middleware can cost), ``ours`` and ``cors`` (django-cors-headers). Every request carries
 an allowed ``Origin``, so the CORS middleware does its usual work.
 
-1. In process: Django's own handlers called directly in a loop, no server, no socket:
-   ``WSGIHandler`` (the sync path, a sync view) and ``ASGIHandler`` (the async path, an
-   async view, one event loop). Rotated order in every round; the figure is the median
-   over rounds of each variant's µs per request minus bare's in the same round.
+1. In process, no server, no socket, rotated order in every round: each variant's
+   middleware alone around the view (sync, and awaited on one event loop for the async
+   path), many short rounds, which resolves fractions of a µs; then Django's whole
+   ``WSGIHandler``; then each step of ours timed alone. The figures are medians over
+   rounds of each variant minus the floor (or bare) in the same round.
 2. Throughput under real servers: gunicorn (1 sync worker) for WSGI and uvicorn for
    ASGI, all eight servers started at once and pinned to one CPU, wrk on the other.
    Every round gives every server one short burst in rotated order; ratios compare with

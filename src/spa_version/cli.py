@@ -35,8 +35,8 @@ class UsageError(Exception):
 def default_label(now: float | None = None) -> str:
     """A label for a bare ``bump``: the short git commit (if any) plus a UTC timestamp.
 
-    Only a short hash is published, not the full SHA (shared/NOTES.md: labels are
-    public, keep them opaque).
+    Only a short hash is published, not the full SHA: labels go out in every response
+    header (docs/protocol.md), so they stay short and opaque.
     """
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
     try:

@@ -8,8 +8,7 @@ Bumps hold an exclusive ``flock`` on ``DIR/<app>.lock`` for the read-modify-writ
 publish the result with temp file + ``os.replace``, so a reader sees the old document
 or the new one, never half of one. Readers do not ``stat()`` per request: the
 listener polls the file's identity (inode, size, mtime) a few times a second in the
-background, so a bump is seen within ``poll_interval`` (default 0.25 s; issue #2 asks
-for < 1 s).
+background, so a bump is seen within ``poll_interval`` (default 0.25 s).
 
 ``file://.spa-version`` is relative to the working directory; ``file:///var/lib/x``
 is absolute.

@@ -8,7 +8,8 @@ Redis can hold many apps and a Redis Cluster keeps all of an app's keys in one s
 - ``spa-version:{APP}:bump``    the pub/sub channel; each message is the new record
 
 The current release is ``LINDEX history 0``. A bump is one Lua script (increment,
-push, trim, publish), so no reader ever sees half of one (shared/NOTES.md).
+push, trim, publish), so no reader ever sees half of one (Redis docs, "Scripting with
+Lua": a script runs atomically).
 
 URLs (docs/redis.md has the full list and the least-privilege ACLs):
 

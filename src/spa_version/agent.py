@@ -1,7 +1,7 @@
-"""A HAProxy agent-check responder: tells the balancer whether this build is live (issue #5).
+"""A HAProxy agent-check responder: tells the balancer whether this build is live.
 
 HAProxy connects to ``agent-port`` every ``agent-inter`` and reads one ASCII line
-(HAProxy doc/configuration.txt, "agent-check"; shared/NOTES.md). We answer:
+(HAProxy doc/configuration.txt, "agent-check"). We answer:
 
 - ``up ready 100%`` when this process's build is live (``ready`` undoes an earlier
   ``drain``, ``up`` an earlier ``down``, ``100%`` an earlier warm-up weight);
@@ -9,8 +9,8 @@ HAProxy connects to ``agent-port`` every ``agent-inter`` and reads one ASCII lin
 - ``drain`` when the build is stale or not released yet: no new balanced traffic,
   established connections stay (and the websocket drain closes them gently).
 
-A stale build says ``drain`` at its next check after the bump (issue #5: "HAProxy marks
-blue DRAIN within the agent interval"). HAProxy checks each server on its own schedule,
+A stale build says ``drain`` at its next check after the bump, so HAProxy marks
+blue DRAIN within one agent interval (docs/deploy-haproxy.md). HAProxy checks each server on its own schedule,
 so for up to one ``agent-inter`` the old servers may be drained before the new ones are
 ready; HAProxy alone would answer 503 then ("backend has no server available"; seen in
 tests/e2e_haproxy). The recipe's frontend covers that moment with a fallback backend

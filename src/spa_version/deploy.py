@@ -1,4 +1,4 @@
-"""The deploy switch of one process: liveness, websocket drain, agent-check and heartbeat (issue #5).
+"""The deploy switch of one process: liveness, websocket drain, agent-check and heartbeat.
 
 `VersionMiddleware` creates a `DeploySwitch` only when the process declares its build
 (``build=`` or ``SPA_VERSION_BUILD``); without one, nothing here runs and the request
@@ -7,7 +7,7 @@ path). The switch lives and dies with the listener: `run` is started next
 to it, and `stop` runs on lifespan shutdown.
 
 SIGTERM: uvicorn closes every websocket at once (1012, no reason) when it shuts down,
-*before* it sends ``lifespan.shutdown`` (uvicorn ``Server.shutdown``; shared/NOTES.md),
+*before* it sends ``lifespan.shutdown`` (uvicorn ``Server.shutdown``),
 so a lifespan hook alone is too late. With ``drain_on_sigterm`` (the default) the
 switch wraps the SIGTERM handler it finds at startup (the server's): the first SIGTERM
 makes the agent say ``drain``, closes the open sockets with 1012 spread over

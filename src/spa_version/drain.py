@@ -1,8 +1,8 @@
-"""Websocket drain: when this process's build goes stale, close its sockets gently (issue #5).
+"""Websocket drain: when this process's build goes stale, close its sockets gently.
 
 HAProxy's ``drain`` keeps established websockets open forever, and uvicorn's shutdown
 closes every socket with 1012 at the same instant, a reconnect stampede
-(shared/NOTES.md). `WebsocketDrain` does the missing part:
+(HAProxy docs, "drain"; uvicorn Server.shutdown). `WebsocketDrain` does the missing part:
 
 - It tracks the process's open websockets: one set insertion at accept and one removal
   when the connection ends. Per message it checks one flag, nothing more.

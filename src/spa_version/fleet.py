@@ -1,4 +1,4 @@
-"""Fleet status: each process heartbeats what it runs; ``spa-version status`` reads it (issue #5).
+"""Fleet status: each process heartbeats what it runs; ``spa-version status`` reads it.
 
 Every ``interval`` seconds (and at once when its state changes or its last websocket
 closes) a process publishes one JSON record that counts as gone after three intervals
@@ -131,7 +131,7 @@ class Heartbeat:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.name = f"{self.host}:{self.pid}"
-        #: Three intervals, as issue #5 asks: one or two missed beats do not drop a process.
+        #: Three intervals: one or two missed beats do not drop a process.
         self.ttl = 3 * interval
         self.started_at = time.time()
         self._wake = asyncio.Event()
@@ -252,7 +252,7 @@ async def read_fleet(store: Store) -> list[FleetProcess]:
 
 
 class FleetReporter:
-    """The heartbeat of a process that declares no build (issue #5, the ``make demo`` case).
+    """The heartbeat of a process that declares no build (the ``make demo`` case).
 
     It reports the release it serves as live; it counts nothing per request and tracks no
     websockets (that is the deploy switch's job, for declared builds). It has the same

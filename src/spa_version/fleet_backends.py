@@ -1,4 +1,4 @@
-"""Where fleet heartbeats live, per store (issue #5): Redis keys or files beside the file store.
+"""Where fleet heartbeats live, per store: Redis keys or files beside the file store.
 
 `spa_version.fleet` builds each process's record and reads the fleet; this module only
 moves those JSON records to and from the store's medium:

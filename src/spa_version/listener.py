@@ -87,7 +87,7 @@ class Listener:
 
         The cap never exceeds ``resync_interval``: that is the staleness bound the
         operator chose, and a bump made while the store was unreachable must be
-        served within it once the store is back (issue 6).
+        served within it once the store is back.
         """
         cap = min(self.backoff_cap, self.resync_interval)
         bound = min(cap, self.backoff_base * 2 ** min(self.failures, 16))

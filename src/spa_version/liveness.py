@@ -1,4 +1,4 @@
-"""Build identity: is this process's build the one that is live right now? (issue #5)
+"""Build identity: is this process's build the one that is live right now?
 
 A process may declare the build it runs (``VersionMiddleware(build=...)`` or
 ``SPA_VERSION_BUILD``), the label it was deployed with. Compared with the current

@@ -86,7 +86,7 @@ def _replace_header(headers: Iterable[Header] | None, header: Header, expose: by
     # ASGIHandler sends them as written ("X-SPA-Version"), so compare lengths first and
     # .lower() only a name of our length; the slow path runs only for a real match or a
     # CORS response. (Common 13-byte names such as cache-control, last-modified or
-    # accept-ranges took the slow path before: ~0.45 µs per response, issue 6 bench.)
+    # accept-ranges took the slow path before: ~0.45 µs per response, docs/benchmarks.md.)
     name = header[0]
     size = len(name)
     for pair in headers:
@@ -277,7 +277,7 @@ class VersionMiddleware:
                 drain_on_sigterm=drain_on_sigterm,
             )
         self._count_epoch = None if self.deploy is None else self.deploy.counter.count
-        # Every process reports to the fleet when the store can carry it (issue #5);
+        # Every process reports to the fleet when the store can carry it;
         # without a build only a heartbeat runs: nothing per request, nothing tracked.
         self._background: DeploySwitch | FleetReporter = self.deploy or FleetReporter(
             self.current, interval=heartbeat_interval
@@ -357,7 +357,7 @@ class VersionMiddleware:
         else:
             await self.app(scope, receive, send_stamped)
 
-    # -- stale-client enforcement (docs/protocol.md, issue #5) ------------------
+    # -- stale-client enforcement (docs/protocol.md) ------------------
 
     def _is_stale_http(self, scope: Scope, min_compatible: int) -> bool:
         if not self._enforce_all and scope["method"] not in self._enforce_methods:

@@ -1,4 +1,4 @@
-"""What ``spa-version status`` and ``spa-version bump --wait`` show (issue #5).
+"""What ``spa-version status`` and ``spa-version bump --wait`` show.
 
 Both read the fleet records (`spa_version.fleet`) next to the current release:
 ``status`` prints them once (a table, or ``--json``), ``bump --wait`` polls them until

@@ -97,7 +97,7 @@ return {epoch, receivers, record}
 
 #: Ping the pub/sub connection after this long without traffic, and give up on it when
 #: no reply came within `PING_TIMEOUT`: a half-open link otherwise looks like silence
-#: (shared/NOTES.md). Both can be set per store (``?ping_interval=&ping_timeout=``).
+#: (redis-py "health_check_interval" docs). Both can be set per store (``?ping_interval=&ping_timeout=``).
 PING_INTERVAL = 5.0
 PING_TIMEOUT = 5.0
 
@@ -346,7 +346,7 @@ class RedisStore(Store):
             if connection is not None:
                 connection.register_connect_callback(reconnected.mark)
             # Pub/sub is at-most-once: whatever was published while we were away is
-            # lost, so re-read the record after every (re)subscribe (shared/NOTES.md).
+            # lost, so re-read the record after every (re)subscribe (Redis docs, "Pub/Sub").
             await self._resync(on_release)
             loop = asyncio.get_running_loop()
             next_resync = loop.time() + resync_interval

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterable
-from urllib.parse import parse_qsl
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .assets import DEFAULT_SCRIPT_PATH, load_script
@@ -28,6 +27,7 @@ from .protocol import (
     HEADER,
     RELOAD_HEADER,
     parse_client_epoch,
+    parse_client_query,
     parse_header,
 )
 from .release import Release
@@ -42,6 +42,7 @@ Header = tuple[bytes, bytes]
 #: Browsers cannot set headers on a websocket handshake, so a client may send its
 #: epoch as this query parameter instead (docs/protocol.md).
 CLIENT_QUERY_PARAM = "spa-client-version"
+_CLIENT_QUERY_PARAM = CLIENT_QUERY_PARAM.encode("ascii")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -367,25 +368,28 @@ class VersionMiddleware:
             self._enforce_exclude and path.startswith(self._enforce_exclude)
         ):
             return False
+        client = self._client_epoch_headers(scope)
+        # A missing or malformed header (curl, other services) is never rejected.
+        return client is not None and client < min_compatible
+
+    def _client_epoch_headers(self, scope: Scope) -> int | None:
+        # Repeated field lines are one comma-separated list (RFC 9110 §5.3): the highest
+        # valid epoch over all of them counts, as within one value (docs/protocol.md).
         wanted = self._client_header
+        best: int | None = None
         for key, value in scope["headers"]:
             if key == wanted:
                 client = parse_client_epoch(value)
-                # A missing or malformed header (curl, other services) is never rejected.
-                return client is not None and client < min_compatible
-        return False
+                if client is not None and (best is None or client > best):
+                    best = client
+        return best
 
     def _client_epoch_ws(self, scope: Scope) -> int | None:
-        wanted = self._client_header
-        for key, value in scope["headers"]:
-            if key == wanted:
-                return parse_client_epoch(value)
-        query = scope.get("query_string", b"")
-        if CLIENT_QUERY_PARAM.encode() in query:
-            for key, value in parse_qsl(query.decode("latin-1")):
-                if key == CLIENT_QUERY_PARAM:
-                    return parse_client_epoch(value.encode("latin-1"))
-        return None
+        header = self._client_epoch_headers(scope)
+        query = parse_client_query(scope.get("query_string", b""), _CLIENT_QUERY_PARAM)
+        if header is None or query is None:
+            return query if header is None else header
+        return max(header, query)
 
     def _stale_response(self, snapshot: Snapshot) -> tuple[list[Header], bytes]:
         body = b'{"error":"stale-client","reload":true,"current":' + snapshot.body + b"}"

@@ -162,6 +162,26 @@ class EnforcementTests(SimpleTestCase):
             self.client.post("/submit/", headers={"X-SPA-Client-Version": "x1"}).status_code, 200
         )
 
+    def test_client_epoch_lists_follow_the_protocol_rule(self) -> None:
+        """A joined header ("n, n", as XHR sends one set twice) counts its highest valid epoch."""
+        old, now = self.current.epoch - 1, self.current.epoch
+        for value, status in [
+            (f"{old}, {old}", 409),
+            (f" {old}\t", 409),
+            (f"junk, {old}", 409),
+            (f"{old}, {now}", 200),
+            (f"{now}, {old}", 200),
+        ]:
+            with self.subTest(value=value):
+                response = self.client.post("/submit/", headers={"X-SPA-Client-Version": value})
+                self.assertEqual(response.status_code, status)
+
+    async def test_client_epoch_lists_follow_the_protocol_rule_async(self) -> None:
+        """The same rule under the async stack."""
+        old = self.current.epoch - 1
+        response = await self.async_client.post("/submit/", headers={"X-SPA-Client-Version": f"{old}, {old}"})
+        self.assertEqual(response.status_code, 409)
+
     def test_enforce_settings_are_read_at_access_time(self) -> None:
         """override_settings of ENFORCE_METHODS and RELOAD_LOCATION applies to the next request."""
         with override_settings(SPA_VERSION={**self.spa, "ENFORCE_METHODS": "*", "RELOAD_LOCATION": "/home"}):

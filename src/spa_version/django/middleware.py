@@ -91,7 +91,9 @@ def _is_stale(request: HttpRequest, config: Config, min_compatible: int) -> bool
     raw = request.headers.get(config.client_header)
     if raw is None:
         return False
-    client = parse_client_epoch(raw.encode("latin-1"))
+    # Repeated header lines arrive joined with "," (WSGI servers, Django's ASGIRequest);
+    # parse_client_epoch reads the list (docs/protocol.md).
+    client = parse_client_epoch(raw)
     # A missing or malformed header (curl, other services) is never refused.
     return client is not None and client < min_compatible
 

@@ -32,8 +32,9 @@ from .protocol import (
 )
 from .release import Release
 from .stores import Store, open_store
+from .templating import ROOT_PATH_KEY
 
-__all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
+__all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM", "route_path"]
 
 logger = logging.getLogger("spa_version")
 
@@ -51,6 +52,27 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _ACAO = b"access-control-allow-origin"
 _ACEH = b"access-control-expose-headers"
 _ACAO_LENGTH = len(_ACAO)
+
+
+def route_path(path: str, root_path: str) -> str:
+    """*path* relative to *root_path*, the prefix an ASGI app is mounted at.
+
+    The ASGI spec (HTTP connection scope) has ``path`` include ``root_path``, and uvicorn
+    does so since 0.26 (``--root-path``), as Starlette's ``Mount`` does; older servers and
+    frameworks passed the path with the prefix already removed. Both are handled like
+    Starlette's own routing (``starlette._utils.get_route_path``): the prefix is removed
+    only where *path* starts with it at a segment boundary, and any other *path* is taken
+    as relative already. ``/api`` under ``/api`` is the mount's root, ``/``.
+    """
+    if root_path[-1] == "/":  # "/api/" names the same mount as "/api"
+        root_path = root_path.rstrip("/")
+    if path.startswith(root_path):
+        size = len(root_path)
+        if len(path) == size:
+            return "/"
+        if path[size] == "/":
+            return path[size:]
+    return path
 
 
 def _validate_header_name(name: str) -> str:
@@ -300,6 +322,12 @@ class VersionMiddleware:
             scope["spa_version"] = current
             snapshot = current.snapshot
             path = scope["path"]
+            root_path = scope.get("root_path")
+            if root_path:  # mounted under a prefix: match relative to it
+                path = route_path(path, root_path)
+                # What the page must request: the prefix this middleware sits under
+                # (routing further in may extend scope["root_path"]).
+                scope[ROOT_PATH_KEY] = root_path
             if path == self._endpoint:
                 await self._serve_endpoint(scope, send, snapshot)
                 return
@@ -308,7 +336,8 @@ class VersionMiddleware:
                 return
             if self._count_epoch is not None:
                 self._count_epoch(scope["headers"])
-            if snapshot.min_compatible is not None and self._is_stale_http(scope, snapshot.min_compatible):
+            minimum = snapshot.min_compatible
+            if minimum is not None and self._is_stale_http(scope, path, minimum):
                 await self._reject_http(send, snapshot)
                 return
             expose = self._expose
@@ -360,10 +389,9 @@ class VersionMiddleware:
 
     # -- stale-client enforcement (docs/protocol.md, issue #5) ------------------
 
-    def _is_stale_http(self, scope: Scope, min_compatible: int) -> bool:
+    def _is_stale_http(self, scope: Scope, path: str, min_compatible: int) -> bool:
         if not self._enforce_all and scope["method"] not in self._enforce_methods:
             return False
-        path: str = scope["path"]
         if not path.startswith(self._enforce_paths) or (
             self._enforce_exclude and path.startswith(self._enforce_exclude)
         ):

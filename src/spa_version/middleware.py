@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .assets import DEFAULT_SCRIPT_PATH, load_script
+from .cors import PROBE_SCOPE_KEY, PROBE_TIMEOUT, copied_headers, is_cross_origin, merge_expose, probe_headers
 from .current import CurrentVersion, Snapshot
 from .deploy import DeploySwitch
 from .fleet import FleetReporter
@@ -93,13 +94,15 @@ def _spec_allows_accept_headers(scope: Scope) -> bool:
     return (major, minor) >= (2, 1)
 
 
-def _replace_header(headers: Iterable[Header] | None, header: Header, expose: bytes | None) -> list[Header]:
+def _replace_header(
+    headers: Iterable[Header] | None, header: Header, expose: tuple[str, ...] | None
+) -> list[Header]:
     """*headers* with *header* set (replaced, never duplicated).
 
-    If *expose* is given and the response carries ``Access-Control-Allow-Origin``, the
-    header's name is merged into ``Access-Control-Expose-Headers`` too, or a browser
-    page on another origin could not read it (Fetch standard, CORS-safelisted
-    response headers).
+    If *expose* (header names) is given and the response carries
+    ``Access-Control-Allow-Origin``, the names are merged into
+    ``Access-Control-Expose-Headers`` too, or a browser page on another origin could not
+    read them (Fetch standard, CORS-safelisted response headers; `spa_version.cors`).
     """
     if type(headers) is not list:  # (cheaper than isinstance on the hot path)
         if headers is None:
@@ -123,7 +126,7 @@ def _replace_header(headers: Iterable[Header] | None, header: Header, expose: by
     return [*headers, header]
 
 
-def _merge_header(headers: Iterable[Header], header: Header, expose: bytes | None) -> list[Header]:
+def _merge_header(headers: Iterable[Header], header: Header, expose: tuple[str, ...] | None) -> list[Header]:
     # The slow path: compare case-insensitively, for apps that break the lowercase rule.
     name = header[0]
     out: list[Header] = []
@@ -141,13 +144,10 @@ def _merge_header(headers: Iterable[Header], header: Header, expose: bytes | Non
     out.append(header)
     if cors and expose is not None:
         if expose_at < 0:
-            out.append((_ACEH, expose))
+            out.append((_ACEH, ", ".join(expose).encode("ascii")))
         else:
             key, value = out[expose_at]
-            listed = {item.strip().lower() for item in value.split(b",")}
-            if expose.lower() not in listed:
-                joined = value + b", " + expose if value.strip() else expose
-                out[expose_at] = (key, joined)
+            out[expose_at] = (key, merge_expose(value.decode("latin-1"), expose).encode("latin-1"))
     return out
 
 
@@ -264,7 +264,8 @@ class VersionMiddleware:
         self._endpoint = endpoint
         self._script_path = script_path
         self._stamp_websocket = stamp_websocket
-        self._expose = header_name.encode("ascii") if expose_header else None
+        # Exposed together: a page that can read the version can read the reload instruction.
+        self._expose = (header_name, RELOAD_HEADER) if expose_header else None
         self._enforce_all = enforce_methods == "*"
         self._enforce_methods = frozenset(() if self._enforce_all else (m.upper() for m in enforce_methods))
         self._enforce_paths = tuple(enforce_paths)
@@ -329,7 +330,7 @@ class VersionMiddleware:
                 # (routing further in may extend scope["root_path"]).
                 scope[ROOT_PATH_KEY] = root_path
             if path == self._endpoint:
-                await self._serve_endpoint(scope, send, snapshot)
+                await self._serve_endpoint(scope, receive, send, snapshot)
                 return
             if path == self._script_path:
                 await self._serve_script(scope, receive, send, snapshot)
@@ -338,7 +339,7 @@ class VersionMiddleware:
                 self._count_epoch(scope["headers"])
             minimum = snapshot.min_compatible
             if minimum is not None and self._is_stale_http(scope, path, minimum):
-                await self._reject_http(send, snapshot)
+                await self._reject_http(scope, send, snapshot)
                 return
             expose = self._expose
 
@@ -431,8 +432,9 @@ class VersionMiddleware:
             headers.append(snapshot.header)
         return headers, body
 
-    async def _reject_http(self, send: Send, snapshot: Snapshot) -> None:
+    async def _reject_http(self, scope: Scope, send: Send, snapshot: Snapshot) -> None:
         headers, body = self._stale_response(snapshot)
+        headers += await self._cors_for_own(scope)
         await send({"type": "http.response.start", "status": 409, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -449,7 +451,10 @@ class VersionMiddleware:
 
     # -- the version endpoint --------------------------------------------------
 
-    async def _serve_endpoint(self, scope: Scope, send: Send, snapshot: Snapshot) -> None:
+    async def _serve_endpoint(self, scope: Scope, receive: Receive, send: Send, snapshot: Snapshot) -> None:
+        if PROBE_SCOPE_KEY in scope:  # our own CORS question, for the app's CORS layer
+            await self.app(scope, receive, send)
+            return
         headers: list[Header] = [(b"cache-control", b"no-store")]
         if scope["method"] not in ("GET", "HEAD"):
             status, body = 405, b""
@@ -460,12 +465,15 @@ class VersionMiddleware:
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         if snapshot.header is not None:
             headers.append(snapshot.header)
+        headers += await self._cors_for_own(scope)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def _serve_script(self, scope: Scope, receive: Receive, send: Send, snapshot: Snapshot) -> None:
         asset = load_script()
-        if asset is None:  # a source checkout whose JS was never built: let the app 404
+        # A source checkout whose JS was never built: let the app 404. And our own CORS
+        # question goes on to the app's CORS layer.
+        if asset is None or PROBE_SCOPE_KEY in scope:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD"):
@@ -478,8 +486,74 @@ class VersionMiddleware:
             headers.append((b"content-length", str(len(body)).encode("ascii")))
         if snapshot.header is not None:
             headers.append(snapshot.header)
+        headers += await self._cors_for_own(scope)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    # -- CORS for our own responses (spa_version.cors) ---------------------------
+
+    async def _cors_for_own(self, scope: Scope) -> list[Header]:
+        """The CORS headers of a response we make ourselves (409, endpoint, script)."""
+        origin = host = None
+        for key, value in scope["headers"]:
+            if key == b"origin":
+                origin = value.decode("latin-1")
+            elif key == b"host":
+                host = value.decode("latin-1")
+        if origin is None:  # not a CORS request: nothing to add
+            return []
+        out: list[Header] = []
+        if self._expose is not None:
+            out.append((_ACEH, ", ".join(self._expose).encode("ascii")))
+        if is_cross_origin(origin, scope.get("scheme", "http"), host):
+            out += await self._ask_app_cors(scope, origin, host)
+        return out
+
+    async def _ask_app_cors(self, scope: Scope, origin: str, host: str | None) -> list[Header]:
+        """Ask the app's CORS layer for its decision: a preflight for the version endpoint.
+
+        A CORS layer inside us answers preflights itself, without calling a view; the
+        answer's origin decision is copied (`spa_version.cors`). The version endpoint's
+        path, never the request's own, so no view of the app ever gets this request.
+        """
+        target = self._endpoint or self._script_path or DEFAULT_ENDPOINT
+        path: str = scope["path"]
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):  # the same form the request came in
+            target = root_path.rstrip("/") + target
+        asked = probe_headers(origin, scope["method"], host)
+        probe: Scope = {
+            **scope,
+            "method": "OPTIONS",
+            "path": target,
+            "raw_path": target.encode("utf-8"),
+            "query_string": b"",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in asked],
+            PROBE_SCOPE_KEY: True,
+        }
+        answer: list[Message] = []
+        body_sent = False
+
+        async def probe_receive() -> Message:
+            nonlocal body_sent
+            if body_sent:
+                return {"type": "http.disconnect"}
+            body_sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def probe_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer.append(message)
+
+        try:
+            await asyncio.wait_for(self.app(probe, probe_receive, probe_send), PROBE_TIMEOUT)
+        except Exception:  # the client never sent this request: its failure is not the client's
+            logger.debug("spa-version: the CORS preflight for our own response failed", exc_info=True)
+        if not answer:
+            return []
+        start = answer[0]
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in copied_headers(start["status"], pairs)]
 
     # -- the listener's life ---------------------------------------------------
 

@@ -204,17 +204,20 @@ class CorsTests(SimpleTestCase):
     def test_header_exposed_when_cors_allows_origin(self) -> None:
         """With Access-Control-Allow-Origin, the header name is added to the expose list."""
         response = self.client.get("/cors/", {"origin": "http://a.example"})
-        self.assertEqual(response["Access-Control-Expose-Headers"], "X-SPA-Version")
+        # X-SPA-Reload goes wherever X-SPA-Version goes.
+        self.assertEqual(response["Access-Control-Expose-Headers"], "X-SPA-Version, X-SPA-Reload")
 
     def test_expose_list_is_merged_not_replaced(self) -> None:
         """An existing expose list keeps its entries and gains ours once."""
         response = self.client.get("/cors/", {"origin": "*", "expose": "X-Request-Id, ETag"})
-        self.assertEqual(response["Access-Control-Expose-Headers"], "X-Request-Id, ETag, X-SPA-Version")
+        self.assertEqual(
+            response["Access-Control-Expose-Headers"], "X-Request-Id, ETag, X-SPA-Version, X-SPA-Reload"
+        )
 
     def test_expose_list_never_duplicates(self) -> None:
         """A list that already names the header (any case) is left as it is."""
-        response = self.client.get("/cors/", {"origin": "*", "expose": "x-spa-version"})
-        self.assertEqual(response["Access-Control-Expose-Headers"], "x-spa-version")
+        response = self.client.get("/cors/", {"origin": "*", "expose": "x-spa-reload, x-spa-version"})
+        self.assertEqual(response["Access-Control-Expose-Headers"], "x-spa-reload, x-spa-version")
 
     def test_no_expose_without_cors(self) -> None:
         """A same-origin response gets no expose header."""

@@ -21,15 +21,20 @@ script) and that a page allowed to read them can read its headers (docs/fastapi.
   ``Access-Control-Allow-Credentials`` and ``Vary`` are copied onto the response
   (`copied_headers`). Otherwise nothing is added, and the browser hides the response from
   the page, as the app's CORS layer would have.
+- A preflight for the endpoint or the script (the browser's, or this question, which
+  another spa-version layer further in may see first) is passed on to the app: its CORS
+  layer answers preflights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .protocol import HEADER, RELOAD_HEADER
+
 __all__ = [
     "COPIED_HEADERS",
-    "PROBE_SCOPE_KEY",
+    "EXPOSE_HEADERS",
     "PROBE_TIMEOUT",
     "copied_headers",
     "is_cross_origin",
@@ -37,14 +42,14 @@ __all__ = [
     "probe_headers",
 ]
 
+#: The response headers a cross-origin page must be able to read, for a CORS layer that
+#: owns the expose list: ``CORSMiddleware(expose_headers=EXPOSE_HEADERS)``,
+#: ``CORS_EXPOSE_HEADERS = [*EXPOSE_HEADERS]`` (with the default header name).
+EXPOSE_HEADERS = (HEADER, RELOAD_HEADER)
+
 #: What a CORS layer's preflight answer decides for the actual response too (Fetch
 #: standard, "CORS check": the origin and credentials; ``Vary`` keeps caches honest).
 COPIED_HEADERS = ("access-control-allow-origin", "access-control-allow-credentials", "vary")
-
-#: Marks the ASGI scope of a preflight the middleware sends into the app, so another
-#: spa-version layer further in (``spa_version.django.VersionMiddleware`` behind
-#: ``wrap_asgi``) passes it on to the CORS layer instead of answering it.
-PROBE_SCOPE_KEY = "spa_version.cors_probe"
 
 #: Seconds to wait for the app's answer to the preflight; a CORS layer answers at once.
 PROBE_TIMEOUT = 2.0

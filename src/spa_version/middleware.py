@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .assets import DEFAULT_SCRIPT_PATH, load_script
-from .cors import PROBE_SCOPE_KEY, PROBE_TIMEOUT, copied_headers, is_cross_origin, merge_expose, probe_headers
+from .cors import PROBE_TIMEOUT, copied_headers, is_cross_origin, merge_expose, probe_headers
 from .current import CurrentVersion, Snapshot
 from .deploy import DeploySwitch
 from .fleet import FleetReporter
@@ -74,6 +74,17 @@ def route_path(path: str, root_path: str) -> str:
         if path[size] == "/":
             return path[size:]
     return path
+
+
+def _for_cors_layer(scope: Scope) -> bool:
+    """Whether a request for the endpoint or the script is a CORS preflight (Fetch standard).
+
+    A browser's preflight, or our own question to the app's CORS layer (`spa_version.cors`),
+    is for the app's CORS layer to answer, not for us.
+    """
+    if scope["method"] != "OPTIONS":
+        return False
+    return any(key == b"access-control-request-method" for key, _ in scope["headers"])
 
 
 def _validate_header_name(name: str) -> str:
@@ -452,7 +463,7 @@ class VersionMiddleware:
     # -- the version endpoint --------------------------------------------------
 
     async def _serve_endpoint(self, scope: Scope, receive: Receive, send: Send, snapshot: Snapshot) -> None:
-        if PROBE_SCOPE_KEY in scope:  # our own CORS question, for the app's CORS layer
+        if _for_cors_layer(scope):
             await self.app(scope, receive, send)
             return
         headers: list[Header] = [(b"cache-control", b"no-store")]
@@ -473,7 +484,7 @@ class VersionMiddleware:
         asset = load_script()
         # A source checkout whose JS was never built: let the app 404. And our own CORS
         # question goes on to the app's CORS layer.
-        if asset is None or PROBE_SCOPE_KEY in scope:
+        if asset is None or _for_cors_layer(scope):
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD"):
@@ -529,7 +540,6 @@ class VersionMiddleware:
             "raw_path": target.encode("utf-8"),
             "query_string": b"",
             "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in asked],
-            PROBE_SCOPE_KEY: True,
         }
         answer: list[Message] = []
         body_sent = False

@@ -26,7 +26,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ..assets import load_script
-from ..cors import PROBE_SCOPE_KEY, copied_headers, is_cross_origin, merge_expose, probe_headers
+from ..cors import copied_headers, is_cross_origin, merge_expose, probe_headers
 from ..current import CurrentVersion, Snapshot
 from ..protocol import DEFAULT_ENDPOINT, RELOAD_HEADER, parse_client_epoch
 from ..templating import SCOPE_KEY
@@ -122,10 +122,10 @@ def _copy_cors(response: HttpResponseBase, answer: HttpResponseBase) -> None:
         response.headers[name] = value
 
 
-def _is_probe(request: HttpRequest) -> bool:
-    # The ASGI middleware's CORS question (behind wrap_asgi): it is for the CORS layer.
-    scope = getattr(request, "scope", None)
-    return scope is not None and bool(scope.get(PROBE_SCOPE_KEY))
+def _for_cors_layer(request: HttpRequest) -> bool:
+    # A CORS preflight for the endpoint or the script (a browser's, or the ASGI
+    # middleware's question behind wrap_asgi): the app's CORS layer answers it, not us.
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
 def _is_stale(request: HttpRequest, config: Config, min_compatible: int) -> bool:
@@ -186,9 +186,9 @@ def _answer_early(request: HttpRequest, config: Config, snapshot: Snapshot) -> H
     """The response the middleware gives itself (endpoint, script, 409), or None."""
     path = request.path_info
     if path == config.endpoint:
-        return None if _is_probe(request) else _endpoint_response(request, snapshot)
+        return None if _for_cors_layer(request) else _endpoint_response(request, snapshot)
     if path == config.script_path:
-        return None if _is_probe(request) else _script_response(request)
+        return None if _for_cors_layer(request) else _script_response(request)
     if snapshot.min_compatible is not None and _is_stale(request, config, snapshot.min_compatible):
         return _stale_response(config, snapshot)
     return None

@@ -24,50 +24,10 @@ from starlette.routing import Route
 
 from spa_version import EXPOSE_HEADERS, VersionMiddleware, format_header, open_store
 from spa_version.release import Release
+from tests.support.cross_origin import FETCH_POST, PAGE, XHR_POST, Recorder
 from tests.support.servers import ThreadedUvicorn
 
 pytestmark = pytest.mark.browser
-
-# The page: the helper from the API's origin (a classic script needs no CORS), started by
-# hand to send the tab's epoch to the API too, and a load counter that survives a reload.
-PAGE = """<!doctype html><html><head>
-<meta name="spa-version" content="{baseline}">
-<script src="{api}/__spa-version.js" data-manual></script>
-<script>
-sessionStorage.loads = String(+(sessionStorage.loads || 0) + 1);
-const api = "{api}";
-window.sv = SpaVersion.startAll({{
-  sendClientVersion: (url) => url.origin === api,
-  endpoint: api + "/__spa-version",
-}});
-sv.on("reload", (info) => {{ sessionStorage.reason = info.reason; }});
-</script></head><body>cross-origin page</body></html>"""
-
-FETCH_POST = "() => { void fetch(api + '/api/items', {method: 'POST'}).catch(() => {}); }"
-# The docs' axios recipe adds the header itself, and the helper's XHR wrapper adds it again:
-# XMLHttpRequest joins the two into one value ("41, 41").
-XHR_POST = """() => {
-  const url = api + '/api/items';
-  const xhr = new XMLHttpRequest();
-  xhr.open('POST', url);
-  for (const [name, value] of Object.entries(sv.headersFor(url))) xhr.setRequestHeader(name, value);
-  xhr.send();
-}"""
-
-
-class Recorder:
-    """Outermost ASGI layer of the API: records the client header of each request."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.client_headers: list[str] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            for key, value in scope["headers"]:
-                if key == b"x-spa-client-version":
-                    self.client_headers.append(value.decode("latin-1"))
-        await self.app(scope, receive, send)
 
 
 def build_api(page_origin: str, url: str, app_name: str, order: str) -> FastAPI:
@@ -144,7 +104,7 @@ async def test_stale_tab_reloads_on_the_cross_origin_409(
     tab = await open_page(browser, page_url)
     try:
         async with tab.expect_event("load", timeout=15000):
-            await tab.evaluate(FETCH_POST if client == "fetch" else XHR_POST)
+            await tab.evaluate(FETCH_POST if client == "fetch" else XHR_POST, "/api/items")
         state = await tab.evaluate("() => [sessionStorage.loads, sessionStorage.reason]")
     finally:
         await tab.close()

@@ -183,10 +183,15 @@ class VersionMiddleware:
       None turns it off.
     - ``script_path``: path serving the JS helper's script-tag build (default
       ``/__spa-version.js``); None turns it off.
+
+      These two and ``enforce_paths`` / ``enforce_exclude`` are relative to where the app
+      is mounted: the ASGI ``root_path`` (`route_path`; docs/fastapi.md, "Mount prefixes").
     - ``stamp_websocket``: stamp ``websocket.accept``. None (default) decides per
       connection from the server's ``asgi.spec_version`` (>= 2.1); True/False force it.
-    - ``expose_header``: merge the header name into ``Access-Control-Expose-Headers``
-      on CORS responses (default True).
+    - ``expose_header``: merge the header name and ``X-SPA-Reload`` into
+      ``Access-Control-Expose-Headers`` on CORS responses (default True). The responses
+      the middleware makes itself carry the app's CORS decision in either middleware
+      order (`spa_version.cors`); outermost is the recommended place.
     - ``fallback``: a header value (``"1; label=boot"``) to stamp until the store has
       been read; default None stamps nothing until then.
     - ``enforce_methods``: methods checked against ``min_compatible`` (default the

@@ -7,6 +7,7 @@ reloads, and the version endpoint is readable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -87,11 +88,25 @@ def page_server() -> Iterator[tuple[ThreadedUvicorn, dict[str, str]]]:
         yield server, values
 
 
-def serve_wsgi(recorder: WSGIRecorder) -> tuple[WSGIServer, threading.Thread]:
+@contextlib.contextmanager
+def serve_wsgi(recorder: WSGIRecorder) -> Iterator[str]:
+    """*recorder* behind wsgiref in a thread; yields the base URL (host "localhost")."""
     server: WSGIServer = make_server("127.0.0.1", free_port(), recorder, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    return server, thread
+    try:
+        yield f"http://localhost:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@contextlib.contextmanager
+def serve_asgi(recorder: Recorder) -> Iterator[str]:
+    """*recorder* behind uvicorn in a thread; yields the base URL (host "localhost")."""
+    with ThreadedUvicorn(recorder, lifespan="off") as server:
+        yield server.url.replace("127.0.0.1", "localhost")
 
 
 @pytest.mark.parametrize("order", sorted(ORDERS))
@@ -118,35 +133,26 @@ async def test_stale_tab_reloads_with_django_cors_headers(
     if order == "cors-outside":
         # It owns Access-Control-Expose-Headers there (check spa_version.W004 asks for this).
         settings["CORS_EXPOSE_HEADERS"] = list(EXPOSE_HEADERS)
-    with override_settings(**settings):
+    with contextlib.ExitStack() as stack_:
+        stack_.enter_context(override_settings(**settings))  # before the handler loads MIDDLEWARE
         recorder: Recorder | WSGIRecorder
         if stack == "wsgi":
             recorder = WSGIRecorder(get_wsgi_application())
-            server, thread = serve_wsgi(recorder)
-            api = f"http://localhost:{server.server_port}"
+            api = stack_.enter_context(serve_wsgi(recorder))
         else:
             recorder = Recorder(get_asgi_application())
-            asgi = ThreadedUvicorn(recorder, lifespan="off").__enter__()
-            api = asgi.url.replace("127.0.0.1", "localhost")
+            api = stack_.enter_context(serve_asgi(recorder))
+        values.update(baseline=format_header(old), api=api)
+        tab = await browser.new_page()
         try:
-            values.update(baseline=format_header(old), api=api)
-            tab = await browser.new_page()
-            try:
-                await tab.goto(page.url)
-                await tab.wait_for_function("window.sv && window.sv.baseline")
-                endpoint = json.loads(await tab.evaluate(READ_ENDPOINT))
-                async with tab.expect_event("load", timeout=15000):
-                    await tab.evaluate(FETCH_POST if client == "fetch" else XHR_POST, "/submit/")
-                state = await tab.evaluate("() => [sessionStorage.loads, sessionStorage.reason]")
-            finally:
-                await tab.close()
+            await tab.goto(page.url)
+            await tab.wait_for_function("window.sv && window.sv.baseline")
+            endpoint = json.loads(await tab.evaluate(READ_ENDPOINT))
+            async with tab.expect_event("load", timeout=15000):
+                await tab.evaluate(FETCH_POST if client == "fetch" else XHR_POST, "/submit/")
+            state = await tab.evaluate("() => [sessionStorage.loads, sessionStorage.reason]")
         finally:
-            if stack == "wsgi":
-                server.shutdown()
-                server.server_close()
-                thread.join(10)
-            else:
-                asgi.__exit__(None, None, None)
+            await tab.close()
     assert endpoint == {"status": 200, "version": format_header(new)}
     assert state == ["2", "stale-client"]
     expected = str(old.epoch) if client == "fetch" else f"{old.epoch}, {old.epoch}"

@@ -133,15 +133,15 @@ async def test_stale_tab_reloads_with_django_cors_headers(
     if order == "cors-outside":
         # It owns Access-Control-Expose-Headers there (check spa_version.W004 asks for this).
         settings["CORS_EXPOSE_HEADERS"] = list(EXPOSE_HEADERS)
-    with contextlib.ExitStack() as stack_:
-        stack_.enter_context(override_settings(**settings))  # before the handler loads MIDDLEWARE
+    with contextlib.ExitStack() as resources:
+        resources.enter_context(override_settings(**settings))  # before the handler loads MIDDLEWARE
         recorder: Recorder | WSGIRecorder
         if stack == "wsgi":
             recorder = WSGIRecorder(get_wsgi_application())
-            api = stack_.enter_context(serve_wsgi(recorder))
+            api = resources.enter_context(serve_wsgi(recorder))
         else:
             recorder = Recorder(get_asgi_application())
-            api = stack_.enter_context(serve_asgi(recorder))
+            api = resources.enter_context(serve_asgi(recorder))
         values.update(baseline=format_header(old), api=api)
         tab = await browser.new_page()
         try:

@@ -232,16 +232,18 @@ async def test_version_endpoint_path_is_configurable_or_off(store: Store, make_c
 @pytest.mark.parametrize(
     ("existing", "expected"),
     [
-        (None, "X-SPA-Version"),
-        ("X-Request-Id", "X-Request-Id, X-SPA-Version"),
-        ("X-Request-Id, x-spa-version", "X-Request-Id, x-spa-version"),
-        ("*", "*, X-SPA-Version"),
+        # X-SPA-Reload goes wherever X-SPA-Version goes: a page reading one reads both.
+        (None, "X-SPA-Version, X-SPA-Reload"),
+        ("X-Request-Id", "X-Request-Id, X-SPA-Version, X-SPA-Reload"),
+        ("X-Request-Id, x-spa-version", "X-Request-Id, x-spa-version, X-SPA-Reload"),
+        ("x-spa-reload,X-SPA-VERSION", "x-spa-reload,X-SPA-VERSION"),
+        ("*", "*, X-SPA-Version, X-SPA-Reload"),
     ],
 )
 async def test_cors_responses_expose_the_header(
     store: Store, make_client: Any, existing: str | None, expected: str
 ) -> None:
-    """With Access-Control-Allow-Origin, the header name is merged into Access-Control-Expose-Headers once."""
+    """With Access-Control-Allow-Origin, both names are merged into Access-Control-Expose-Headers once."""
     await store.bump("v1")
     client = await make_client()
     params = {} if existing is None else {"expose": existing}
@@ -306,5 +308,7 @@ async def test_mixed_case_header_names_are_replaced_and_merged(store: Store) -> 
     finally:
         await mw.shutdown()
     assert response.headers.get_list("x-spa-version") == ["1; label=v1; policy=next-navigation"]
-    assert response.headers.get_list("access-control-expose-headers") == ["X-Request-Id, X-SPA-Version"]
+    assert response.headers.get_list("access-control-expose-headers") == [
+        "X-Request-Id, X-SPA-Version, X-SPA-Reload"
+    ]
     assert response.headers["last-modified"] == "Wed, 25 Nov 2026 10:00:00 GMT"

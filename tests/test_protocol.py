@@ -9,6 +9,7 @@ from spa_version.protocol import (
     close_reason,
     format_header,
     parse_client_epoch,
+    parse_client_query,
     parse_header,
 )
 from spa_version.release import InvalidRelease, Release
@@ -68,11 +69,46 @@ def test_parse_rejects_bad_epochs(value: str | bytes) -> None:
         (b"41abc", None),
         (b"9" * 16, None),
         (b"\xd9\xa3", None),
+        # A list (XHR joins a header set twice, proxies join repeated lines): the highest
+        # valid element counts, invalid elements are skipped, whitespace around each is not.
+        (b"1, 1", 1),
+        (b"3,7", 7),
+        (b" 7 ,\t3\t", 7),
+        (b"abc, 5", 5),
+        (b"5, 0, -2, 9999999999999999", 5),
+        (b",,", None),
+        (b" , ", None),
+        (b"1 2", None),
+        ("12, 40", 40),
+        ("\u0663, 4", 4),
     ],
 )
-def test_parse_client_epoch(raw: bytes, expected: int | None) -> None:
-    """The request header is a bare decimal epoch; anything else is ignored (None)."""
+def test_parse_client_epoch(raw: bytes | str, expected: int | None) -> None:
+    """The request header is a list of decimal epochs; the highest valid one counts, else None."""
     assert parse_client_epoch(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"spa-client-version=41", 41),
+        (b"a=1&spa-client-version=41&b=2", 41),
+        (b"spa-client-version=%FF", None),
+        (b"spa-client-version=%E2%82%AC", None),
+        (b"spa-client-version=\xff\xfe", None),
+        (b"spa-client-version=%", None),
+        (b"spa-client-version=%3", None),
+        (b"spa-client-version=1%2C%205", 5),
+        (b"spa-client-version=+7+", 7),
+        (b"spa-client-version=3&spa-client-version=9", 9),
+        (b"spa%2Dclient-version=6", 6),
+        (b"spa-client-versionx=6", None),
+        (b"", None),
+    ],
+)
+def test_parse_client_query(query: bytes, expected: int | None) -> None:
+    """The websocket query parameter follows the header's rule and never raises."""
+    assert parse_client_query(query, b"spa-client-version") == expected
 
 
 def test_close_reason_fits_a_close_frame() -> None:

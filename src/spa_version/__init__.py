@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .cors import EXPOSE_HEADERS
 from .middleware import VersionMiddleware
 from .protocol import CLIENT_HEADER, HEADER, format_header, parse_header
 from .release import InvalidRelease, Release
@@ -20,6 +21,7 @@ from .stores import Store, StoreError, StoreUnavailable, open_store
 
 __all__ = [
     "CLIENT_HEADER",
+    "EXPOSE_HEADERS",
     "HEADER",
     "InvalidRelease",
     "Release",

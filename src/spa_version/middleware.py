@@ -12,10 +12,10 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterable
-from urllib.parse import parse_qsl
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .assets import DEFAULT_SCRIPT_PATH, load_script
+from .cors import PROBE_TIMEOUT, copied_headers, is_cross_origin, merge_expose, probe_headers
 from .current import CurrentVersion, Snapshot
 from .deploy import DeploySwitch
 from .fleet import FleetReporter
@@ -28,12 +28,14 @@ from .protocol import (
     HEADER,
     RELOAD_HEADER,
     parse_client_epoch,
+    parse_client_query,
     parse_header,
 )
 from .release import Release
 from .stores import Store, open_store
+from .templating import ROOT_PATH_KEY
 
-__all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
+__all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM", "route_path"]
 
 logger = logging.getLogger("spa_version")
 
@@ -42,6 +44,7 @@ Header = tuple[bytes, bytes]
 #: Browsers cannot set headers on a websocket handshake, so a client may send its
 #: epoch as this query parameter instead (docs/protocol.md).
 CLIENT_QUERY_PARAM = "spa-client-version"
+_CLIENT_QUERY_PARAM = CLIENT_QUERY_PARAM.encode("ascii")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -50,6 +53,38 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _ACAO = b"access-control-allow-origin"
 _ACEH = b"access-control-expose-headers"
 _ACAO_LENGTH = len(_ACAO)
+
+
+def route_path(path: str, root_path: str) -> str:
+    """*path* relative to *root_path*, the prefix an ASGI app is mounted at.
+
+    The ASGI spec (HTTP connection scope) has ``path`` include ``root_path``, and uvicorn
+    does so since 0.26 (``--root-path``), as Starlette's ``Mount`` does; older servers and
+    frameworks passed the path with the prefix already removed. Both are handled like
+    Starlette's own routing (``starlette._utils.get_route_path``): the prefix is removed
+    only where *path* starts with it at a segment boundary, and any other *path* is taken
+    as relative already. ``/api`` under ``/api`` is the mount's root, ``/``.
+    """
+    if root_path[-1] == "/":  # "/api/" names the same mount as "/api"
+        root_path = root_path.rstrip("/")
+    if path.startswith(root_path):
+        size = len(root_path)
+        if len(path) == size:
+            return "/"
+        if path[size] == "/":
+            return path[size:]
+    return path
+
+
+def _for_cors_layer(scope: Scope) -> bool:
+    """Whether a request for the endpoint or the script is a CORS preflight (Fetch standard).
+
+    A browser's preflight, or our own question to the app's CORS layer (`spa_version.cors`),
+    is for the app's CORS layer to answer, not for us.
+    """
+    if scope["method"] != "OPTIONS":
+        return False
+    return any(key == b"access-control-request-method" for key, _ in scope["headers"])
 
 
 def _validate_header_name(name: str) -> str:
@@ -70,13 +105,15 @@ def _spec_allows_accept_headers(scope: Scope) -> bool:
     return (major, minor) >= (2, 1)
 
 
-def _replace_header(headers: Iterable[Header] | None, header: Header, expose: bytes | None) -> list[Header]:
+def _replace_header(
+    headers: Iterable[Header] | None, header: Header, expose: tuple[str, ...] | None
+) -> list[Header]:
     """*headers* with *header* set (replaced, never duplicated).
 
-    If *expose* is given and the response carries ``Access-Control-Allow-Origin``, the
-    header's name is merged into ``Access-Control-Expose-Headers`` too, or a browser
-    page on another origin could not read it (Fetch standard, CORS-safelisted
-    response headers).
+    If *expose* (header names) is given and the response carries
+    ``Access-Control-Allow-Origin``, the names are merged into
+    ``Access-Control-Expose-Headers`` too, or a browser page on another origin could not
+    read them (Fetch standard, CORS-safelisted response headers; `spa_version.cors`).
     """
     if type(headers) is not list:  # (cheaper than isinstance on the hot path)
         if headers is None:
@@ -100,7 +137,7 @@ def _replace_header(headers: Iterable[Header] | None, header: Header, expose: by
     return [*headers, header]
 
 
-def _merge_header(headers: Iterable[Header], header: Header, expose: bytes | None) -> list[Header]:
+def _merge_header(headers: Iterable[Header], header: Header, expose: tuple[str, ...] | None) -> list[Header]:
     # The slow path: compare case-insensitively, for apps that break the lowercase rule.
     name = header[0]
     out: list[Header] = []
@@ -118,13 +155,10 @@ def _merge_header(headers: Iterable[Header], header: Header, expose: bytes | Non
     out.append(header)
     if cors and expose is not None:
         if expose_at < 0:
-            out.append((_ACEH, expose))
+            out.append((_ACEH, ", ".join(expose).encode("ascii")))
         else:
             key, value = out[expose_at]
-            listed = {item.strip().lower() for item in value.split(b",")}
-            if expose.lower() not in listed:
-                joined = value + b", " + expose if value.strip() else expose
-                out[expose_at] = (key, joined)
+            out[expose_at] = (key, merge_expose(value.decode("latin-1"), expose).encode("latin-1"))
     return out
 
 
@@ -149,10 +183,15 @@ class VersionMiddleware:
       None turns it off.
     - ``script_path``: path serving the JS helper's script-tag build (default
       ``/__spa-version.js``); None turns it off.
+
+      These two and ``enforce_paths`` / ``enforce_exclude`` are relative to where the app
+      is mounted: the ASGI ``root_path`` (`route_path`; docs/fastapi.md, "Mount prefixes").
     - ``stamp_websocket``: stamp ``websocket.accept``. None (default) decides per
       connection from the server's ``asgi.spec_version`` (>= 2.1); True/False force it.
-    - ``expose_header``: merge the header name into ``Access-Control-Expose-Headers``
-      on CORS responses (default True).
+    - ``expose_header``: merge the header name and ``X-SPA-Reload`` into
+      ``Access-Control-Expose-Headers`` on CORS responses (default True). The responses
+      the middleware makes itself carry the app's CORS decision in either middleware
+      order (`spa_version.cors`); outermost is the recommended place.
     - ``fallback``: a header value (``"1; label=boot"``) to stamp until the store has
       been read; default None stamps nothing until then.
     - ``enforce_methods``: methods checked against ``min_compatible`` (default the
@@ -241,7 +280,8 @@ class VersionMiddleware:
         self._endpoint = endpoint
         self._script_path = script_path
         self._stamp_websocket = stamp_websocket
-        self._expose = header_name.encode("ascii") if expose_header else None
+        # Exposed together: a page that can read the version can read the reload instruction.
+        self._expose = (header_name, RELOAD_HEADER) if expose_header else None
         self._enforce_all = enforce_methods == "*"
         self._enforce_methods = frozenset(() if self._enforce_all else (m.upper() for m in enforce_methods))
         self._enforce_paths = tuple(enforce_paths)
@@ -299,16 +339,23 @@ class VersionMiddleware:
             scope["spa_version"] = current
             snapshot = current.snapshot
             path = scope["path"]
+            root_path = scope.get("root_path")
+            if root_path:  # mounted under a prefix: match relative to it
+                path = route_path(path, root_path)
+                # What the page must request: the prefix this middleware sits under
+                # (routing further in may extend scope["root_path"]).
+                scope[ROOT_PATH_KEY] = root_path
             if path == self._endpoint:
-                await self._serve_endpoint(scope, send, snapshot)
+                await self._serve_endpoint(scope, receive, send, snapshot)
                 return
             if path == self._script_path:
                 await self._serve_script(scope, receive, send, snapshot)
                 return
             if self._count_epoch is not None:
                 self._count_epoch(scope["headers"])
-            if snapshot.min_compatible is not None and self._is_stale_http(scope, snapshot.min_compatible):
-                await self._reject_http(send, snapshot)
+            minimum = snapshot.min_compatible
+            if minimum is not None and self._is_stale_http(scope, path, minimum):
+                await self._reject_http(scope, send, snapshot)
                 return
             expose = self._expose
 
@@ -359,33 +406,35 @@ class VersionMiddleware:
 
     # -- stale-client enforcement (docs/protocol.md) ------------------
 
-    def _is_stale_http(self, scope: Scope, min_compatible: int) -> bool:
+    def _is_stale_http(self, scope: Scope, path: str, min_compatible: int) -> bool:
         if not self._enforce_all and scope["method"] not in self._enforce_methods:
             return False
-        path: str = scope["path"]
         if not path.startswith(self._enforce_paths) or (
             self._enforce_exclude and path.startswith(self._enforce_exclude)
         ):
             return False
+        client = self._client_epoch_headers(scope)
+        # A missing or malformed header (curl, other services) is never rejected.
+        return client is not None and client < min_compatible
+
+    def _client_epoch_headers(self, scope: Scope) -> int | None:
+        # Repeated field lines are one comma-separated list (RFC 9110 §5.3): the highest
+        # valid epoch over all of them counts, as within one value (docs/protocol.md).
         wanted = self._client_header
+        best: int | None = None
         for key, value in scope["headers"]:
             if key == wanted:
                 client = parse_client_epoch(value)
-                # A missing or malformed header (curl, other services) is never rejected.
-                return client is not None and client < min_compatible
-        return False
+                if client is not None and (best is None or client > best):
+                    best = client
+        return best
 
     def _client_epoch_ws(self, scope: Scope) -> int | None:
-        wanted = self._client_header
-        for key, value in scope["headers"]:
-            if key == wanted:
-                return parse_client_epoch(value)
-        query = scope.get("query_string", b"")
-        if CLIENT_QUERY_PARAM.encode() in query:
-            for key, value in parse_qsl(query.decode("latin-1")):
-                if key == CLIENT_QUERY_PARAM:
-                    return parse_client_epoch(value.encode("latin-1"))
-        return None
+        header = self._client_epoch_headers(scope)
+        query = parse_client_query(scope.get("query_string", b""), _CLIENT_QUERY_PARAM)
+        if header is None or query is None:
+            return query if header is None else header
+        return max(header, query)
 
     def _stale_response(self, snapshot: Snapshot) -> tuple[list[Header], bytes]:
         body = b'{"error":"stale-client","reload":true,"current":' + snapshot.body + b"}"
@@ -399,8 +448,9 @@ class VersionMiddleware:
             headers.append(snapshot.header)
         return headers, body
 
-    async def _reject_http(self, send: Send, snapshot: Snapshot) -> None:
+    async def _reject_http(self, scope: Scope, send: Send, snapshot: Snapshot) -> None:
         headers, body = self._stale_response(snapshot)
+        headers += await self._cors_for_own(scope)
         await send({"type": "http.response.start", "status": 409, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -417,7 +467,10 @@ class VersionMiddleware:
 
     # -- the version endpoint --------------------------------------------------
 
-    async def _serve_endpoint(self, scope: Scope, send: Send, snapshot: Snapshot) -> None:
+    async def _serve_endpoint(self, scope: Scope, receive: Receive, send: Send, snapshot: Snapshot) -> None:
+        if _for_cors_layer(scope):
+            await self.app(scope, receive, send)
+            return
         headers: list[Header] = [(b"cache-control", b"no-store")]
         if scope["method"] not in ("GET", "HEAD"):
             status, body = 405, b""
@@ -428,12 +481,15 @@ class VersionMiddleware:
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         if snapshot.header is not None:
             headers.append(snapshot.header)
+        headers += await self._cors_for_own(scope)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def _serve_script(self, scope: Scope, receive: Receive, send: Send, snapshot: Snapshot) -> None:
         asset = load_script()
-        if asset is None:  # a source checkout whose JS was never built: let the app 404
+        # A source checkout whose JS was never built: let the app 404. And our own CORS
+        # question goes on to the app's CORS layer.
+        if asset is None or _for_cors_layer(scope):
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD"):
@@ -446,8 +502,73 @@ class VersionMiddleware:
             headers.append((b"content-length", str(len(body)).encode("ascii")))
         if snapshot.header is not None:
             headers.append(snapshot.header)
+        headers += await self._cors_for_own(scope)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    # -- CORS for our own responses (spa_version.cors) ---------------------------
+
+    async def _cors_for_own(self, scope: Scope) -> list[Header]:
+        """The CORS headers of a response we make ourselves (409, endpoint, script)."""
+        origin = host = None
+        for key, value in scope["headers"]:
+            if key == b"origin":
+                origin = value.decode("latin-1")
+            elif key == b"host":
+                host = value.decode("latin-1")
+        if origin is None:  # not a CORS request: nothing to add
+            return []
+        out: list[Header] = []
+        if self._expose is not None:
+            out.append((_ACEH, ", ".join(self._expose).encode("ascii")))
+        if is_cross_origin(origin, scope.get("scheme", "http"), host):
+            out += await self._ask_app_cors(scope, origin, host)
+        return out
+
+    async def _ask_app_cors(self, scope: Scope, origin: str, host: str | None) -> list[Header]:
+        """Ask the app's CORS layer for its decision: a preflight for the version endpoint.
+
+        A CORS layer inside us answers preflights itself, without calling a view; the
+        answer's origin decision is copied (`spa_version.cors`). The version endpoint's
+        path, never the request's own, so no view of the app ever gets this request.
+        """
+        target = self._endpoint or self._script_path or DEFAULT_ENDPOINT
+        path: str = scope["path"]
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):  # the same form the request came in
+            target = root_path.rstrip("/") + target
+        asked = probe_headers(origin, scope["method"], host)
+        probe: Scope = {
+            **scope,
+            "method": "OPTIONS",
+            "path": target,
+            "raw_path": target.encode("utf-8"),
+            "query_string": b"",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in asked],
+        }
+        answer: list[Message] = []
+        body_sent = False
+
+        async def probe_receive() -> Message:
+            nonlocal body_sent
+            if body_sent:
+                return {"type": "http.disconnect"}
+            body_sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def probe_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer.append(message)
+
+        try:
+            await asyncio.wait_for(self.app(probe, probe_receive, probe_send), PROBE_TIMEOUT)
+        except Exception:  # the client never sent this request: its failure is not the client's
+            logger.debug("spa-version: the CORS preflight for our own response failed", exc_info=True)
+        if not answer:
+            return []
+        start = answer[0]
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in copied_headers(start["status"], pairs)]
 
     # -- the listener's life ---------------------------------------------------
 

@@ -9,7 +9,8 @@ alone already yields the epoch; ``; key=value`` parameters follow, and ``min`` i
 out when the release has no ``min_compatible``. Unknown parameters must be ignored.
 
 Request header (default name ``X-SPA-Client-Version``): the client's own epoch, a bare
-decimal integer. A stale client is answered ``409`` with ``X-SPA-Reload``.
+decimal integer; read as a comma-separated list whose highest valid element counts
+(`parse_client_epoch`). A stale client is answered ``409`` with ``X-SPA-Reload``.
 
 Websocket drain: close code 1012 with the new release's header value as the reason.
 """
@@ -17,6 +18,7 @@ Websocket drain: close code 1012 with the new release's header value as the reas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 from .release import DEFAULT_POLICY, InvalidRelease, Release, validate_label, validate_policy
 
@@ -32,6 +34,7 @@ __all__ = [
     "close_reason",
     "format_header",
     "parse_client_epoch",
+    "parse_client_query",
     "parse_header",
 ]
 
@@ -116,9 +119,53 @@ def parse_header(value: str | bytes) -> ParsedVersion:
     return ParsedVersion(epoch, label, policy, min_compatible)
 
 
-def parse_client_epoch(value: bytes) -> int | None:
-    """The epoch a client sent in the request header, or None if it is not valid."""
-    if 0 < len(value) <= _MAX_EPOCH_DIGITS and value.isdigit():
+def parse_client_epoch(value: bytes | str) -> int | None:
+    """The client's epoch in one request header value (or query parameter value), or None.
+
+    The rule (docs/protocol.md, "Request header"): the value is a comma-separated list,
+    because XHR joins a header set twice into one value (``1, 1``; XHR standard,
+    ``setRequestHeader`` "combine") and proxies and WSGI servers join repeated field
+    lines the same way (RFC 9110 §5.3). Each element is stripped of surrounding SP and
+    HTAB (RFC 9110 §5.6.3, OWS); elements that are not 1-15 ASCII digits with a value
+    >= 1 are ignored; the highest valid element is the epoch, so a current client is
+    never refused. None when no element is valid.
+
+    *value* is the raw bytes (ASGI) or text (WSGI and Django hand header values over as
+    Latin-1 text, PEP 3333). It never raises, whatever it holds.
+    """
+    if isinstance(value, str):
+        # Latin-1 round-trips what a WSGI server decoded; anything beyond it is no digit.
+        value = value.encode("latin-1", "replace")
+    if 0 < len(value) <= _MAX_EPOCH_DIGITS and value.isdigit():  # the common case: one bare epoch
         epoch = int(value)
         return epoch if epoch >= 1 else None
-    return None
+    best: int | None = None
+    for element in value.split(b","):
+        element = element.strip(b" \t")
+        # bytes.isdigit() is ASCII-only: no Unicode digits get through.
+        if 0 < len(element) <= _MAX_EPOCH_DIGITS and element.isdigit():
+            epoch = int(element)
+            if epoch >= 1 and (best is None or epoch > best):
+                best = epoch
+    return best
+
+
+def parse_client_query(query: bytes, name: bytes) -> int | None:
+    """The client's epoch from the query parameter *name* of a raw query string, or None.
+
+    For websocket handshakes, where a browser cannot set headers
+    (``new WebSocket("/ws?spa-client-version=41")``). The query is split on ``&``, names
+    and values are percent-decoded to bytes (``+`` is a space, as in
+    application/x-www-form-urlencoded), and every occurrence of *name* is read with
+    `parse_client_epoch`: the highest valid epoch wins. Never raises: a value that is not
+    valid percent-encoding or not UTF-8 (``%FF``) is just not an epoch.
+    """
+    best: int | None = None
+    for pair in query.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if unquote_to_bytes(key.replace(b"+", b" ")) != name:
+            continue
+        epoch = parse_client_epoch(unquote_to_bytes(value.replace(b"+", b" ")))
+        if epoch is not None and (best is None or epoch > best):
+            best = epoch
+    return best

@@ -69,8 +69,13 @@ class CheckTests(SimpleTestCase):
         self.assertEqual(ids(MIDDLEWARE=[OURS, *middleware[:2]]), [])
 
     def test_cors_headers_above_without_expose_warns(self) -> None:
-        """django-cors-headers above ours without the header in CORS_EXPOSE_HEADERS is W004."""
+        """django-cors-headers above ours without both headers in CORS_EXPOSE_HEADERS is W004."""
         middleware = ["corsheaders.middleware.CorsMiddleware", OURS]
         self.assertEqual(ids(MIDDLEWARE=middleware), ["spa_version.W004"])
-        self.assertEqual(ids(MIDDLEWARE=middleware, CORS_EXPOSE_HEADERS=["x-spa-version"]), [])
+        self.assertEqual(
+            ids(MIDDLEWARE=middleware, CORS_EXPOSE_HEADERS=["x-spa-version"]), ["spa_version.W004"]
+        )
+        self.assertEqual(
+            ids(MIDDLEWARE=middleware, CORS_EXPOSE_HEADERS=["x-spa-version", "X-SPA-Reload"]), []
+        )
         self.assertEqual(ids(MIDDLEWARE=list(reversed(middleware))), [])

@@ -162,6 +162,26 @@ class EnforcementTests(SimpleTestCase):
             self.client.post("/submit/", headers={"X-SPA-Client-Version": "x1"}).status_code, 200
         )
 
+    def test_client_epoch_lists_follow_the_protocol_rule(self) -> None:
+        """A joined header ("n, n", as XHR sends one set twice) counts its highest valid epoch."""
+        old, now = self.current.epoch - 1, self.current.epoch
+        for value, status in [
+            (f"{old}, {old}", 409),
+            (f" {old}\t", 409),
+            (f"junk, {old}", 409),
+            (f"{old}, {now}", 200),
+            (f"{now}, {old}", 200),
+        ]:
+            with self.subTest(value=value):
+                response = self.client.post("/submit/", headers={"X-SPA-Client-Version": value})
+                self.assertEqual(response.status_code, status)
+
+    async def test_client_epoch_lists_follow_the_protocol_rule_async(self) -> None:
+        """The same rule under the async stack."""
+        old = self.current.epoch - 1
+        response = await self.async_client.post("/submit/", headers={"X-SPA-Client-Version": f"{old}, {old}"})
+        self.assertEqual(response.status_code, 409)
+
     def test_enforce_settings_are_read_at_access_time(self) -> None:
         """override_settings of ENFORCE_METHODS and RELOAD_LOCATION applies to the next request."""
         with override_settings(SPA_VERSION={**self.spa, "ENFORCE_METHODS": "*", "RELOAD_LOCATION": "/home"}):
@@ -184,17 +204,20 @@ class CorsTests(SimpleTestCase):
     def test_header_exposed_when_cors_allows_origin(self) -> None:
         """With Access-Control-Allow-Origin, the header name is added to the expose list."""
         response = self.client.get("/cors/", {"origin": "http://a.example"})
-        self.assertEqual(response["Access-Control-Expose-Headers"], "X-SPA-Version")
+        # X-SPA-Reload goes wherever X-SPA-Version goes.
+        self.assertEqual(response["Access-Control-Expose-Headers"], "X-SPA-Version, X-SPA-Reload")
 
     def test_expose_list_is_merged_not_replaced(self) -> None:
         """An existing expose list keeps its entries and gains ours once."""
         response = self.client.get("/cors/", {"origin": "*", "expose": "X-Request-Id, ETag"})
-        self.assertEqual(response["Access-Control-Expose-Headers"], "X-Request-Id, ETag, X-SPA-Version")
+        self.assertEqual(
+            response["Access-Control-Expose-Headers"], "X-Request-Id, ETag, X-SPA-Version, X-SPA-Reload"
+        )
 
     def test_expose_list_never_duplicates(self) -> None:
         """A list that already names the header (any case) is left as it is."""
-        response = self.client.get("/cors/", {"origin": "*", "expose": "x-spa-version"})
-        self.assertEqual(response["Access-Control-Expose-Headers"], "x-spa-version")
+        response = self.client.get("/cors/", {"origin": "*", "expose": "x-spa-reload, x-spa-version"})
+        self.assertEqual(response["Access-Control-Expose-Headers"], "x-spa-reload, x-spa-version")
 
     def test_no_expose_without_cors(self) -> None:
         """A same-origin response gets no expose header."""

@@ -78,6 +78,14 @@ DEFAULT_MATRIX = [
     # no header, or one we cannot read: never refused (curl, other services)
     *[(m, None, 200) for m in ("POST", "PUT", "PATCH", "DELETE", "GET")],
     *[("POST", bad, 200) for bad in ("abc", "0", "-3", "4.0", "", "9" * 16)],
+    # a list, as XHR sends a header set twice and proxies join repeated lines
+    # (docs/protocol.md): the highest valid element counts, whitespace is stripped
+    ("POST", f"{MIN - 1}, {MIN - 1}", 409),
+    ("POST", f" {MIN - 1}\t", 409),
+    ("POST", f"{MIN - 1}, junk", 409),
+    ("POST", f"{MIN - 1}, {MIN}", 200),
+    ("POST", f"junk, {MIN + 1}", 200),
+    ("POST", ", ,", 200),
     # safe methods are not enforced by default, even below min
     *[(m, "4", 200) for m in ("GET", "HEAD", "OPTIONS")],
 ]
@@ -89,6 +97,28 @@ async def test_default_enforcement_matrix(store: Store, method: str, epoch: str 
     mw, inner, client = await serve(store)
     async with client:
         response = await call(client, method, "/anything", epoch)
+    await mw.shutdown()
+    assert response.status_code == status
+    assert inner.calls == (0 if status == 409 else 1)
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ([str(MIN - 1), str(MIN - 1)], 409),
+        # a current client is never refused, whichever line comes first
+        ([str(MIN - 1), str(MIN)], 200),
+        ([str(MIN), str(MIN - 1)], 200),
+        (["junk", str(MIN - 1)], 409),
+    ],
+)
+async def test_repeated_client_header_lines_count_as_one_list(
+    store: Store, lines: list[str], status: int
+) -> None:
+    """Repeated X-SPA-Client-Version lines are one list (RFC 9110 §5.3): the highest valid epoch counts."""
+    mw, inner, client = await serve(store)
+    async with client:
+        response = await client.post("/api", headers=[("X-SPA-Client-Version", line) for line in lines])
     await mw.shutdown()
     assert response.status_code == status
     assert inner.calls == (0 if status == 409 else 1)
@@ -176,6 +206,13 @@ async def test_no_min_compatible_means_no_enforcement(app_name: str) -> None:
         ("header", "6", False),
         ("none", None, False),
         ("query", "junk", False),
+        # Undecodable or non-Latin-1 text is no epoch, never a 500.
+        ("query", "%FF", False),
+        ("query", "%E2%82%AC", False),
+        ("query", f"{MIN - 1}%2C%20{MIN - 1}", True),
+        ("query", f"{MIN - 1}%2C{MIN + 1}", False),
+        ("header", f"{MIN - 1}, {MIN - 1}", True),
+        ("header", f"{MIN - 1}, {MIN}", False),
     ],
 )
 async def test_websocket_handshake_from_a_stale_client_gets_409_under_uvicorn(

@@ -9,8 +9,9 @@
 - ``spa_version.W003``: the middleware sits below one that can answer on its own, so
   those answers (redirects, cached pages) go out unstamped or with a stale version.
 - ``spa_version.W004``: django-cors-headers sits above the middleware and its
-  ``CORS_EXPOSE_HEADERS`` leaves out the version header: it overwrites the expose list,
-  so cross-origin pages cannot read the version.
+  ``CORS_EXPOSE_HEADERS`` leaves out the version header or ``X-SPA-Reload``: it owns the
+  expose list there, so cross-origin pages cannot read the version or the reload
+  instruction of a 409.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from ..protocol import RELOAD_HEADER
 from ..stores import _REDIS_SCHEMES
 from .conf import parse_config
 
@@ -107,13 +109,15 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         except ImproperlyConfigured:
             return messages  # reported by check_settings
         exposed = {str(name).lower() for name in getattr(settings, "CORS_EXPOSE_HEADERS", ()) or ()}
-        if header.lower() not in exposed:
+        missing = [name for name in (header, RELOAD_HEADER) if name.lower() not in exposed]
+        if missing:
             messages.append(
                 Warning(
-                    f"{CORS_MIDDLEWARE} is above {MIDDLEWARE_PATH} and sets Access-Control-Expose-Headers "
-                    f"without {header}, so cross-origin pages cannot read the version.",
-                    hint=f"Add {header!r} to CORS_EXPOSE_HEADERS, or move {MIDDLEWARE_PATH} above "
-                    f"{CORS_MIDDLEWARE}.",
+                    f"{CORS_MIDDLEWARE} is above {MIDDLEWARE_PATH} and its Access-Control-Expose-Headers "
+                    f"leave out {', '.join(missing)}, so cross-origin pages cannot read the version "
+                    "or the reload instruction of a 409.",
+                    hint=f"Add {', '.join(map(repr, missing))} to CORS_EXPOSE_HEADERS, or move "
+                    f"{MIDDLEWARE_PATH} above {CORS_MIDDLEWARE} (docs/django.md, CORS).",
                     id="spa_version.W004",
                 )
             )

@@ -17,14 +17,18 @@ async stack under ASGI.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ..assets import load_script
+from ..cors import copied_headers, is_cross_origin, merge_expose, probe_headers
 from ..current import CurrentVersion, Snapshot
-from ..protocol import RELOAD_HEADER, parse_client_epoch
+from ..protocol import DEFAULT_ENDPOINT, RELOAD_HEADER, parse_client_epoch
 from ..templating import SCOPE_KEY
 from .conf import Config, get_config
 from .listener_thread import Followed, listener_thread
@@ -69,15 +73,59 @@ def stamp(response: HttpResponseBase, config: Config, snapshot: Snapshot) -> Non
     value = _header_value(snapshot)
     if value is None:
         return
-    name = config.header_name
-    response.headers[name] = value  # case-insensitive: replaces any earlier value
+    response.headers[config.header_name] = value  # case-insensitive: replaces any earlier value
     if config.expose_header and _ACAO in response.headers:
-        # A cross-origin page can read only the safelisted headers plus those listed
-        # here (Fetch standard, CORS); merge, never replace, never duplicate.
-        exposed = response.headers.get(_ACEH, "")
-        listed = {item.strip().lower() for item in exposed.split(",")}
-        if name.lower() not in listed:
-            response.headers[_ACEH] = f"{exposed}, {name}" if exposed.strip() else name
+        _expose(response, config)
+
+
+def _expose(response: HttpResponseBase, config: Config) -> None:
+    # A cross-origin page can read only the safelisted headers plus those listed here
+    # (Fetch standard, CORS); merge, never replace, never duplicate. X-SPA-Reload goes
+    # with the version header: a page that reads one reads both (spa_version.cors).
+    exposed = response.headers.get(_ACEH)
+    merged = merge_expose(exposed, (config.header_name, RELOAD_HEADER))
+    if merged != exposed:
+        response.headers[_ACEH] = merged
+
+
+def _cors_request(request: HttpRequest) -> tuple[str, bool] | None:
+    """(Origin, whether it is another origin) for a CORS request, else None."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    return origin, is_cross_origin(origin, request.scheme or "http", request.META.get("HTTP_HOST"))
+
+
+def _probe_request(request: HttpRequest, config: Config, origin: str) -> HttpRequest:
+    """The preflight for the version endpoint that asks the app's CORS layer (spa_version.cors)."""
+    target = config.endpoint or config.script_path or DEFAULT_ENDPOINT
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "OPTIONS",
+        "SCRIPT_NAME": request.META.get("SCRIPT_NAME", ""),
+        "PATH_INFO": target,
+        "QUERY_STRING": "",
+        "SERVER_NAME": request.META.get("SERVER_NAME", "localhost"),
+        "SERVER_PORT": str(request.META.get("SERVER_PORT", "80")),
+        "CONTENT_LENGTH": "0",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": request.scheme,
+    }
+    # What a proxy tells Django about the request (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST).
+    environ.update({k: v for k, v in request.META.items() if k.startswith("HTTP_X_FORWARDED_")})
+    for name, value in probe_headers(origin, request.method or "GET", request.META.get("HTTP_HOST")):
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return WSGIRequest(environ)
+
+
+def _copy_cors(response: HttpResponseBase, answer: HttpResponseBase) -> None:
+    for name, value in copied_headers(answer.status_code, answer.headers.items()):
+        response.headers[name] = value
+
+
+def _for_cors_layer(request: HttpRequest) -> bool:
+    # A CORS preflight for the endpoint or the script (a browser's, or the ASGI
+    # middleware's question behind wrap_asgi): the app's CORS layer answers it, not us.
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
 def _is_stale(request: HttpRequest, config: Config, min_compatible: int) -> bool:
@@ -91,7 +139,9 @@ def _is_stale(request: HttpRequest, config: Config, min_compatible: int) -> bool
     raw = request.headers.get(config.client_header)
     if raw is None:
         return False
-    client = parse_client_epoch(raw.encode("latin-1"))
+    # Repeated header lines arrive joined with "," (WSGI servers, Django's ASGIRequest);
+    # parse_client_epoch reads the list (docs/protocol.md).
+    client = parse_client_epoch(raw)
     # A missing or malformed header (curl, other services) is never refused.
     return client is not None and client < min_compatible
 
@@ -136,9 +186,9 @@ def _answer_early(request: HttpRequest, config: Config, snapshot: Snapshot) -> H
     """The response the middleware gives itself (endpoint, script, 409), or None."""
     path = request.path_info
     if path == config.endpoint:
-        return _endpoint_response(request, snapshot)
+        return None if _for_cors_layer(request) else _endpoint_response(request, snapshot)
     if path == config.script_path:
-        return _script_response(request)
+        return None if _for_cors_layer(request) else _script_response(request)
     if snapshot.min_compatible is not None and _is_stale(request, config, snapshot.min_compatible):
         return _stale_response(config, snapshot)
     return None
@@ -185,6 +235,14 @@ class VersionMiddleware:
         response = _answer_early(request, config, source.snapshot)
         if response is None:
             response = self.get_response(request)  # type: ignore[assignment]
+        else:
+            cors = _cors_request(request)
+            if cors is not None:
+                if config.expose_header:
+                    _expose(response, config)
+                if cors[1]:  # another origin: ask the app's CORS layer (spa_version.cors)
+                    answer = self.get_response(_probe_request(request, config, cors[0]))
+                    _copy_cors(response, answer)  # type: ignore[arg-type]
         assert response is not None
         # Read at response time: a bump that landed mid-request is served.
         stamp(response, config, source.snapshot)
@@ -199,6 +257,14 @@ class VersionMiddleware:
         response: HttpResponseBase | None = _answer_early(request, config, source.snapshot)
         if response is None:
             response = await self.get_response(request)  # type: ignore[misc]
+        else:
+            cors = _cors_request(request)
+            if cors is not None:
+                if config.expose_header:
+                    _expose(response, config)
+                if cors[1]:
+                    answer = await self.get_response(_probe_request(request, config, cors[0]))  # type: ignore[misc]
+                    _copy_cors(response, answer)
         assert response is not None
         stamp(response, config, source.snapshot)
         return response

@@ -157,13 +157,24 @@ class DeploySwitch:
                 await self.heartbeat.run()
             else:
                 await asyncio.Event().wait()  # nothing to write to: just live as long as the listener
-        finally:
-            heartbeat, self.heartbeat = self.heartbeat, None
-            if heartbeat is not None:
-                await heartbeat.remove()
-            agent, self.agent = self.agent, None
-            if agent is not None:
-                await agent.aclose()
+        except GeneratorExit:
+            # Closed by the garbage collector, not stopped: the event loop is gone, so no
+            # store I/O (the record expires after its ttl; the agent's socket goes with
+            # the process). Only `stop` or a cancellation ends this task cleanly.
+            raise
+        except BaseException:
+            await self._close_out()
+            raise
+        await self._close_out()
+
+    async def _close_out(self) -> None:
+        """Remove the fleet record and stop the agent (the end of `run`)."""
+        heartbeat, self.heartbeat = self.heartbeat, None
+        if heartbeat is not None:
+            await heartbeat.remove()
+        agent, self.agent = self.agent, None
+        if agent is not None:
+            await agent.aclose()
 
     def _hook_sigterm(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -14,7 +14,11 @@ makes the agent say ``drain``, closes the open sockets with 1012 spread over
 ``drain_shutdown_window``, and only then calls the server's handler, so the server's
 shutdown (and ``--timeout-graceful-shutdown``) finds nothing left to cut. A second
 SIGTERM goes straight to the server. Only in the main thread, and only when the
-handler found is a Python callable (the server installed one).
+handler found is a Python callable (the server installed one: uvicorn, Daphne through
+Twisted) or a handler set with ``loop.add_signal_handler`` on asyncio's loop (Granian's
+workers, ``hypercorn --workers 0``), which is replaced on the loop the same way.
+Hypercorn's workers (``--workers 1`` and up) never receive SIGTERM: see docs/servers.md
+for the deploy order that drains them.
 """
 
 from __future__ import annotations

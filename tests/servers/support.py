@@ -28,7 +28,8 @@ def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
         "hypercorn": [py, "-m", "hypercorn", target, "--bind", f"127.0.0.1:{port}"],
         "daphne": [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), target],
         "granian": [
-            py, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), target,
+            py, "-m", "granian", "--interface", "asgi", "--loop", "asyncio",
+            "--host", "127.0.0.1", "--port", str(port), target,
         ],
     }  # fmt: skip
     return [*commands[kind], *extra]

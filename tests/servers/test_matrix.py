@@ -119,7 +119,9 @@ async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, tmp_path:
         assert "lifespan:" not in output
 
 
-@pytest.mark.parametrize(("kind", "extra"), list(SIGTERM_CLOSE), ids=lambda v: " ".join(v) or "-")
+@pytest.mark.parametrize(
+    ("kind", "extra"), list(SIGTERM_CLOSE), ids=[" ".join([k, *e]) for k, e in SIGTERM_CLOSE]
+)
 async def test_what_sigterm_does_to_open_websockets(
     kind: str, extra: tuple[str, ...], tmp_path: Path
 ) -> None:

@@ -77,14 +77,19 @@ async def _closed(clients: list[Client], timeout: float = 30.0) -> None:
     await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=timeout)
 
 
-@pytest.mark.parametrize("kind", SERVERS)
-async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [(kind, "tests.servers.apps:app") for kind in SERVERS]
+    + [("daphne", "tests.servers.channels_asgi:application")],
+    ids=[*SERVERS, "daphne channels"],
+)
+async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, target: str, tmp_path: Path) -> None:
     """HTTP and (where the server sends them) accept headers are stamped; lifespan starts the
     listener; ``bump --wait`` returns once the old build's sockets are really closed, with
     the drain's close; a SIGTERM after that finds nothing to cut and the process stops clean."""
     env = _env(tmp_path)
     first = _bump(env, "A")
-    with ServerProcess(kind, env) as server:
+    with ServerProcess(kind, env, target) as server:
         server.wait_serving(format_header(first))
         clients = await open_clients(server.ws_url + "/ws", 3)
         accept = {c.conn.response.headers.get("X-SPA-Version") for c in clients}
@@ -117,6 +122,7 @@ async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, tmp_path:
         assert _fleet(env) == []  # lifespan shutdown removed the fleet record
     else:
         assert "lifespan:" not in output
+    assert "did not close in time" not in output  # nothing was left for the SIGTERM drain
 
 
 @pytest.mark.parametrize(

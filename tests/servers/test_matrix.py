@@ -57,6 +57,9 @@ def _env(tmp_path: Path, build: str = "A") -> dict[str, str]:
         "MATRIX_DRAIN_GRACE": "0",
         "MATRIX_DRAIN_WINDOW": "0.5",
         "MATRIX_SHUTDOWN_WINDOW": "1",
+        # For the Channels project; a test session that imported the Django tests has
+        # another settings module in its environment.
+        "DJANGO_SETTINGS_MODULE": "tests.servers.channels_settings",
     }
 
 

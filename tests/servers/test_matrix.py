@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from spa_version import open_store
-from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, format_header
+from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, format_header
 from spa_version.release import Release
 from tests.drain.conftest import Client, close_clients, open_clients
 from tests.servers.support import SERVERS, ServerProcess
@@ -113,7 +113,7 @@ async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, target: s
         assert second is not None and second.label == "B"
         code, with_reason = DRAIN_CLOSE[kind]
         assert {c.code for c in clients} == {code}
-        assert {c.reason for c in clients} == {format_header(second) if with_reason else ""}
+        assert {c.reason for c in clients} == {close_reason(second) if with_reason else ""}
         await close_clients(clients)
 
         server.terminate()
@@ -146,7 +146,7 @@ async def test_what_sigterm_does_to_open_websockets(
         server.wait_exit(timeout=30)
     code, with_reason = SIGTERM_CLOSE[kind, extra]
     assert {c.code for c in clients} == {code}, server.output()
-    assert {c.reason for c in clients} == {format_header(first) if with_reason else ""}
+    assert {c.reason for c in clients} == {close_reason(first) if with_reason else ""}
     await close_clients(clients)
 
 

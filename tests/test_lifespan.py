@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from spa_version import VersionMiddleware, open_store
-from tests.support.servers import ThreadedUvicorn, async_wait_for, wait_for
+from spa_version.protocol import format_header
+from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, wait_for
 
 
 async def lifespan_messages(app: Any, *messages: str) -> list[str]:
@@ -74,37 +77,34 @@ async def test_starlette_lifespan_starts_and_stops_the_listener(app_name: str) -
     assert mw._task is None
 
 
-async def test_app_that_raises_on_lifespan_still_gets_clean_start_and_stop(app_name: str) -> None:
-    """An app that refuses lifespan (Django) does not break it: the middleware answers lifespan itself."""
+async def test_app_that_raises_on_lifespan_refuses_it_for_the_server_too(app_name: str) -> None:
+    """An app that refuses lifespan by raising (Django's ASGIHandler) raises to the server
+    unchanged, so the server can say "lifespan unsupported"; nothing is started for it."""
     store = open_store(f"memory://{app_name}", app=app_name)
-    await store.bump("v1")
     mw = VersionMiddleware(django_like, store=store)
-    sent = await lifespan_messages(mw, "lifespan.startup", "lifespan.shutdown")
-    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert mw._task is None
+    with pytest.raises(ValueError, match="not lifespan"):
+        await lifespan_messages(mw, "lifespan.startup", "lifespan.shutdown")
+    assert mw._task is None and mw._deploy_task is None
 
 
-async def test_app_that_ignores_lifespan_still_gets_clean_start_and_stop(app_name: str) -> None:
-    """An app that returns from lifespan without reading a message is covered the same way."""
+async def test_app_that_ignores_lifespan_returns_at_once(app_name: str) -> None:
+    """An app that returns from lifespan without reading a message: the middleware returns
+    too, without answering lifespan in its place."""
 
     async def ignores_lifespan(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             return
         await django_like(scope, receive, send)
 
-    store = open_store(f"memory://{app_name}", app=app_name)
-    await store.bump("v1")
-    mw = VersionMiddleware(ignores_lifespan, store=store)
-    async with lifespan_running(mw) as sent:
-        # Started by lifespan, and the first release read before any request.
-        assert sent == ["lifespan.startup.complete"]
-        assert mw._task is not None and mw.current.release is not None
-    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    mw = VersionMiddleware(ignores_lifespan, store=open_store(f"memory://{app_name}", app=app_name))
+    sent = await asyncio.wait_for(lifespan_messages(mw, "lifespan.startup", "lifespan.shutdown"), 10)
+    assert sent == []
     assert mw._task is None
 
 
 async def test_app_failing_startup_is_not_masked(app_name: str) -> None:
-    """An app that reads the startup message and then fails is a real failure: it propagates."""
+    """An app that reads the startup message and then fails is a real failure: it propagates,
+    and what startup started (listener, heartbeat) is stopped."""
 
     async def broken(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -113,7 +113,47 @@ async def test_app_failing_startup_is_not_masked(app_name: str) -> None:
     mw = VersionMiddleware(broken, store=open_store(f"memory://{app_name}", app=app_name))
     with pytest.raises(RuntimeError, match="database is down"):
         await lifespan_messages(mw, "lifespan.startup")
-    await mw.shutdown()
+    assert mw._task is None and mw._deploy_task is None
+
+
+async def test_startup_failed_stops_the_listener_agent_and_heartbeat(tmp_path: Path, app_name: str) -> None:
+    """After ``lifespan.startup.failed`` (Starlette sends it when a startup handler raises)
+    the listener, the agent and the heartbeat are stopped and the fleet record removed."""
+    store_url = f"file://{tmp_path}"
+    await open_store(store_url, app=app_name).bump("A")
+    records = tmp_path / f"{app_name}.fleet"
+    agent_port = free_port()
+    started: list[asyncio.Task[None] | None] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        # The middleware's startup ran before this: its heartbeat and agent are up.
+        started.extend([mw._task, mw._deploy_task])
+        await async_wait_for(lambda: any(records.glob("*.json")))
+        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        raise RuntimeError("database is down")
+        yield  # pragma: no cover
+
+    inner = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))], lifespan=lifespan)
+    mw = VersionMiddleware(
+        inner, store=store_url, app_name=app_name, build="A", agent_port=agent_port, heartbeat_interval=0.2
+    )
+    sent: list[str] = []
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    queue.put_nowait({"type": "lifespan.startup"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    with pytest.raises(RuntimeError, match="database is down"):
+        await mw({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send)
+    assert sent == ["lifespan.startup.failed"]
+    assert all(task is not None and task.done() for task in started)
+    assert mw._task is None and mw._deploy_task is None
+    assert mw.deploy is not None and mw.deploy.agent is None
+    assert list(records.glob("*.json")) == []
+    with pytest.raises(OSError):  # nothing answers agent checks any more
+        await asyncio.open_connection("127.0.0.1", agent_port)
 
 
 async def test_without_lifespan_the_listener_starts_on_first_request(app_name: str) -> None:
@@ -131,12 +171,42 @@ async def test_without_lifespan_the_listener_starts_on_first_request(app_name: s
 
 
 def test_django_like_app_under_uvicorn_lifespan_auto(app_name: str, tmp_path: Any) -> None:
-    """Under real uvicorn (lifespan=auto) a Django-like app is stamped and shuts down cleanly."""
+    """Under real uvicorn (lifespan=auto) an app that refuses lifespan is still stamped: the
+    listener starts with the first request."""
     store_url = f"file://{tmp_path}"
-    asyncio.run(open_store(store_url, app=app_name).bump("v1"))
+    release = asyncio.run(open_store(store_url, app=app_name).bump("v1")).release
     mw = VersionMiddleware(django_like, store=store_url, app_name=app_name)
     with ThreadedUvicorn(mw, lifespan="auto") as server:
-        response = httpx.get(server.url + "/")
-        assert response.text == "django"
-        assert response.headers["x-spa-version"] == "1; label=v1; policy=next-navigation"
-    wait_for(lambda: mw._task is None, timeout=5)
+        assert httpx.get(server.url + "/").text == "django"
+        wait_for(lambda: httpx.get(server.url + "/").headers.get("x-spa-version") == format_header(release))
+
+
+async def test_a_task_closed_by_the_garbage_collector_does_no_store_io(tmp_path: Path, app_name: str) -> None:
+    """A heartbeat task left pending when its loop goes away (a server without lifespan) is
+    closed by the garbage collector, at any moment, maybe while another loop runs. That
+    close must not await store I/O: it raised "coroutine ignored GeneratorExit" (and could
+    hang in asyncio.to_thread on the wrong loop). The record is left to expire by its ttl."""
+    store_url = f"file://{tmp_path}"
+    await open_store(store_url, app=app_name).bump("A")
+    records = tmp_path / f"{app_name}.fleet"
+    for build in ("A", None):  # the deploy switch, and the plain fleet reporter
+        mw = VersionMiddleware(django_like, store=store_url, app_name=app_name, build=build)
+        left: list[Any] = []
+
+        def serve_then_vanish(mw: VersionMiddleware = mw, left: list[Any] = left) -> None:
+            loop = asyncio.new_event_loop()
+            try:
+                task = loop.create_task(mw._background.run(mw.store, lambda: True))
+                loop.run_until_complete(async_wait_for(lambda: any(records.glob("*.json"))))
+                left.append(task.get_coro())
+            finally:
+                loop.close()  # with the task still pending
+
+        thread = threading.Thread(target=serve_then_vanish)
+        thread.start()
+        thread.join(30)
+        assert left, "the heartbeat never wrote its record"
+        left.pop().close()  # what the garbage collector does, here with this test's loop running
+        assert list(records.glob("*.json")) != []  # no I/O ran
+        for record in records.glob("*.json"):
+            record.unlink()

@@ -14,7 +14,11 @@ makes the agent say ``drain``, closes the open sockets with 1012 spread over
 ``drain_shutdown_window``, and only then calls the server's handler, so the server's
 shutdown (and ``--timeout-graceful-shutdown``) finds nothing left to cut. A second
 SIGTERM goes straight to the server. Only in the main thread, and only when the
-handler found is a Python callable (the server installed one).
+handler found is a Python callable (the server installed one: uvicorn, Daphne through
+Twisted) or a handler set with ``loop.add_signal_handler`` on asyncio's loop (Granian's
+workers, ``hypercorn --workers 0``), which is replaced on the loop the same way.
+Hypercorn's workers (``--workers 1`` and up) never receive SIGTERM: see docs/servers.md
+for the deploy order that drains them.
 """
 
 from __future__ import annotations
@@ -157,22 +161,37 @@ class DeploySwitch:
                 await self.heartbeat.run()
             else:
                 await asyncio.Event().wait()  # nothing to write to: just live as long as the listener
-        finally:
-            heartbeat, self.heartbeat = self.heartbeat, None
-            if heartbeat is not None:
-                await heartbeat.remove()
-            agent, self.agent = self.agent, None
-            if agent is not None:
-                await agent.aclose()
+        except GeneratorExit:
+            # Closed by the garbage collector, not stopped: the event loop is gone, so no
+            # store I/O (the record expires after its ttl; the agent's socket goes with
+            # the process). Only `stop` or a cancellation ends this task cleanly.
+            raise
+        except BaseException:
+            await self._close_out()
+            raise
+        await self._close_out()
+
+    async def _close_out(self) -> None:
+        """Remove the fleet record and stop the agent (the end of `run`)."""
+        heartbeat, self.heartbeat = self.heartbeat, None
+        if heartbeat is not None:
+            await heartbeat.remove()
+        agent, self.agent = self.agent, None
+        if agent is not None:
+            await agent.aclose()
 
     def _hook_sigterm(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set from the main thread
+        loop = self._loop
+        assert loop is not None
+        handle = _loop_signal_handle(loop, signal.SIGTERM)
+        if handle is not None:
+            self._hook_loop_sigterm(loop, handle)
+            return
         previous = signal.getsignal(signal.SIGTERM)
         if not callable(previous):
             return  # SIG_DFL / SIG_IGN: no server handler to run after the drain
-        loop = self._loop
-        assert loop is not None
         fired = False
         tasks: set[asyncio.Task[None]] = set()
 
@@ -196,6 +215,39 @@ class DeploySwitch:
         signal.signal(signal.SIGTERM, on_sigterm)
         self._sigterm_restore = restore
 
+    def _hook_loop_sigterm(self, loop: asyncio.AbstractEventLoop, handle: asyncio.Handle) -> None:
+        """The same hook for a server that set its SIGTERM handler with
+        ``loop.add_signal_handler`` (Granian's workers, ``hypercorn --workers 0``): that
+        handler runs from the loop whatever Python-level handler is set, so it is
+        replaced on the loop itself, and called after the drain."""
+        fired = False
+        tasks: set[asyncio.Task[None]] = set()
+
+        def server_handler(signum: int, frame: FrameType | None) -> None:
+            handle._run()  # the server's callback, with its arguments, as the loop runs it
+
+        def on_sigterm() -> None:
+            nonlocal fired
+            if fired:
+                server_handler(signal.SIGTERM, None)  # a second SIGTERM: the server's own handling
+                return
+            fired = True
+            task = loop.create_task(
+                self._drain_then(server_handler, signal.SIGTERM), name="spa-version sigterm drain"
+            )
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        ours = _loop_signal_handle(loop, signal.SIGTERM)
+
+        def restore() -> None:
+            if not loop.is_closed() and _loop_signal_handle(loop, signal.SIGTERM) is ours:
+                callback = handle._callback  # type: ignore[attr-defined]
+                loop.add_signal_handler(signal.SIGTERM, callback, *handle._args)
+
+        self._sigterm_restore = restore
+
     async def _drain_then(self, handler: Callable[[int, FrameType | None], Any], signum: int) -> None:
         logger.info("spa-version: SIGTERM; closing websockets before the server shuts down")
         self.stopping = True
@@ -214,3 +266,18 @@ class DeploySwitch:
         await self.drain.aclose()
         if task is not None:
             await stop_heartbeat_task(self.heartbeat, task)
+
+
+def _loop_signal_handle(loop: asyncio.AbstractEventLoop, signum: int) -> asyncio.Handle | None:
+    """The handler a server set for *signum* with ``loop.add_signal_handler``, or None.
+
+    asyncio's Unix event loop keeps them in ``_signal_handlers``, and runs them from the
+    loop whenever the signal arrives (``signal.set_wakeup_fd``), so wrapping the
+    Python-level handler would not delay them. Loops that do not expose the table
+    (uvloop) give None: the Python-level hook is then all there is.
+    """
+    handlers = getattr(loop, "_signal_handlers", None)
+    if not isinstance(handlers, dict):
+        return None
+    handle = handlers.get(signum)
+    return handle if isinstance(handle, asyncio.Handle) else None

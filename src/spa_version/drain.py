@@ -10,6 +10,10 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   then closes each socket with **1012** and the new release's header value as the reason
   (docs/protocol.md, "Websocket drain"), spread uniformly with jitter over ``window``
   seconds: socket *i* of *n* (in random order) closes at ``window * (i + U(0, 1)) / n``.
+  A server that refuses to send 1012 (Daphne: autobahn sends only 1000 and 3000-4999)
+  gets **4012** with the same reason instead, from then on (docs/servers.md).
+- A close the server did not send does not count: the socket stays tracked (and
+  counted in ``spa-version status``) until its connection really ends.
 - The close is a real close frame sent through the server (``websocket.close``), so
   the client sees 1012 and the app's handler gets an ordinary ``websocket.disconnect``
   once the client answers. Anything the app sends after that raises `DrainedError`
@@ -34,7 +38,7 @@ from collections.abc import Callable
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .current import CurrentVersion
 from .liveness import LIVE, STALE, Liveness
-from .protocol import CLOSE_CODE_DRAIN, close_reason
+from .protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
 from .release import Release
 
 __all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays"]
@@ -103,8 +107,10 @@ class WebsocketDrain:
         self.stale_status = stale_status
         self.handover = handover
         self.sockets: set[_Socket] = set()
-        #: How many sockets this drain closed (with 1012).
+        #: How many sockets this drain closed (with 1012, or 4012 where the server refuses 1012).
         self.closed_count = 0
+        #: The close code the drain sends: 1012 until the server refuses it, then 4012.
+        self.close_code = CLOSE_CODE_DRAIN
         #: Called (on the event loop) whenever the drain closes its last socket.
         self.on_empty: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -184,18 +190,39 @@ class WebsocketDrain:
     async def _close(self, sock: _Socket) -> None:
         if sock.closed:
             return
+        # From here on the app's own sends raise DrainedError (see `serve`).
         sock.closed = True
-        self.sockets.discard(sock)
         release = self.current.release
         reason = "" if release is None else close_reason(release)
+        code = self.close_code
         try:
-            await sock.send({"type": "websocket.close", "code": CLOSE_CODE_DRAIN, "reason": reason})
-        except Exception as exc:  # the client left at the same moment: nothing to close
-            logger.debug("spa-version: drain close failed: %r", exc)
-        else:
-            self.closed_count += 1
+            await sock.send({"type": "websocket.close", "code": code, "reason": reason})
+        except Exception as exc:
+            if code != CLOSE_CODE_DRAIN or not await self._close_with_fallback(sock, reason, exc):
+                # Not closed (the client left at the same moment, or the server refused):
+                # the socket stays tracked until its connection really ends.
+                sock.closed = False
+                logger.debug("spa-version: drain close failed: %r", exc)
+                return
+        self.closed_count += 1
+        self.sockets.discard(sock)
         if not self.sockets and self.on_empty is not None:
             self.on_empty()
+
+    async def _close_with_fallback(self, sock: _Socket, reason: str, refused: Exception) -> bool:
+        """Retry a refused 1012 with 4012 (same reason); keep 4012 if the server takes it."""
+        try:
+            await sock.send({"type": "websocket.close", "code": CLOSE_CODE_DRAIN_FALLBACK, "reason": reason})
+        except Exception:
+            return False
+        self.close_code = CLOSE_CODE_DRAIN_FALLBACK
+        logger.info(
+            "spa-version: the server refused close code %d (%s); the drain closes with %d instead",
+            CLOSE_CODE_DRAIN,
+            refused,
+            CLOSE_CODE_DRAIN_FALLBACK,
+        )
+        return True
 
     def _close_later(self, sock: _Socket) -> None:
         task = asyncio.ensure_future(self._close(sock))

@@ -288,12 +288,19 @@ class FleetReporter:
         await after_first_read(synced, self.interval)
         # No extra beat on a new release either, for the same reason (it would race the
         # listener's read of it); the next regular beat reports the epoch.
-        self.heartbeat = Heartbeat(store, self.describe, interval=self.interval)
+        self.heartbeat = heartbeat = Heartbeat(store, self.describe, interval=self.interval)
         try:
-            await self.heartbeat.run()
-        finally:
-            heartbeat, self.heartbeat = self.heartbeat, None
+            await heartbeat.run()
+        except GeneratorExit:
+            # Closed by the garbage collector, not stopped: the event loop is gone, so no
+            # store I/O (the record expires after its ttl).
+            raise
+        except BaseException:
+            self.heartbeat = None
             await heartbeat.remove()
+            raise
+        self.heartbeat = None
+        await heartbeat.remove()
 
     async def stop(self, task: asyncio.Task[None] | None) -> None:
         """Shutdown: let the write in progress finish, remove the record, then stop *task*."""

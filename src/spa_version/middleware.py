@@ -53,6 +53,10 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _ACAO = b"access-control-allow-origin"
 _ACEH = b"access-control-expose-headers"
 _ACAO_LENGTH = len(_ACAO)
+# The lifespan messages after which the listener must not run on (ASGI lifespan spec).
+_LIFESPAN_ENDS = frozenset(
+    {"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"}
+)
 
 
 def route_path(path: str, root_path: str) -> str:
@@ -620,41 +624,33 @@ class VersionMiddleware:
                 logger.exception("spa-version: closing the store failed")
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        received_any = False
+        """Pass the app's lifespan through, starting the listener with it.
+
+        Transparent (ASGI lifespan spec): every message and every exception of the app
+        reaches the server unchanged. An app that refuses lifespan (raises, or returns
+        without reading a message) refuses it for the server as well, which then says so
+        ("lifespan unsupported" in uvicorn); the listener starts with the first request
+        instead. Django's ``ASGIHandler`` refuses lifespan: `spa_version.django.asgi`
+        speaks it on Django's behalf. The listener and heartbeat stop on
+        ``lifespan.startup.failed``, on shutdown, and when the app's lifespan raises.
+        """
 
         async def receive_wrapper() -> Message:
-            nonlocal received_any
             message = await receive()
-            received_any = True
             if message["type"] == "lifespan.startup":
                 await self.startup()
             return message
 
         async def send_wrapper(message: Message) -> None:
-            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if message["type"] in _LIFESPAN_ENDS:
                 await self.shutdown()
             await send(message)
 
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         except Exception:
-            if received_any:
-                raise
-        if received_any:
-            return
-        # The app refuses lifespan before reading anything: it raises (Django's
-        # ASGIHandler does, for every scope but "http") or just returns. Run the
-        # protocol ourselves, so the listener still starts and, above all, stops cleanly.
-        logger.debug("spa-version: the app does not speak lifespan; handling it here")
-        await self._own_lifespan(receive, send)
-
-    async def _own_lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
+            # The app's startup crashed (or its lifespan did later): stop what startup
+            # started, then let the server see the exception as the app raised it.
+            if self._task is not None:
                 await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+            raise

@@ -12,7 +12,8 @@ Request header (default name ``X-SPA-Client-Version``): the client's own epoch, 
 decimal integer; read as a comma-separated list whose highest valid element counts
 (`parse_client_epoch`). A stale client is answered ``409`` with ``X-SPA-Reload``.
 
-Websocket drain: close code 1012 with the new release's header value as the reason.
+Websocket drain: close code 1012 (or 4012 where the server refuses 1012) with the new
+release's header value as the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .release import DEFAULT_POLICY, InvalidRelease, Release, validate_label, va
 __all__ = [
     "CLIENT_HEADER",
     "CLOSE_CODE_DRAIN",
+    "CLOSE_CODE_DRAIN_FALLBACK",
     "CLOSE_CODE_STALE_CLIENT",
     "DEFAULT_ENDPOINT",
     "HEADER",
@@ -44,6 +46,10 @@ RELOAD_HEADER = "X-SPA-Reload"
 DEFAULT_ENDPOINT = "/__spa-version"
 # RFC 6455 §7.4.1 / IANA: 1012 "Service Restart", the client may reconnect.
 CLOSE_CODE_DRAIN = 1012
+# The same drain close where a server refuses to send 1012: autobahn (Daphne) sends only
+# 1000 and 3000-4999. A private-use code (RFC 6455 §7.4.2), with the same reason;
+# clients treat it exactly like 1012 (docs/protocol.md, "Websocket drain").
+CLOSE_CODE_DRAIN_FALLBACK = 4012
 # A private-use code (RFC 6455 §7.4.2: 4000-4999) for a stale client's handshake
 # when the server cannot send an HTTP 409 (no websocket.http.response extension).
 CLOSE_CODE_STALE_CLIENT = 4409

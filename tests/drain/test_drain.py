@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from spa_version.current import CurrentVersion
 from spa_version.drain import WebsocketDrain, spread_delays
 from spa_version.liveness import LIVE, PENDING, STALE, Liveness
-from spa_version.protocol import CLOSE_CODE_DRAIN, close_reason, parse_header
+from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, parse_header
 from spa_version.release import Release
 from spa_version.stores import Store
 from tests.drain.conftest import build_middleware, close_clients, open_clients
@@ -242,3 +242,75 @@ async def test_a_second_lifespan_still_drains(store: Store) -> None:
         await async_wait_for(lambda: client.closed_at is not None, timeout=10)
         assert client.code == CLOSE_CODE_DRAIN
         await close_clients([client])
+
+
+async def test_a_close_the_server_refuses_does_not_count_as_closed() -> None:
+    """A server that refuses the drain's close (1012 and 4012 alike) leaves the socket open:
+    it stays tracked and counted (``spa-version status``, ``bump --wait``) until its
+    connection really ends, and nothing reports it drained."""
+    current = CurrentVersion("X-SPA-Version")
+    current.offer(_release(1, "A"))
+    drain = WebsocketDrain(Liveness("A", current), current, grace=0.0, window=0.0)
+    emptied: list[bool] = []
+    drain.on_empty = lambda: emptied.append(True)
+    drain.attach()
+    refused: list[int] = []
+    inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    inbox.put_nowait({"type": "websocket.connect"})
+
+    async def server_send(message: dict[str, object]) -> None:
+        if message["type"] == "websocket.close":
+            refused.append(int(message["code"]))  # type: ignore[call-overload]
+            raise RuntimeError(f"invalid close code {message['code']}")
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        await inbox.get()
+        await send({"type": "websocket.accept"})  # type: ignore[operator]
+        await inbox.get()  # until the client leaves
+
+    served = asyncio.create_task(drain.serve({"type": "websocket"}, inbox.get, server_send, app))
+    await async_wait_for(lambda: drain.open_count == 1)
+    current.offer(_release(2, "B"))  # stale: the drain starts and tries to close
+    await async_wait_for(lambda: drain._swept)
+    assert refused[:2] == [CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK]
+    assert drain.open_count == 1 and drain.closed_count == 0 and emptied == []
+    inbox.put_nowait({"type": "websocket.disconnect", "code": 1006})  # the connection ends
+    await asyncio.wait_for(served, 10)
+    assert drain.open_count == 0 and emptied == [True]
+
+
+async def test_a_server_that_refuses_1012_gets_4012_with_the_same_reason() -> None:
+    """Where the server refuses 1012 (autobahn, under Daphne), the same close goes out as
+    4012 with the same reason, and later closes use 4012 at once."""
+    current = CurrentVersion("X-SPA-Version")
+    current.offer(_release(1, "A"))
+    drain = WebsocketDrain(Liveness("A", current), current, grace=0.0, window=0.0)
+    drain.attach()
+    sent: list[tuple[object, object]] = []
+    inboxes: list[asyncio.Queue[dict[str, object]]] = []
+
+    async def server_send(message: dict[str, object]) -> None:
+        if message["type"] == "websocket.close":
+            if message["code"] == CLOSE_CODE_DRAIN:
+                raise RuntimeError("invalid close code 1012 (must be 1000 or from [3000, 4999])")
+            sent.append((message["code"], message["reason"]))
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        await send({"type": "websocket.accept"})  # type: ignore[operator]
+        await receive()  # type: ignore[operator]
+
+    served = []
+    for _ in range(2):
+        inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+        inboxes.append(inbox)
+        served.append(asyncio.create_task(drain.serve({"type": "websocket"}, inbox.get, server_send, app)))
+    await async_wait_for(lambda: drain.open_count == 2)
+    new = _release(2, "B")
+    current.offer(new)
+    await async_wait_for(lambda: drain._swept)
+    assert sent == [(CLOSE_CODE_DRAIN_FALLBACK, close_reason(new))] * 2
+    assert drain.close_code == CLOSE_CODE_DRAIN_FALLBACK
+    assert drain.open_count == 0 and drain.closed_count == 2
+    for inbox in inboxes:
+        inbox.put_nowait({"type": "websocket.disconnect", "code": CLOSE_CODE_DRAIN_FALLBACK})
+    await asyncio.wait_for(asyncio.gather(*served), 10)

@@ -192,3 +192,25 @@ def test_status_on_the_memory_store_is_a_clear_error() -> None:
     result = run_cli("status", env={"SPA_VERSION_URL": "memory://x"})
     assert result.returncode == 2
     assert "fleet status needs the Redis or file store" in result.stderr
+
+
+def test_status_json_has_the_keys_the_docs_list(tmp_path: Path, app_name: str) -> None:
+    """``status --json`` has exactly the keys docs/deploy-haproxy.md lists, for a process
+    with a build and its agent (so a script written from the docs finds them all)."""
+    store_url = f"file://{tmp_path}"
+    asyncio.run(open_store(store_url, app=app_name).bump("A"))
+    mw, _ = build_middleware(store_url, app_name=app_name, agent_port=free_port(), heartbeat_interval=0.2)
+    env = {"SPA_VERSION_URL": store_url, "SPA_VERSION_APP": app_name}
+    with ThreadedUvicorn(mw):
+        summary = wait_for(lambda: (s := status_json(env))["processes"] and s, timeout=15, interval=0.1)
+    assert set(summary) == {"release", "builds", "processes"}
+    assert set(summary["release"]) == {"epoch", "label", "policy", "min_compatible", "created_at", "note"}
+    assert set(summary["builds"]) == {"A"}
+    assert set(summary["builds"]["A"]) == {
+        "processes", "live", "pending", "stale", "websockets", "requests_by_epoch",
+    }  # fmt: skip
+    [process] = summary["processes"]
+    assert set(process) == {
+        "name", "host", "pid", "build", "state", "stopping", "epoch", "label", "websockets", "drained",
+        "agent_port", "requests_by_epoch", "requests_window", "started_at", "updated_at", "interval", "ttl",
+    }  # fmt: skip

@@ -38,7 +38,7 @@ DOC = ROOT / "docs" / "deploy-haproxy.md"
 BLUE = ("blue1", "blue2")
 GREEN = ("green1", "green2")
 CLIENTS = 200
-AGENT_INTER = 1.0  # seconds; production would use the default 2 s
+AGENT_INTER = 1.0  # seconds: below inter x (rise - 1) = 2 s (docs/deploy-haproxy.md, Timing)
 # Issue #5: "HAProxy marks blue DRAIN within the agent interval". Blue says "drain" at
 # its first agent check after the bump (no handover, the default); the slack covers a
 # busy machine's scheduling of that check and of this test's polling.

@@ -16,8 +16,12 @@ outermost ASGI application (Channels' ``ProtocolTypeRouter``) in the pure ASGI
         "websocket": URLRouter(websocket_urlpatterns),
     }))
 
-The wrapper runs the ASGI lifespan protocol itself when the wrapped app refuses it
-(Django's ``ASGIHandler`` does), so its listener starts and stops with the server.
+Django's ``ASGIHandler`` (and a ``ProtocolTypeRouter`` without a ``"lifespan"`` entry)
+refuses the ASGI lifespan protocol by raising. The wrapper answers lifespan on their
+behalf (``lifespan.startup.complete``, ``lifespan.shutdown.complete``), so the
+middleware's listener starts and stops with the server, and the server never logs
+"lifespan unsupported". A ``ProtocolTypeRouter`` that routes ``"lifespan"`` to an app
+of its own gets the lifespan messages itself.
 
 Django's ``ASGIHandler`` sends response header names as written (``X-SPA-Version``,
 ``Access-Control-Allow-Origin``), while ASGI expects lowercase names and the pure
@@ -36,13 +40,35 @@ from .conf import get_config
 __all__ = ["wrap_asgi"]
 
 
-class _LowercaseResponseHeaders:
-    """Lowercase the header names of ``http.response.start`` (see the module docstring)."""
+def _routes_lifespan(application: ASGIApp) -> bool:
+    """Whether *application* is a Channels ``ProtocolTypeRouter`` with a ``"lifespan"`` app."""
+    mapping = getattr(application, "application_mapping", None)
+    return isinstance(mapping, dict) and "lifespan" in mapping
+
+
+async def _answer_lifespan(receive: Receive, send: Send) -> None:
+    """Speak the ASGI lifespan protocol for an app that has nothing to start or stop."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+class _DjangoStack:
+    """Adapts a Django ASGI stack for the pure middleware (see the module docstring):
+    answers lifespan on Django's behalf and lowercases ``http.response.start`` header names."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._answer_lifespan = not _routes_lifespan(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._answer_lifespan:
+            await _answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -61,5 +87,5 @@ def wrap_asgi(application: ASGIApp, **overrides: Any) -> VersionMiddleware:
     Keyword arguments override single options (``stamp_websocket=True``, ...). Call it
     after Django is set up (after ``get_asgi_application()``).
     """
-    inner = _LowercaseResponseHeaders(application)
+    inner = _DjangoStack(application)
     return VersionMiddleware(inner, **{**get_config().asgi_options(), **overrides})

@@ -126,10 +126,16 @@ class ListenerThread:
         marker = asyncio.create_task(mark_synced())
         try:
             await followed.listener.run()
-        finally:
+        except GeneratorExit:
+            # Closed by the garbage collector, not cancelled: the event loop is gone,
+            # so await nothing.
+            marker.cancel()
+            raise
+        except BaseException:
             marker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await marker
+            raise
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is not None:

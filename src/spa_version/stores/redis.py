@@ -379,11 +379,17 @@ class RedisStore(Store):
                 if loop.time() >= next_resync:
                     next_resync = loop.time() + resync_interval
                     await self._resync(on_release)
+        except GeneratorExit:
+            # Closed by the garbage collector, not cancelled: the event loop is gone, so
+            # await nothing (the connection goes with the process).
+            raise
+        except BaseException:
+            with contextlib.suppress(redis_errors.RedisError, OSError):
+                await pubsub.aclose()
+            raise
         finally:
             if connection is not None:
                 connection.deregister_connect_callback(reconnected.mark)
-            with contextlib.suppress(redis_errors.RedisError, OSError):
-                await pubsub.aclose()
 
     async def _bounded(self, step: Awaitable[_T], where: str, extra: float = 0.0) -> _T:
         """Await one listener step for at most ``ping_timeout`` (plus *extra*) seconds.

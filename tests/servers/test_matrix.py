@@ -1,0 +1,182 @@
+"""Every major ASGI server as a real process (docs/servers.md): uvicorn, Hypercorn, Daphne, Granian.
+
+For each: the HTTP stamp, the websocket accept stamp, lifespan, the drain after a bump
+with ``spa-version bump --wait`` (the deploy order docs/servers.md recommends), and what
+SIGTERM does to open websockets. The expected values below are the table in
+docs/servers.md; a server release that changes one of them fails here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from spa_version import open_store
+from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, format_header
+from spa_version.release import Release
+from tests.drain.conftest import Client, close_clients, open_clients
+from tests.servers.support import SERVERS, ServerProcess
+from tests.support.servers import async_wait_for, cli_command, run_cli
+
+pytestmark = pytest.mark.slow
+
+#: Does the server send the headers of ``websocket.accept`` (ASGI spec 2.1)?
+ACCEPT_STAMPED = {"uvicorn": True, "hypercorn": True, "daphne": False, "granian": False}
+#: Does the server run ASGI lifespan?
+LIFESPAN = {"uvicorn": True, "hypercorn": True, "daphne": False, "granian": True}
+#: The drain's close as the client sees it: code, and whether the reason arrives.
+DRAIN_CLOSE = {
+    "uvicorn": (CLOSE_CODE_DRAIN, True),
+    "hypercorn": (CLOSE_CODE_DRAIN, True),
+    "daphne": (CLOSE_CODE_DRAIN_FALLBACK, False),  # autobahn: no 1012, and no reason sent
+    "granian": (CLOSE_CODE_DRAIN, True),
+}
+#: What open websockets get on SIGTERM (to the process the user started): code, and
+#: whether the reason (the version) arrives. Keyed by server and extra arguments.
+SIGTERM_CLOSE = {
+    ("uvicorn", ()): (CLOSE_CODE_DRAIN, True),  # the middleware's hook drains first
+    ("daphne", ()): (CLOSE_CODE_DRAIN_FALLBACK, False),  # the hook, before Twisted's handler
+    ("granian", ()): (CLOSE_CODE_DRAIN, True),  # the hook, on each worker's loop
+    ("hypercorn", ("--workers", "0")): (CLOSE_CODE_DRAIN, True),  # one process: the hook, on its loop
+    # Workers (the default, 1) never see SIGTERM: the parent sets an event they poll,
+    # and whatever is open at the graceful timeout is cut with 1011.
+    ("hypercorn", ()): (1011, False),
+}
+
+_NOISE = ("Traceback", "Task was destroyed", "GeneratorExit", "never awaited")
+
+
+def _env(tmp_path: Path, build: str = "A") -> dict[str, str]:
+    return {
+        "SPA_VERSION_URL": f"file://{tmp_path}",
+        "SPA_VERSION_APP": "matrix",
+        "SPA_VERSION_BUILD": build,
+        "MATRIX_DRAIN_GRACE": "0",
+        "MATRIX_DRAIN_WINDOW": "0.5",
+        "MATRIX_SHUTDOWN_WINDOW": "1",
+        # For the Channels project; a test session that imported the Django tests has
+        # another settings module in its environment.
+        "DJANGO_SETTINGS_MODULE": "tests.servers.channels_settings",
+    }
+
+
+def _bump(env: dict[str, str], label: str) -> Release:
+    result = run_cli("bump", label, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return Release.from_dict({k: v for k, v in json.loads(result.stdout).items() if k != "receivers"})
+
+
+def _fleet(env: dict[str, str]) -> list[dict[str, object]]:
+    result = run_cli("status", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    processes: list[dict[str, object]] = json.loads(result.stdout)["processes"]
+    return processes
+
+
+async def _closed(clients: list[Client], timeout: float = 30.0) -> None:
+    await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [(kind, "tests.servers.apps:app") for kind in SERVERS]
+    + [("daphne", "tests.servers.channels_asgi:application")],
+    ids=[*SERVERS, "daphne channels"],
+)
+async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, target: str, tmp_path: Path) -> None:
+    """HTTP and (where the server sends them) accept headers are stamped; lifespan starts the
+    listener; ``bump --wait`` returns once the old build's sockets are really closed, with
+    the drain's close; a SIGTERM after that finds nothing to cut and the process stops clean."""
+    env = _env(tmp_path)
+    first = _bump(env, "A")
+    with ServerProcess(kind, env, target) as server:
+        server.wait_serving(format_header(first))
+        clients = await open_clients(server.ws_url + "/ws", 3)
+        accept = {c.conn.response.headers.get("X-SPA-Version") for c in clients}
+        assert accept == ({format_header(first)} if ACCEPT_STAMPED[kind] else {None})
+        await async_wait_for(lambda: [p.get("websockets") for p in _fleet(env)] == [3], timeout=15)
+
+        # The deploy order of docs/servers.md: bump and wait for the drain, then stop.
+        wait = await asyncio.create_subprocess_exec(
+            *cli_command("bump", "B", "--wait", "--timeout", "60"),
+            env={**server.env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(wait.communicate(), 90)
+        assert wait.returncode == 0, stderr.decode()
+        await _closed(clients)  # bump --wait returned: the closes are on their way, not pending
+        second = await open_store(env["SPA_VERSION_URL"], app="matrix").get()
+        assert second is not None and second.label == "B"
+        code, with_reason = DRAIN_CLOSE[kind]
+        assert {c.code for c in clients} == {code}
+        assert {c.reason for c in clients} == {close_reason(second) if with_reason else ""}
+        await close_clients(clients)
+
+        server.terminate()
+        server.wait_exit(timeout=30)
+        output = server.output()
+    assert not [line for line in output.splitlines() if any(n in line for n in _NOISE)], output
+    if LIFESPAN[kind]:
+        assert "lifespan: startup" in output and "lifespan: shutdown" in output, output
+        assert _fleet(env) == []  # lifespan shutdown removed the fleet record
+    else:
+        assert "lifespan:" not in output
+    assert "did not close in time" not in output  # nothing was left for the SIGTERM drain
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"), list(SIGTERM_CLOSE), ids=[" ".join([k, *e]) for k, e in SIGTERM_CLOSE]
+)
+async def test_what_sigterm_does_to_open_websockets(
+    kind: str, extra: tuple[str, ...], tmp_path: Path
+) -> None:
+    """SIGTERM with websockets still open: the close each client gets (docs/servers.md)."""
+    env = _env(tmp_path)
+    first = _bump(env, "A")
+    with ServerProcess(kind, env, "tests.servers.apps:app", *extra) as server:
+        server.wait_serving(format_header(first))
+        clients = await open_clients(server.ws_url + "/ws", 3)
+        await async_wait_for(lambda: [p.get("websockets") for p in _fleet(env)] == [3], timeout=15)
+        server.terminate()
+        await _closed(clients)
+        server.wait_exit(timeout=30)
+    code, with_reason = SIGTERM_CLOSE[kind, extra]
+    assert {c.code for c in clients} == {code}, server.output()
+    assert {c.reason for c in clients} == {close_reason(first) if with_reason else ""}
+    await close_clients(clients)
+
+
+# -- lifespan passes through: the server sees what the app does -------------------------
+
+
+def test_uvicorn_reports_lifespan_unsupported_for_an_app_that_refuses_it(tmp_path: Path) -> None:
+    """An app that raises on lifespan (as Django's ASGIHandler does): uvicorn (lifespan auto)
+    says "lifespan unsupported", and the listener starts with the first request instead."""
+    env = _env(tmp_path)
+    first = _bump(env, "A")
+    with ServerProcess("uvicorn", env, "tests.servers.apps:refuses_lifespan") as server:
+        server.wait_serving(format_header(first))
+        server.terminate()
+        server.wait_exit(timeout=30)
+        output = server.output()
+    assert "ASGI 'lifespan' protocol appears unsupported." in output, output
+    assert not [line for line in output.splitlines() if any(n in line for n in _NOISE)], output
+
+
+@pytest.mark.parametrize("app", ["crashes_at_startup", "crashes_before_reading"])
+def test_uvicorn_lifespan_on_fails_startup_of_an_app_that_crashes(app: str, tmp_path: Path) -> None:
+    """With ``--lifespan on`` an app whose startup raises does not start, whether it read
+    the startup message first (Starlette) or not (a raw app): uvicorn exits non-zero and
+    its output shows the app's traceback."""
+    env = _env(tmp_path)
+    _bump(env, "A")
+    with ServerProcess("uvicorn", env, f"tests.servers.apps:{app}", "--lifespan", "on") as server:
+        returncode = server.wait_exit(timeout=30)
+        output = server.output()
+    assert returncode != 0
+    assert "RuntimeError: database is down" in output and "Traceback" in output, output
+    assert "Application startup failed. Exiting." in output, output

@@ -13,4 +13,4 @@ globalThis.SpaVersion = SpaVersion;
 // Start at once with everything on (the baseline comes from <meta name="spa-version">);
 // `SpaVersion.start({...})` later merges options into this instance. `data-manual` on the
 // tag leaves starting to the page, e.g. to pass a baseline or pick helpers.
-if (!(script && script.hasAttribute("data-manual"))) SpaVersion.startAll();
+if (!script?.hasAttribute("data-manual")) SpaVersion.startAll();

@@ -8,8 +8,6 @@ import { defaults } from "./defaults.js";
 // Symbol.for, not Symbol(): an ESM copy and the script-tag copy on one page must find each
 // other, so fetch and history are wrapped once per window however often start() runs.
 const KEY = Symbol.for("spa-version");
-// 15 digits keep the epoch exact in a double (docs/protocol.md rejects longer ones too).
-const EPOCH = /^\d{1,15}$/;
 // sessionStorage key of the loop guard's log: [[epoch, time], ...], oldest first.
 const LOG = "spa-version:reloads";
 
@@ -22,14 +20,15 @@ const LOG = "spa-version:reloads";
  */
 export function parseVersion(value) {
   let best = null;
-  // Each element: the epoch, then nothing but whitespace up to ";", "," or the end.
+  // Each element: the epoch (15 digits at most keep it exact in a double, and
+  // docs/protocol.md rejects longer ones too), then nothing but whitespace up to ";", ","
+  // or the end.
   for (const [, epoch, params] of String(value).matchAll(/(?:^|,)\s*(\d{1,15})\s*(?![^;,])([^,]*)/g))
     if (epoch > (best?.epoch || 0)) {
       best = { epoch: +epoch, label: null, policy: "next-navigation", min: null };
       // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
       for (const [, key, val] of params.matchAll(/;\s*(label|policy|min)\s*=\s*([^;\s]*)/g))
-        if (key != "min") best[key] = val;
-        else if (EPOCH.test(val)) best.min = +val || null;
+        best[key] = key != "min" ? val : (/^\d{1,15}$/.test(val) && +val) || null;
     }
   return best;
 }
@@ -116,11 +115,10 @@ function wrapFetch(w, headersFor, observe) {
 /**
  * History wrapping: call `route()` after each possible route change, that is what routers
  * call (pushState and replaceState: React Router, Vue Router's web and hash histories) and
- * what the back button and #links fire. Returns the original pushState.
+ * what the back button and #links fire.
  */
 function wrapHistory(w, route) {
   const h = w.history;
-  const push = h.pushState;
   for (const m of ["pushState", "replaceState"]) {
     const orig = h[m];
     h[m] = function () {
@@ -131,7 +129,6 @@ function wrapHistory(w, route) {
   }
   w.addEventListener("popstate", route);
   w.addEventListener("hashchange", route);
-  return push;
 }
 
 /**
@@ -152,12 +149,11 @@ export function start(options = {}) {
   const listeners = {};
   // The baseline: the explicit option, else the server-rendered meta tag, else (learn())
   // the first response seen.
-  let base = parseVersion(o.baseline ?? w.document.querySelector("meta[name=spa-version]")?.content)?.epoch;
+  let base = parseVersion(o.baseline ?? w.document.querySelector("meta[name=spa-version]")?.content)?.epoch || null;
   let latest = null;
   let routed = l.href;
   let leaving;
-  const known = () => latest?.epoch || base;
-  const immediate = () => latest?.policy == "immediate";
+    const immediate = () => latest?.policy == "immediate";
   const emit = (type, detail) => {
     for (const fn of listeners[type] || []) safely(w, () => fn(detail));
   };
@@ -172,7 +168,7 @@ export function start(options = {}) {
     if (!base) return void (response && (base = v.epoch));
     // Only a strictly newer epoch counts: a cached or 304 response, or a server that has
     // not heard of the bump yet, may carry an older one (docs/protocol.md).
-    if (v.epoch <= known()) return;
+    if (v.epoch <= (latest?.epoch || base)) return;
     latest = v;
     emit("update", v);
     // Then an event named after the policy: "prompt" is the one an app shows a toast for.
@@ -201,22 +197,21 @@ export function start(options = {}) {
 
   function reload(reason, url, forced) {
     if (leaving) return true;
-    const info = { epoch: known(), reason, url: new URL(url || l.href, l.href).href };
+    const info = { epoch: latest?.epoch || base, reason, url: new URL(url || "", l.href).href };
     if (!forced && o.beforeReload?.(info) === false) return emit("veto", info), false;
     if (!mayReload(w, o, info.epoch)) return emit("blocked", info), false;
     emit("reload", info);
     leaving = 1;
     // pushState + reload rather than assign(): assign() to a URL that differs only in its
     // #hash does not load the page, which hash routers need. A cross-origin URL can't be
-    // pushed, so that one is assigned.
-    if (url) {
-      try {
-        push.call(w.history, null, "", url);
-      } catch {
-        return l.assign(url), true;
-      }
+    // pushed, so that one is assigned. (Our own pushState wrapper sees this push, and
+    // routeTo() finds the page already leaving.)
+    try {
+      if (url) w.history.pushState(null, "", url);
+      l.reload();
+    } catch {
+      l.assign(url);
     }
-    l.reload();
     return true;
   }
 
@@ -235,12 +230,12 @@ export function start(options = {}) {
   // A hidden tab loses nothing visible by reloading.
   w.document.addEventListener("visibilitychange", () => w.document.hidden && immediate() && reload("hidden"));
   wrapFetch(w, headersFor, observe);
-  const push = wrapHistory(w, () => routeTo(l.href));
+  wrapHistory(w, () => routeTo(l.href));
 
   return (w[KEY] = {
     options: o,
     get baseline() {
-      return base || null;
+      return base;
     },
     get latest() {
       return latest;

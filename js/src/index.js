@@ -24,9 +24,11 @@ export function parseVersion(value) {
   // docs/protocol.md rejects longer ones too), then nothing but whitespace up to ";", ","
   // or the end.
   for (const [, epoch, params] of String(value).matchAll(/(?:^|,)\s*(\d{1,15})\s*(?![^;,])([^,]*)/g))
+    // (`epoch` is the digit string: ">" compares it as a number; "0" is never > 0.)
     if (epoch > (best?.epoch || 0)) {
       best = { epoch: +epoch, label: null, policy: "next-navigation", min: null };
       // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
+      // A min that is not 1-15 digits (or is 0) counts as none.
       for (const [, key, val] of params.matchAll(/;\s*(label|policy|min)\s*=\s*([^;\s]*)/g))
         best[key] = key != "min" ? val : (/^\d{1,15}$/.test(val) && +val) || null;
     }
@@ -34,8 +36,9 @@ export function parseVersion(value) {
 }
 
 // -- the parts start() wires together -------------------------------------------------------
-// Each takes the window and the live options object `o` (assigning to sv.options changes
-// them), so one page can hold instances for several windows (an iframe's, a test DOM's).
+// Each takes the window it works on, and those that read options the live options object
+// `o` (assigning to sv.options changes them), so one page can hold instances for several
+// windows (an iframe's, a test DOM's).
 
 /**
  * Run an app callback (a listener, beforeReload): one that throws must not break the app's
@@ -153,7 +156,7 @@ export function start(options = {}) {
   let latest = null;
   let routed = l.href;
   let leaving;
-    const immediate = () => latest?.policy == "immediate";
+  const immediate = () => latest?.policy == "immediate";
   const emit = (type, detail) => {
     for (const fn of listeners[type] || []) safely(w, () => fn(detail));
   };

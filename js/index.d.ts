@@ -4,7 +4,7 @@
 
 /** One parsed `X-SPA-Version` value: `42; label=a1b2c3; policy=immediate; min=40`. */
 export interface Version {
-  /** Monotonic deploy counter; the only thing compared. */
+  /** Monotonic deploy counter (1 to 15 digits); the only thing compared. */
   epoch: number;
   /** Opaque build name, for humans. */
   label: string | null;
@@ -40,7 +40,15 @@ export interface Options {
    * cross-origin request preflighted); `true` for all, `false` for none, or a function.
    */
   sendClientVersion?: boolean | ((url: URL) => boolean);
-  /** Version endpoint for `check()`. Default `/__spa-version`. */
+  /**
+   * Version endpoint for `check()` (and so for `watchFocus`, `watchChunks`, and a drain
+   * close without a readable reason). Default `/__spa-version`; the script-tag build
+   * served at `<prefix>/__spa-version.js` defaults to `<prefix>/__spa-version`. An app
+   * under a mount prefix passes its own.
+   *
+   * @example
+   * start({ endpoint: "/shop/__spa-version" }) // app mounted at /shop
+   */
   endpoint?: string;
   /** Policy `immediate`: reload at once, even in a visible tab. Default false: wait until hidden or idle. */
   immediate?: boolean;
@@ -115,7 +123,7 @@ export interface SpaVersion {
    *
    * @example
    * axios.interceptors.request.use((config) => {
-   *   Object.assign(config.headers, sv.headersFor(config.url));
+   *   Object.assign(config.headers, sv.headersFor(axios.getUri(config)));
    *   return config;
    * });
    */
@@ -128,7 +136,7 @@ export interface SpaVersion {
    *
    * @example
    * // Vue Router
-   * router.beforeEach((to) => !sv.navigate(to.fullPath));
+   * router.beforeEach((to) => !sv.navigate(router.resolve(to).href));
    */
   navigate(url: string): boolean;
   /** Reload now (to `url` if given); `beforeReload` and the loop guard apply. True if reloading. */
@@ -148,10 +156,14 @@ export function start(options?: Options): SpaVersion;
 /** Everything on: `start()` plus `watchXHR`, `watchTabs`, `watchFocus` and `watchChunks`. */
 export function startAll(options?: Options): SpaVersion;
 
-/** Parse an `X-SPA-Version` value (or meta content, or 1012 close reason); null if invalid. */
+/**
+ * Parse an `X-SPA-Version` value (or meta content, or drain close reason); null if invalid.
+ * A comma-joined value (a header repeated by a proxy) yields the element with the highest
+ * epoch. Never throws on a string.
+ */
 export function parseVersion(value: string | number | null | undefined): Version | null;
 
-/** Fetch the version endpoint now. Resolves to whether a newer version is known; never rejects. */
+/** Fetch the version endpoint (`options.endpoint`) now. Resolves to whether a newer version is known; never rejects. */
 export function check(sv?: SpaVersion): Promise<boolean>;
 
 /** Observe `XMLHttpRequest` too (axios' default adapter). */
@@ -167,8 +179,9 @@ export function watchFocus(sv?: SpaVersion): SpaVersion;
 export function watchChunks(sv?: SpaVersion): SpaVersion;
 
 /**
- * Mark the tab stale when the server drains this socket: close code 1012 with a version
- * as the reason. Returns `ws`.
+ * Mark the tab stale when the server drains this socket: close code 1012 (or 4012, from a
+ * server that refuses 1012) with a version as the reason; with an empty or unparsable
+ * reason, check the version endpoint instead. Returns `ws`.
  *
  * @example
  * const ws = watchSocket(new WebSocket(socketUrl("/ws")));

@@ -1,36 +1,145 @@
 // spa-version: learn that a new deploy is live and move this tab to it at the right moment.
-// The wire format is docs/protocol.md; the behaviour and its reasons are issue 3 and
-// docs/js.md. `start()` is the core (budget: 1.5 KB min+gzip, scripts/size.js); the
-// watch*() helpers below it are opt-in for bundler users and all on in the script-tag
-// build. Terse on purpose: the comments carry the reasons.
+// The wire format is docs/protocol.md; the behaviour and its reasons are docs/js.md.
+// `start()` wires the named parts below together for one window; the watch*() helpers
+// after it are opt-in for bundler users and all on in the script-tag build. Size budgets:
+// scripts/size.js. Terse on purpose: the comments carry the reasons.
+import { defaults } from "./defaults.js";
 
 // Symbol.for, not Symbol(): an ESM copy and the script-tag copy on one page must find each
 // other, so fetch and history are wrapped once per window however often start() runs.
 const KEY = Symbol.for("spa-version");
-// 15 digits keep the epoch exact in a double (docs/protocol.md rejects longer ones too).
-const EPOCH = /^\d{1,15}$/;
 // sessionStorage key of the loop guard's log: [[epoch, time], ...], oldest first.
 const LOG = "spa-version:reloads";
 
 /**
- * Parse an `X-SPA-Version` value (or a `<meta name="spa-version">` content, or a 1012
- * close reason: all share one format). Returns null for anything invalid.
+ * Parse an `X-SPA-Version` value (or a `<meta name="spa-version">` content, a drain close
+ * reason, a message from another tab: all share one format). A proxy or an XHR may join
+ * repeated headers into one comma-separated line (RFC 9110 §5.3): each element is one
+ * value, and the one with the highest epoch wins. Returns null if no element is valid;
+ * never throws on a string.
  */
 export function parseVersion(value) {
-  const head = /^\s*(\d{1,15})\s*(;|$)/.exec(value);
-  if (!head || !+head[1]) return null;
-  const v = { epoch: +head[1], label: null, policy: "next-navigation", min: null };
-  // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
-  for (const [, key, val] of String(value).matchAll(/;\s*(label|policy|min)\s*=\s*([^;\s]*)/g)) {
-    if (key != "min") v[key] = val;
-    else if (EPOCH.test(val)) v.min = +val || null;
+  let best = null;
+  // Each element: the epoch (15 digits at most keep it exact in a double, and
+  // docs/protocol.md rejects longer ones too), then nothing but whitespace up to ";", ","
+  // or the end.
+  for (const [, epoch, params] of String(value).matchAll(/(?:^|,)\s*(\d{1,15})\s*(?![^;,])([^,]*)/g))
+    // (`epoch` is the digit string: ">" compares it as a number; "0" is never > 0.)
+    if (epoch > (best?.epoch || 0)) {
+      best = { epoch: +epoch, label: null, policy: "next-navigation", min: null };
+      // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
+      // A min that is not 1-15 digits (or is 0) counts as none.
+      for (const [, key, val] of params.matchAll(/;\s*(label|policy|min)\s*=\s*([^;\s]*)/g))
+        best[key] = key != "min" ? val : (/^\d{1,15}$/.test(val) && +val) || null;
+    }
+  return best;
+}
+
+// -- the parts start() wires together -------------------------------------------------------
+// Each takes the window it works on, and those that read options the live options object
+// `o` (assigning to sv.options changes them), so one page can hold instances for several
+// windows (an iframe's, a test DOM's).
+
+/**
+ * Run an app callback (a listener, beforeReload): one that throws must not break the app's
+ * fetch() or our bookkeeping, so its error is reported from a task of its own.
+ */
+function safely(w, fn) {
+  try {
+    fn();
+  } catch (e) {
+    w.setTimeout(() => {
+      throw e;
+    });
   }
-  return v;
+}
+
+/**
+ * Loop guard (Next.js and Nuxt users hit reload loops): may this tab reload for `epoch`
+ * now? One reload per epoch per tab, and at most maxReloads per reloadWindow; a yes is
+ * logged. sessionStorage is per tab and survives the reload; where it is unavailable the
+ * guard can't count and says yes.
+ */
+function mayReload(w, o, epoch) {
+  const now = Date.now();
+  let log = [];
+  try {
+    // The spread throws (and log stays []) unless the stored value is iterable.
+    log = [...JSON.parse(w.sessionStorage[LOG])];
+  } catch {}
+  // `?.`: an entry that is not an array (junk) counts for nothing.
+  if (log.some((x) => x?.[0] >= epoch) || log.filter((x) => x?.[1] > now - (o.reloadWindow ?? 6e5)).length >= (o.maxReloads ?? 3))
+    return false;
+  try {
+    w.sessionStorage[LOG] = JSON.stringify([...log.slice(-9), [epoch, now]]);
+  } catch {}
+  return true;
+}
+
+/**
+ * Idle timer, for policy `immediate` in a visible tab: call `fire` once the user has been
+ * idle for `o.idle` ms, so a reload never lands in the middle of typing or clicking. Every
+ * input restarts the wait. Returns the function that (re)starts it.
+ */
+function idleTimer(w, o, fire) {
+  let timer;
+  const restart = () => {
+    w.clearTimeout(timer);
+    // timer = 0 once it fired: after a veto, wait for the next route change (or hidden
+    // tab) instead of asking again after every pause.
+    timer = w.setTimeout(() => (timer = 0) || fire(), o.idle ?? 6e4);
+  };
+  // pointerdown covers touch; scroll is captured (it doesn't bubble) and covers reading.
+  for (const type of ["pointerdown", "keydown", "scroll"]) w.addEventListener(type, () => timer && restart(), true);
+  return restart;
+}
+
+/**
+ * fetch wrapping: add `headersFor(url)` to each request, pass each response to `observe`.
+ * The app gets the very Response the original fetch gives (bodies and streams untouched);
+ * its errors and aborts reject as before.
+ */
+function wrapFetch(w, headersFor, observe) {
+  const fetch = w.fetch;
+  w.fetch = function (input, init) {
+    try {
+      const add = headersFor(input.url || "" + input); // a Request, a URL or a string
+      for (const name in add) {
+        // Headers given in init replace a Request's own, so start from those.
+        const headers = new w.Headers(init?.headers || input.headers);
+        headers.set(name, add[name]);
+        init = { ...init, headers };
+      }
+    } catch {}
+    return fetch.call(this, input, init).then((res) => (safely(w, () => observe(res.headers, res.status)), res));
+  };
+}
+
+/**
+ * History wrapping: call `route()` after each possible route change, that is what routers
+ * call (pushState and replaceState: React Router, Vue Router's web and hash histories) and
+ * what the back button and #links fire.
+ */
+function wrapHistory(w, route) {
+  const h = w.history;
+  for (const m of ["pushState", "replaceState"]) {
+    const orig = h[m];
+    h[m] = function () {
+      const r = orig.apply(this, arguments);
+      safely(w, route); // a throwing beforeReload must not make the router's pushState throw
+      return r;
+    };
+  }
+  w.addEventListener("popstate", route);
+  w.addEventListener("hashchange", route);
 }
 
 /**
  * Start watching for new versions in this window. Idempotent: a later call merges its
  * options into the running instance and returns it. Options and events: index.d.ts.
+ *
+ * What start() itself keeps is the state and the policy: the baseline, the newest version
+ * learned, the listeners, and the decisions when to reload.
  */
 export function start(options = {}) {
   const w = options.window || globalThis;
@@ -39,169 +148,97 @@ export function start(options = {}) {
 
   // Defaults are filled in where used (`?? value`): smaller than a defaults object.
   const o = { ...options };
-  const d = w.document;
   const l = w.location;
-  const h = w.history;
-  const push = h.pushState;
   const listeners = {};
-  const meta = d.querySelector("meta[name=spa-version]");
-  // Baseline: the explicit option, else the server-rendered meta tag, else (see see()) the
-  // first response seen.
-  let base = (parseVersion(o.baseline ?? (meta && meta.content)) || 0).epoch;
+  // The baseline: the explicit option, else the server-rendered meta tag, else (learn())
+  // the first response seen.
+  let base = parseVersion(o.baseline ?? w.document.querySelector("meta[name=spa-version]")?.content)?.epoch || null;
   let latest = null;
   let routed = l.href;
-  let leaving, timer;
-  const known = () => (latest ? latest.epoch : base);
-  const immediate = () => latest && latest.policy == "immediate";
-  const abs = (url) => new URL(url, l.href);
-
-  // An app callback that throws (a listener, beforeReload) must not break the app's
-  // fetch() or our bookkeeping: its error is reported from a task of its own.
-  const safely = (fn) => {
-    try {
-      fn();
-    } catch (e) {
-      w.setTimeout(() => {
-        throw e;
-      });
-    }
-  };
+  let leaving;
+  const immediate = () => latest?.policy == "immediate";
   const emit = (type, detail) => {
-    for (const fn of listeners[type] || []) safely(() => fn(detail));
+    for (const fn of listeners[type] || []) safely(w, () => fn(detail));
   };
 
   // Learn a header value; `response`: it came from an HTTP response, the only source that
   // may set a missing baseline (a version from a socket or another tab can't be compared
   // to nothing).
-  const see = (value, response) => {
+  const learn = (value, response) => {
     const v = parseVersion(value);
     if (!v) return;
     // No baseline yet: the first response becomes it (docs/js.md: the race this opens).
     if (!base) return void (response && (base = v.epoch));
     // Only a strictly newer epoch counts: a cached or 304 response, or a server that has
     // not heard of the bump yet, may carry an older one (docs/protocol.md).
-    if (v.epoch <= known()) return;
+    if (v.epoch <= (latest?.epoch || base)) return;
     latest = v;
     emit("update", v);
     // Then an event named after the policy: "prompt" is the one an app shows a toast for.
     emit(v.policy, v);
-    if (immediate()) o.immediate || d.hidden ? reload("immediate") : idle();
+    if (immediate()) o.immediate || w.document.hidden ? reload("immediate") : idle();
   };
 
   const observe = (headers, status) => {
     const get = (name) => (headers.get ? headers.get(name) : headers[name.toLowerCase()] || headers[name]);
-    see(get(o.header || "X-SPA-Version"), 1);
+    learn(get(o.header || "X-SPA-Version"), 1);
     // A 409 carrying the reload instruction: reload now, to the location given; only the
     // loop guard may stop it (docs/protocol.md, "Stale clients").
     const to = status == 409 && get("X-SPA-Reload");
     if (to) reload("stale-client", to == "*" ? "" : to, 1);
   };
 
-  // next-navigation and immediate (and any policy a newer server invents) reload at a
-  // route change; prompt and silent leave that to the app.
-  const due = () => latest && !/^(prompt|silent)$/.test(latest.policy);
-
-  // One decision per target URL: popstate and hashchange both fire for one "back" across
-  // hash entries, and a router may call navigate() and then pushState.
-  const routeTo = (url) => {
-    const href = abs(url).href;
-    if (href == routed) return;
-    routed = href;
-    return due() && reload("navigation", url);
-  };
-  const route = () => routeTo(l.href);
-
-  function reload(reason, url, forced) {
-    if (leaving) return true;
-    const epoch = known();
-    const info = { epoch, reason, url: abs(url || l.href).href };
-    if (!forced && o.beforeReload && o.beforeReload(info) === false) return emit("veto", info), false;
-    // Loop guard (Next.js and Nuxt users hit reload loops): one reload per epoch per tab,
-    // and at most maxReloads per reloadWindow. sessionStorage is per tab and survives the
-    // reload; where it is unavailable the guard can't count and lets the reload happen.
-    const t = Date.now();
-    let log = [];
-    try {
-      // The spread throws (and log stays []) unless the stored value is iterable.
-      log = [...JSON.parse(w.sessionStorage[LOG])];
-    } catch {}
-    if (log.some((x) => x[0] >= epoch) || log.filter((x) => x[1] > t - (o.reloadWindow ?? 6e5)).length >= (o.maxReloads ?? 3))
-      return emit("blocked", info), false;
-    try {
-      w.sessionStorage[LOG] = JSON.stringify([...log.slice(-9), [epoch, t]]);
-    } catch {}
-    emit("reload", info);
-    leaving = 1;
-    // pushState + reload rather than assign(): assign() to a URL that differs only in its
-    // #hash does not load the page, which hash routers need. A cross-origin URL can't be
-    // pushed, so that one is assigned.
-    if (url) {
-      try {
-        push.call(h, null, "", url);
-      } catch {
-        return l.assign(url), true;
-      }
-    }
-    l.reload();
-    return true;
-  }
-
-  // Policy immediate, tab visible: reload once the user has been idle for o.idle ms, so a
-  // reload never lands in the middle of typing or clicking. Every input restarts the wait.
-  const idle = () => {
-    w.clearTimeout(timer);
-    // timer = 0 once it fired: after a veto, wait for the next route change (or hidden tab)
-    // instead of asking again after every pause.
-    timer = w.setTimeout(() => (timer = 0) || (immediate() && reload("idle")), o.idle ?? 6e4);
-  };
-  // pointerdown covers touch; scroll is captured (it doesn't bubble) and covers reading.
-  for (const type of ["pointerdown", "keydown", "scroll"]) w.addEventListener(type, () => timer && idle(), true);
-  // A hidden tab loses nothing visible by reloading.
-  d.addEventListener("visibilitychange", () => d.hidden && immediate() && reload("hidden"));
-
   // The request header carrying our epoch, if a request to `url` should have it. Same
   // origin only by default: a custom header makes a cross-origin request preflighted.
   const headersFor = (url) => {
-    const s = o.sendClientVersion;
-    const u = abs(url);
-    return base && s !== false && (s ? s === true || s(u) : u.origin == l.origin)
+    const send = o.sendClientVersion;
+    const u = new URL(url, l.href);
+    return base && send !== false && (send ? send === true || send(u) : u.origin == l.origin)
       ? { [o.clientHeader || "X-SPA-Client-Version"]: "" + base }
       : {};
   };
 
-  const fetch = w.fetch;
-  w.fetch = function (input, init) {
+  function reload(reason, url, forced) {
+    if (leaving) return true;
+    const info = { epoch: latest?.epoch || base, reason, url: new URL(url || "", l.href).href };
+    if (!forced && o.beforeReload?.(info) === false) return emit("veto", info), false;
+    if (!mayReload(w, o, info.epoch)) return emit("blocked", info), false;
+    emit("reload", info);
+    leaving = 1;
+    // pushState + reload rather than assign(): assign() to a URL that differs only in its
+    // #hash does not load the page, which hash routers need. A cross-origin URL can't be
+    // pushed, so that one is assigned. (Our own pushState wrapper sees this push, and
+    // routeTo() finds the page already leaving.)
     try {
-      const add = headersFor(input.url || "" + input); // a Request, a URL or a string
-      for (const name in add) {
-        // Headers given in init replace a Request's own, so start from those.
-        const headers = new w.Headers((init && init.headers) || input.headers);
-        headers.set(name, add[name]);
-        init = { ...init, headers };
-      }
-    } catch {}
-    // The very Response object the original fetch gives (bodies and streams untouched);
-    // its errors and aborts reject as before.
-    return fetch.call(this, input, init).then((res) => (safely(() => observe(res.headers, res.status)), res));
+      if (url) w.history.pushState(null, "", url);
+      l.reload();
+    } catch {
+      l.assign(url);
+    }
+    return true;
+  }
+
+  // One decision per target URL: popstate and hashchange both fire for one "back" across
+  // hash entries, and a router may call navigate() and then pushState.
+  const routeTo = (url) => {
+    const href = new URL(url, l.href).href;
+    if (href == routed) return;
+    routed = href;
+    // next-navigation and immediate (and any policy a newer server invents) reload at a
+    // route change; prompt and silent leave that to the app.
+    return latest && !/^(prompt|silent)$/.test(latest.policy) && reload("navigation", url);
   };
 
-  // Route changes: what routers call (React Router, Vue Router's web history and hash
-  // modes) and what the back button and #links fire.
-  for (const m of ["pushState", "replaceState"]) {
-    const orig = h[m];
-    h[m] = function () {
-      const r = orig.apply(this, arguments);
-      safely(route); // a throwing beforeReload must not make the router's pushState throw
-      return r;
-    };
-  }
-  w.addEventListener("popstate", route);
-  w.addEventListener("hashchange", route);
+  const idle = idleTimer(w, o, () => immediate() && reload("idle"));
+  // A hidden tab loses nothing visible by reloading.
+  w.document.addEventListener("visibilitychange", () => w.document.hidden && immediate() && reload("hidden"));
+  wrapFetch(w, headersFor, observe);
+  wrapHistory(w, () => routeTo(l.href));
 
   return (w[KEY] = {
     options: o,
     get baseline() {
-      return base || null;
+      return base;
     },
     get latest() {
       return latest;
@@ -213,11 +250,13 @@ export function start(options = {}) {
     },
     observe,
     headersFor,
-    offer: see, // (its second argument, "from a response", stays unset)
+    offer: learn, // (its second argument, "from a response", stays unset)
     navigate: (url) => !!routeTo(url),
     reload: (url) => reload("manual", url),
   });
 }
+
+// -- opt-in helpers ----------------------------------------------------------------------------
 
 const win = (sv) => sv.options.window || globalThis;
 // Each helper attaches once per instance, however often it is called (startAll() twice).
@@ -225,12 +264,13 @@ const once = (sv, name, attach) => (sv[name] || attach((sv[name] = win(sv))), sv
 
 /**
  * Ask the server now: fetch the version endpoint (`options.endpoint`, default
- * `/__spa-version`) through the wrapped fetch, which observes its header like any other
- * response. Resolves to whether a newer version is known; never rejects.
+ * `/__spa-version`, or next to the script-tag build's own URL) through the wrapped fetch,
+ * which observes its header like any other response. Resolves to whether a newer version
+ * is known; never rejects.
  */
 export function check(sv = start()) {
   const stale = () => !!sv.latest;
-  return win(sv).fetch(sv.options.endpoint || "/__spa-version", { cache: "no-store" }).then(stale, stale);
+  return win(sv).fetch(sv.options.endpoint || defaults.endpoint, { cache: "no-store" }).then(stale, stale);
 }
 
 /**
@@ -323,19 +363,21 @@ export function watchChunks(sv = start()) {
     // "Loading chunk 7 failed".
     w.addEventListener(
       "unhandledrejection",
-      (e) => /dynamically imported|module script|chunk/i.test(e.reason && e.reason.message) && recover(),
+      (e) => /dynamically imported|module script|chunk/i.test(e.reason?.message) && recover(),
     );
     w.addEventListener("vite:preloadError", recover);
   });
 }
 
 /**
- * Watch a WebSocket for the drain close: code 1012 (Service Restart) whose reason is a
- * header value announces the new release (docs/protocol.md, "Websocket drain"). Other
- * closes say nothing about versions. Returns `ws`.
+ * Watch a WebSocket for the drain close (docs/protocol.md, "Websocket drain"): code 1012
+ * (Service Restart), or 4012 where the server refuses 1012, whose reason is a header value
+ * announcing the new release. A drain close with an empty or unparsable reason (a server
+ * that dropped it) makes the helper ask the version endpoint instead. Other closes say
+ * nothing about versions. Returns `ws`.
  */
 export function watchSocket(ws, sv = start()) {
-  ws.addEventListener("close", (e) => e.code == 1012 && sv.offer(e.reason));
+  ws.addEventListener("close", (e) => (e.code == 1012 || e.code == 4012) && (parseVersion(e.reason) ? sv.offer(e.reason) : check(sv)));
   return ws;
 }
 

@@ -75,6 +75,24 @@ test("only a strictly newer epoch counts: missing, older and equal headers chang
   );
 });
 
+test("a header repeated by a proxy (one comma-joined value) counts once, at its highest epoch", async () => {
+  // Node sends an array as repeated header lines; fetch joins them with ", " (Fetch
+  // standard, "get" a header), as a proxy or an XHR would.
+  const srv = await serve(() => ({ headers: { "X-SPA-Version": ["3; label=c; policy=prompt", "2; label=b", "junk"] } }));
+  const { w } = page(srv.url, meta("1"));
+  const sv = start({ window: w });
+  const seen = record(sv);
+  await w.fetch("/api");
+  assert.deepEqual(sv.latest, { epoch: 3, label: "c", policy: "prompt", min: null });
+  assert.deepEqual(
+    seen.map(([type, v]) => [type, v.epoch]),
+    [
+      ["update", 3],
+      ["prompt", 3],
+    ],
+  );
+});
+
 test("the fetch wrapper gives back the original response, body and status untouched", async () => {
   const srv = await serve(() => ({ status: 201, headers: { "X-SPA-Version": "2" }, body: "payload" }));
   const { w } = page(srv.url, meta("1"));

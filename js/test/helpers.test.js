@@ -223,7 +223,7 @@ test("watchChunks: other errors (an image, a script exception, a plain rejection
 
 // -- sockets ------------------------------------------------------------------------------
 
-test("watchSocket: a 1012 close with a version marks the tab stale; other closes don't", async () => {
+test("watchSocket: a 1012 or 4012 close with a version marks the tab stale; other closes don't", async () => {
   const srv = await versionServer(null);
   const { w } = page(srv.url, meta("1"));
   const sv = start({ window: w });
@@ -232,12 +232,39 @@ test("watchSocket: a 1012 close with a version marks the tab stale; other closes
   const close = (code, reason) => ws.dispatchEvent(new w.CloseEvent("close", { code, reason }));
   close(1000, "3; label=normal-close");
   close(1001, "3");
-  close(1012, ""); // an ordinary restart: no reason
-  close(1012, "not a version");
+  close(1011, "3");
+  close(4409, "3");
   assert.equal(sv.latest, null);
   close(1012, "3; label=b7c8; policy=next-navigation");
   assert.deepEqual(sv.latest, { epoch: 3, label: "b7c8", policy: "next-navigation", min: null });
+  // 4012: the same drain, from a server that refuses 1012 (docs/protocol.md).
+  close(4012, "4; label=d9e0; policy=prompt");
+  assert.deepEqual(sv.latest, { epoch: 4, label: "d9e0", policy: "prompt", min: null });
+  await w.fetch("/marker");
+  assert.deepEqual(
+    srv.requests.map((r) => r.url),
+    ["/marker"],
+    "a close that names its version, or is no drain, asks the server nothing",
+  );
 });
+
+for (const code of [1012, 4012]) {
+  for (const reason of ["", "not a version", "0"]) {
+    test(`watchSocket: a ${code} close with reason ${JSON.stringify(reason)} checks the version endpoint`, async () => {
+      const srv = await versionServer("5; label=e1; policy=silent");
+      const { w } = page(srv.url, meta("1"));
+      const sv = start({ window: w, endpoint: "/shop/__spa-version" });
+      const ws = watchSocket(new w.EventTarget(), sv);
+      ws.dispatchEvent(new w.CloseEvent("close", { code, reason }));
+      await until(() => sv.latest);
+      assert.deepEqual(
+        srv.requests.map((r) => r.url),
+        ["/shop/__spa-version"],
+      );
+      assert.deepEqual(sv.latest, { epoch: 5, label: "e1", policy: "silent", min: null });
+    });
+  }
+}
 
 test("socketUrl: an absolute ws URL carrying spa-client-version", async () => {
   const srv = await versionServer(null);

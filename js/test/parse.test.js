@@ -30,7 +30,15 @@ const cases = [
   ["1.5", null],
   ["42abc", null],
   ["0x10", null],
-];
+  // Comma-joined (a proxy or an XHR joined repeated headers): each element is one value,
+  // invalid elements are ignored, the highest epoch wins, the first of equal ones.
+  ["7; label=a; policy=prompt, 7; label=a; policy=prompt", v(7, "a", "prompt")],
+  ["7; label=a, 9; label=b; min=8, 8; label=c", v(9, "b", "next-navigation", 8)],
+  ["7; label=first, 7; label=second", v(7, "first")],
+  ["junk, 0, 5; label=x,", v(5, "x")],
+  [" , ,", null],
+  ["1234567890123456, 12", v(12)],
+]
 
 for (const [value, expected] of cases) {
   test(`parseVersion(${JSON.stringify(value)})`, () => {

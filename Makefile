@@ -35,7 +35,7 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-# The JS helper (issue 3): unit tests with node:test + happy-dom, the check that the wheel's
+# The JS helper: unit tests with node:test + happy-dom, the check that the wheel's
 # copy of the script-tag build is fresh, and the size budget (docs/js.md).
 js-test: system-deps
 	cd js && npm ci --no-audit --no-fund && npm test

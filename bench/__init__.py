@@ -1,1 +1,1 @@
-"""Benchmarks (issue 6): ``make bench`` runs them all; docs/benchmarks.md records a run."""
+"""Benchmarks: ``make bench`` runs them all; docs/benchmarks.md records a run."""

@@ -1,4 +1,4 @@
-"""JS helper build sizes: raw, minified and min+gzip, for each build (issue 3's budgets).
+"""JS helper build sizes: raw, minified and min+gzip, for each build (the budgets in docs/js.md).
 
 Uses js/scripts/size.js (esbuild, the builds exactly as shipped) for the minified
 figures, and gzips each file in js/dist as published.

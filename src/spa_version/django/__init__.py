@@ -13,6 +13,11 @@ docs/django.md.
 
 from __future__ import annotations
 
+try:
+    import django  # noqa: F401
+except ModuleNotFoundError as exc:  # the extra is not installed
+    raise ImportError("spa_version.django needs Django: pip install 'spa-version[django]'") from exc
+
 from .middleware import VersionMiddleware
 
 __all__ = ["VersionMiddleware"]

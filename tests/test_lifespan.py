@@ -119,24 +119,24 @@ async def test_app_failing_startup_is_not_masked(app_name: str) -> None:
 async def test_without_lifespan_the_listener_starts_on_first_request(app_name: str) -> None:
     """Servers that never send lifespan still get a listener, started lazily by the first request."""
     store = open_store(f"memory://{app_name}", app=app_name)
-    await store.bump("v1")
+    epoch = (await store.bump("v1")).release.epoch
     mw = VersionMiddleware(django_like, store=store)
     assert mw._task is None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mw), base_url="http://t") as client:
         assert (await client.get("/")).text == "django"
         assert mw._task is not None
         await asyncio.wait_for(mw.listener.synced.wait(), 5)  # type: ignore[union-attr]
-        assert (await client.get("/")).headers["x-spa-version"].startswith("1;")
+        assert (await client.get("/")).headers["x-spa-version"].startswith(f"{epoch};")
     await mw.shutdown()
 
 
 def test_django_like_app_under_uvicorn_lifespan_auto(app_name: str, tmp_path: Any) -> None:
     """Under real uvicorn (lifespan=auto) a Django-like app is stamped and shuts down cleanly."""
     store_url = f"file://{tmp_path}"
-    asyncio.run(open_store(store_url, app=app_name).bump("v1"))
+    epoch = asyncio.run(open_store(store_url, app=app_name).bump("v1")).release.epoch
     mw = VersionMiddleware(django_like, store=store_url, app_name=app_name)
     with ThreadedUvicorn(mw, lifespan="auto") as server:
         response = httpx.get(server.url + "/")
         assert response.text == "django"
-        assert response.headers["x-spa-version"] == "1; label=v1; policy=next-navigation"
+        assert response.headers["x-spa-version"] == f"{epoch}; label=v1; policy=next-navigation"
     wait_for(lambda: mw._task is None, timeout=5)

@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from spa_version import VersionMiddleware, open_store, parse_header
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli, wait_for
 
 inner = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
@@ -37,9 +38,7 @@ def header(url: str) -> str | None:
 
 def bump(label: str, env: dict[str, str]) -> int:
     """Bump through the real CLI; return the epoch the store gave the release."""
-    done = run_cli("bump", "--json", label, env=env)
-    assert done.returncode == 0, done.stderr
-    return int(json.loads(done.stdout)["epoch"])
+    return bumped_epoch(run_cli("bump", "--json", label, env=env))
 
 
 def lindex_calls(redis: RedisServer) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from spa_version import VersionMiddleware, parse_header
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli, wait_for
 
 inner = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
@@ -23,12 +22,6 @@ inner = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
 def served_epoch(url: str) -> int | None:
     value = httpx.get(url + "/").headers.get("x-spa-version")
     return None if value is None else parse_header(value).epoch
-
-
-def bumped_epoch(done: subprocess.CompletedProcess[str]) -> int:
-    """The epoch a `spa-version bump --json` run gave its release."""
-    assert done.returncode == 0, done.stderr
-    return int(json.loads(done.stdout)["epoch"])
 
 
 @pytest.mark.parametrize("kind", ["redis", "file"])

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import subprocess
 import threading
 import time
 
@@ -15,17 +13,12 @@ import websockets
 from django.test import override_settings
 
 from spa_version.django.listener_thread import stop_listener_thread
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli
 
 from .channels_app import build_application
 
 pytestmark = pytest.mark.redis
-
-
-def bumped_epoch(done: subprocess.CompletedProcess[str]) -> int:
-    """The epoch a `spa-version bump --json` run gave its release."""
-    assert done.returncode == 0, done.stderr
-    return int(json.loads(done.stdout)["epoch"])
 
 
 async def handshake_version(url: str) -> str | None:

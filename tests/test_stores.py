@@ -182,6 +182,17 @@ async def test_redis_garbage_current_is_reported_and_ignored_by_listen(
         await store.aclose()
 
 
+async def test_redis_floors_the_epoch_with_its_own_clock(redis: RedisServer, app_name: str) -> None:
+    """A deploy host whose clock lags (here: stopped at 1 ms) still gets an epoch from Redis' TIME."""
+    store = open_store(redis.url, app=app_name)
+    try:
+        store.clock = lambda: 1
+        before = clock_epoch()  # the same host's clock, read before Redis reads TIME
+        assert (await store.bump("v1")).release.epoch >= before
+    finally:
+        await store.aclose()
+
+
 async def test_file_garbage_is_refused_for_bump(tmp_path: Path, app_name: str) -> None:
     """A corrupt file is not silently overwritten by a bump (its epoch counter would be lost)."""
     store = open_store(f"file://{tmp_path}", app=app_name)

@@ -283,7 +283,13 @@ async def _served_floor(store: Store) -> int | None:
 
     if not supports_fleet(store):
         return None
-    current = await store.get()
+    readable = True
+    try:
+        current = await store.get()
+    except InvalidRelease:
+        # A bad current record (written by hand, or damaged) must not block the bump that
+        # replaces it (the bump itself never reads it): only the comparison below is skipped.
+        current, readable = None, False
     try:
         fleet = await read_fleet(store)
     except StoreError:  # e.g. an ACL that allows bumping but not reading the fleet
@@ -292,12 +298,12 @@ async def _served_floor(store: Store) -> int | None:
     if not epochs:
         return None
     highest = max(epochs)
-    if current is None:
+    if current is None and readable:
         _warn(
             f"the store {store.display_url} has no release, but {len(epochs)} process(es) report "
             f"serving epoch {highest}: was it reset or replaced? The new epoch will exceed it."
         )
-    elif highest > current.epoch:
+    elif current is not None and highest > current.epoch:
         _warn(
             f"processes report serving epoch {highest}, newer than the store's {current.epoch}: "
             "was it restored from an older snapshot or failed over? The new epoch will exceed it."

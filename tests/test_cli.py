@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from spa_version.stores.base import clock_epoch
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, run_cli
 
 
@@ -19,16 +21,18 @@ def test_bump_get_history_rollback(env: dict[str, str]) -> None:
     """The everyday cycle works and prints what it did."""
     first = run_cli("bump", "v1", "--note", "first", env=env)
     assert first.returncode == 0, first.stderr
-    assert "epoch 1" in first.stdout and "label=v1" in first.stdout
+    v1 = json.loads(run_cli("get", "--json", env=env).stdout)
+    assert v1["label"] == "v1" and v1["note"] == "first"
+    assert first.stdout.startswith(f"bumped to epoch {v1['epoch']} (") and "label=v1" in first.stdout
     assert run_cli("bump", "v2", "--policy", "prompt", env=env).returncode == 0
     got = json.loads(run_cli("get", "--json", env=env).stdout)
-    assert (got["epoch"], got["label"], got["policy"]) == (2, "v2", "prompt")
+    assert got["epoch"] > v1["epoch"] and (got["label"], got["policy"]) == ("v2", "prompt")
     history = json.loads(run_cli("--json", "history", env=env).stdout)
-    assert [r["label"] for r in history] == ["v2", "v1"]
+    assert [(r["epoch"], r["label"]) for r in history] == [(got["epoch"], "v2"), (v1["epoch"], "v1")]
     back = json.loads(run_cli("rollback", "--json", env=env).stdout)
-    assert (back["epoch"], back["label"]) == (3, "v1")
+    assert back["epoch"] > got["epoch"] and back["label"] == "v1"
     text = run_cli("history", "--limit", "1", env=env).stdout
-    assert text.count("\n") == 1 and "rollback to epoch 1" in text
+    assert text.count("\n") == 1 and f"rollback to epoch {v1['epoch']}" in text
 
 
 def test_bare_bump_derives_a_label(env: dict[str, str], tmp_path: Path) -> None:
@@ -97,7 +101,8 @@ def test_bad_usage_exits_2(env: dict[str, str], args: list[str]) -> None:
 
 def test_min_compatible_newer_than_release_exits_2(env: dict[str, str]) -> None:
     """A min_compatible beyond the new epoch is bad input: exit 2, nothing written."""
-    result = run_cli("bump", "v1", "--min-compatible", "5", env=env)
+    beyond = clock_epoch() + 10**9  # about 11 days after the epoch the bump gets (the clock in ms)
+    result = run_cli("bump", "v1", "--min-compatible", str(beyond), env=env)
     assert result.returncode == 2 and "newer than the release" in result.stderr
     assert json.loads(run_cli("get", "--json", env=env).stdout) is None
 
@@ -123,6 +128,18 @@ def test_redis_bump_reports_subscribers(redis: RedisServer, app_name: str) -> No
     result = run_cli("--url", redis.url, "--app", app_name, "bump", "v1")
     assert result.returncode == 0, result.stderr
     assert "0 subscribers received it" in result.stdout
+
+
+def test_bump_replaces_a_bad_current_record(redis: RedisServer, app_name: str) -> None:
+    """A garbage current record in Redis does not block the bump that replaces it."""
+    env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    first = bumped_epoch(run_cli("bump", "--json", "v1", env=env))
+    redis.command("LPUSH", f"spa-version:{{{app_name}}}:history", "{not json")
+    assert run_cli("get", env=env).returncode == 2  # the bad record is what get reports
+    bumped = run_cli("bump", "--json", "v2", env=env)
+    assert bumped_epoch(bumped) > first and "Traceback" not in bumped.stderr
+    got = json.loads(run_cli("get", "--json", env=env).stdout)
+    assert got["label"] == "v2"
 
 
 def test_password_is_not_printed(app_name: str) -> None:

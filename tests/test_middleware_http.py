@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from spa_version import VersionMiddleware, open_store, parse_header
+from spa_version.release import MAX_EPOCH
 from spa_version.stores import Store
 
 
@@ -109,11 +110,11 @@ async def test_every_response_is_stamped(
     store: Store, make_client: Any, method: str, path: str, status: int
 ) -> None:
     """Normal, HEAD, streaming, 304 and error responses all carry the current version."""
-    await store.bump("v1")
+    epoch = (await store.bump("v1")).release.epoch
     client = await make_client()
     response = await client.request(method, path)
     assert response.status_code == status
-    assert response.headers["x-spa-version"] == "1; label=v1; policy=next-navigation"
+    assert response.headers["x-spa-version"] == f"{epoch}; label=v1; policy=next-navigation"
 
 
 async def test_streaming_and_head_bodies_are_untouched(store: Store, make_client: Any) -> None:
@@ -127,10 +128,10 @@ async def test_streaming_and_head_bodies_are_untouched(store: Store, make_client
 
 async def test_header_is_replaced_not_appended(store: Store, make_client: Any) -> None:
     """A header already present (forged, or from a second copy) is replaced: exactly one remains."""
-    await store.bump("v1")
+    epoch = (await store.bump("v1")).release.epoch
     client = await make_client()
     response = await client.get("/dupe")
-    assert response.headers.get_list("x-spa-version") == ["1; label=v1; policy=next-navigation"]
+    assert response.headers.get_list("x-spa-version") == [f"{epoch}; label=v1; policy=next-navigation"]
 
 
 async def test_stacked_middleware_stamps_once(store: Store) -> None:
@@ -149,13 +150,14 @@ async def test_stacked_middleware_stamps_once(store: Store) -> None:
 
 async def test_new_version_is_served_without_restart(store: Store, make_client: Any) -> None:
     """A bump reaches the running middleware through its listener; no request waits on the store."""
-    await store.bump("v1")
+    first = (await store.bump("v1")).release.epoch
     client = await make_client()
-    assert parse_header((await client.get("/")).headers["x-spa-version"]).epoch == 1
+    assert parse_header((await client.get("/")).headers["x-spa-version"]).epoch == first
     # The memory store tells its listeners inside bump(), so the very next response has it.
-    await store.bump("v2", policy="immediate")
+    second = (await store.bump("v2", policy="immediate")).release.epoch
     parsed = parse_header((await client.get("/")).headers["x-spa-version"])
-    assert (parsed.epoch, parsed.policy) == (2, "immediate")
+    assert (parsed.epoch, parsed.policy) == (second, "immediate")
+    assert second > first
 
 
 async def test_no_release_yet_means_no_header(make_client: Any) -> None:
@@ -166,11 +168,15 @@ async def test_no_release_yet_means_no_header(make_client: Any) -> None:
 
 
 async def test_fallback_is_stamped_until_the_store_answers(store: Store, make_client: Any) -> None:
-    """A configured fallback is served while there is no release, and the first real one replaces it."""
-    client = await make_client(fallback="7; label=boot")
-    assert (await client.get("/")).headers["x-spa-version"] == "7; label=boot; policy=next-navigation"
-    await store.bump("real")
-    assert (await client.get("/")).headers["x-spa-version"] == "1; label=real; policy=next-navigation"
+    """A configured fallback is served while there is no release, and the first real one replaces it,
+    even with a lower epoch."""
+    client = await make_client(fallback=f"{MAX_EPOCH}; label=boot")
+    assert (await client.get("/")).headers[
+        "x-spa-version"
+    ] == f"{MAX_EPOCH}; label=boot; policy=next-navigation"
+    epoch = (await store.bump("real")).release.epoch
+    assert epoch < MAX_EPOCH
+    assert (await client.get("/")).headers["x-spa-version"] == f"{epoch}; label=real; policy=next-navigation"
 
 
 def test_bad_fallback_and_header_name_are_refused_at_startup(store: Store) -> None:
@@ -185,10 +191,10 @@ def test_bad_fallback_and_header_name_are_refused_at_startup(store: Store) -> No
 
 async def test_custom_header_name(store: Store, make_client: Any) -> None:
     """The header name is configurable."""
-    await store.bump("v1")
+    epoch = (await store.bump("v1")).release.epoch
     client = await make_client(header_name="X-Build-Epoch")
     response = await client.get("/")
-    assert response.headers["x-build-epoch"].startswith("1;")
+    assert response.headers["x-build-epoch"].startswith(f"{epoch};")
     assert "x-spa-version" not in response.headers
 
 
@@ -197,15 +203,15 @@ async def test_custom_header_name(store: Store, make_client: Any) -> None:
 
 async def test_version_endpoint_serves_the_record(store: Store, make_client: Any) -> None:
     """GET /__spa-version returns the current record as JSON, uncacheable, stamped."""
-    await store.bump("v1", note="first")
+    epoch = (await store.bump("v1", note="first")).release.epoch
     client = await make_client()
     response = await client.get("/__spa-version")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["content-type"] == "application/json"
-    assert response.headers["x-spa-version"].startswith("1;")
+    assert response.headers["x-spa-version"].startswith(f"{epoch};")
     body = response.json()
-    assert (body["epoch"], body["label"], body["note"]) == (1, "v1", "first")
+    assert (body["epoch"], body["label"], body["note"]) == (epoch, "v1", "first")
 
 
 async def test_version_endpoint_before_first_bump_and_other_methods(make_client: Any) -> None:
@@ -265,15 +271,15 @@ async def test_non_cors_responses_get_no_expose_header(store: Store, make_client
 
 async def test_stale_client_gets_409_and_app_is_not_called(store: Store, make_client: Any) -> None:
     """An unsafe request from a client below min_compatible is answered 409 with the reload instruction."""
-    await store.bump("v1")
-    await store.bump("v2", min_compatible="current")
+    old = (await store.bump("v1")).release.epoch
+    new = (await store.bump("v2", min_compatible="current")).release.epoch
     client = await make_client()
-    response = await client.post("/api/echo", headers={"X-SPA-Client-Version": "1"}, content=b"payload")
+    response = await client.post("/api/echo", headers={"X-SPA-Client-Version": str(old)}, content=b"payload")
     assert response.status_code == 409
     assert response.headers["x-spa-reload"] == "*"
-    assert response.headers["x-spa-version"].endswith("min=2")
-    assert response.json()["current"]["epoch"] == 2
-    ok = await client.post("/api/echo", headers={"X-SPA-Client-Version": "2"}, content=b"payload")
+    assert response.headers["x-spa-version"].endswith(f"min={new}")
+    assert response.json()["current"]["epoch"] == new
+    ok = await client.post("/api/echo", headers={"X-SPA-Client-Version": str(new)}, content=b"payload")
     assert ok.json() == {"method": "POST", "body": "payload"}
 
 
@@ -287,7 +293,7 @@ async def test_requests_without_client_epoch_are_never_rejected(store: Store, ma
 
 async def test_mixed_case_header_names_are_replaced_and_merged(store: Store) -> None:
     """Django's ASGIHandler sends names as written: a copy is still replaced and CORS still merged."""
-    await store.bump("v1")
+    epoch = (await store.bump("v1")).release.epoch
 
     async def django_style(scope: Any, receive: Any, send: Any) -> None:
         headers = [
@@ -307,7 +313,7 @@ async def test_mixed_case_header_names_are_replaced_and_merged(store: Store) -> 
             response = await client.get("/")
     finally:
         await mw.shutdown()
-    assert response.headers.get_list("x-spa-version") == ["1; label=v1; policy=next-navigation"]
+    assert response.headers.get_list("x-spa-version") == [f"{epoch}; label=v1; policy=next-navigation"]
     assert response.headers.get_list("access-control-expose-headers") == [
         "X-Request-Id, X-SPA-Version, X-SPA-Reload"
     ]

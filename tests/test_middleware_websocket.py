@@ -42,18 +42,19 @@ def store(app_name: str) -> Iterator[Store]:
     yield open_store(f"memory://{app_name}", app=app_name)
 
 
-def _bump(store: Store, label: str, **kw: Any) -> None:
-    asyncio.run(store.bump(label, **kw))
+def _bump(store: Store, label: str, **kw: Any) -> int:
+    """Bump from synchronous code; return the new release's epoch."""
+    return asyncio.run(store.bump(label, **kw)).release.epoch
 
 
 def test_accept_is_stamped_under_uvicorn(store: Store) -> None:
     """uvicorn declares ASGI spec >= 2.1, so the handshake response carries the header (and the app's own)."""
-    _bump(store, "v1")
+    epoch = _bump(store, "v1")
 
     async def check(url: str) -> None:
         async with websockets.connect(url + "/ws") as ws:
             headers = ws.response.headers
-            assert headers["x-spa-version"] == "1; label=v1; policy=next-navigation"
+            assert headers["x-spa-version"] == f"{epoch}; label=v1; policy=next-navigation"
             assert headers["x-app"] == "kept"
             await ws.send("ping")
             assert await ws.recv() == "ping"
@@ -64,7 +65,7 @@ def test_accept_is_stamped_under_uvicorn(store: Store) -> None:
 
 def test_rejected_handshake_is_stamped(store: Store) -> None:
     """An app refusing the handshake with an HTTP response still sends the version."""
-    _bump(store, "v1")
+    epoch = _bump(store, "v1")
 
     async def check(url: str) -> None:
         with pytest.raises(InvalidStatus) as excinfo:
@@ -72,7 +73,7 @@ def test_rejected_handshake_is_stamped(store: Store) -> None:
                 pass  # pragma: no cover - the handshake fails
         response = excinfo.value.response
         assert response.status_code == 403
-        assert response.headers["x-spa-version"].startswith("1;")
+        assert response.headers["x-spa-version"].startswith(f"{epoch};")
         assert response.headers["x-why"] == "nope"
 
     with ThreadedUvicorn(VersionMiddleware(inner, store=store)) as server:
@@ -90,10 +91,10 @@ def test_spec_2_0_server_gets_no_accept_headers(store: Store) -> None:
 
 def test_stamping_can_be_forced_on(store: Store) -> None:
     """stamp_websocket=True stamps even when the server does not declare 2.1."""
-    _bump(store, "v1")
+    epoch = _bump(store, "v1")
     app = VersionMiddleware(inner, store=store, stamp_websocket=True)
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
-        assert (b"x-spa-version", b"1; label=v1; policy=next-navigation") in [
+        assert (b"x-spa-version", f"{epoch}; label=v1; policy=next-navigation".encode()) in [
             tuple(h) for h in ws.extra_headers or []
         ]
 

@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from spa_version import VersionMiddleware, parse_header
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli, wait_for
 
 inner = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
@@ -39,22 +40,24 @@ def test_cli_bump_reaches_running_app(
     else:
         url = f"file://{tmp_path}"
     env = {"SPA_VERSION_URL": url, "SPA_VERSION_APP": app_name}
-    assert run_cli("bump", "v1", env=env).returncode == 0
+    first = bumped_epoch(run_cli("bump", "--json", "v1", env=env))
     # A long resync interval, so only the push (or the file poll) can deliver the bump.
     app = VersionMiddleware(inner, store=url, app_name=app_name, resync_interval=3600)
     with ThreadedUvicorn(app) as server:
-        assert served_epoch(server.url) == 1
+        assert served_epoch(server.url) == first
         bumped = run_cli("bump", "v2", env=env)
         assert bumped.returncode == 0, bumped.stderr
+        second = int(bumped.stdout.split("bumped to epoch ", 1)[1].split()[0])
+        assert second > first
         if kind == "redis":
             assert "1 subscriber received it" in bumped.stdout
-        wait_for(lambda: served_epoch(server.url) == 2, timeout=10)
+        wait_for(lambda: served_epoch(server.url) == second, timeout=10)
 
 
 def test_concurrent_requests_across_a_bump(redis: RedisServer, app_name: str) -> None:
     """1,000 concurrent requests while a bump lands: every header parses, and the epoch never goes back."""
     env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
-    assert run_cli("bump", "v1", env=env).returncode == 0
+    first = bumped_epoch(run_cli("bump", "--json", "v1", env=env))
     stamped: list[bytes] = []
     app = VersionMiddleware(inner, store=redis.url, app_name=app_name, resync_interval=3600)
 
@@ -70,22 +73,24 @@ def test_concurrent_requests_across_a_bump(redis: RedisServer, app_name: str) ->
     async def load(url: str) -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-            first = asyncio.gather(*(client.get("/") for _ in range(500)))
-            bump = asyncio.create_task(asyncio.to_thread(run_cli, "bump", "v2", env=env))
-            responses = list(await first)
-            assert (await bump).returncode == 0
+            before = asyncio.gather(*(client.get("/") for _ in range(500)))
+            bump = asyncio.create_task(asyncio.to_thread(run_cli, "bump", "--json", "v2", env=env))
+            responses = list(await before)
+            second.append(bumped_epoch(await bump))
             responses += await asyncio.gather(*(client.get("/") for _ in range(500)))
             return responses
 
+    second: list[int] = []
     with ThreadedUvicorn(recorder) as server:
         responses = asyncio.run(load(server.url))
-        wait_for(lambda: served_epoch(server.url) == 2, timeout=10)
+        wait_for(lambda: served_epoch(server.url) == second[0], timeout=10)
 
+    assert second[0] > first
     assert len(responses) == 1000
     assert all(r.status_code == 200 for r in responses)
     epochs = [parse_header(r.headers["x-spa-version"]).epoch for r in responses]
-    assert set(epochs) <= {1, 2}
+    assert set(epochs) <= {first, second[0]}
     in_order = [parse_header(v).epoch for v in stamped]
     assert len(in_order) >= 1000
     assert in_order == sorted(in_order), "a worker's epoch went backwards"
-    assert in_order[-1] == 2
+    assert in_order[-1] == second[0]

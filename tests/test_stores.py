@@ -12,7 +12,8 @@ import pytest
 
 from spa_version.release import InvalidRelease, Release
 from spa_version.stores import Store, StoreError, open_store
-from spa_version.stores.base import HISTORY_LIMIT
+from spa_version.stores.base import HISTORY_LIMIT, clock_epoch
+from tests.support.epochs import freeze_clock
 from tests.support.servers import RedisServer, async_wait_for
 
 
@@ -38,16 +39,17 @@ async def test_empty_store(store: Store) -> None:
 
 
 async def test_bump_increments_epoch_and_keeps_fields(store: Store) -> None:
-    """Each bump gets the next epoch and stores what it was given."""
+    """Each bump gets a greater epoch, at least the clock in ms, and stores what it was given."""
+    before = clock_epoch()
     first = await store.bump("v1")
-    second = await store.bump("v2", policy="prompt", min_compatible=1, note="new API")
-    assert (first.release.epoch, second.release.epoch) == (1, 2)
+    second = await store.bump("v2", policy="prompt", min_compatible=first.release.epoch, note="new API")
+    assert before <= first.release.epoch < second.release.epoch
     current = await store.get()
     assert current == second.release
     assert (current.label, current.policy, current.min_compatible, current.note) == (
         "v2",
         "prompt",
-        1,
+        first.release.epoch,
         "new API",
     )
     assert current.created_at.endswith("Z")
@@ -55,18 +57,19 @@ async def test_bump_increments_epoch_and_keeps_fields(store: Store) -> None:
 
 async def test_min_compatible_current_means_this_release(store: Store) -> None:
     """--min-compatible current pins min_compatible to the epoch being created."""
-    await store.bump("v1")
+    first = await store.bump("v1")
     result = await store.bump("v2", min_compatible="current")
-    assert result.release.min_compatible == result.release.epoch == 2
+    assert result.release.min_compatible == result.release.epoch > first.release.epoch
 
 
 async def test_min_compatible_newer_than_release_is_refused(store: Store) -> None:
     """A min_compatible beyond the new epoch would lock every client out: refused, store untouched."""
-    await store.bump("v1")
+    frozen = freeze_clock(store)  # so the counter alone picks the next epochs: frozen + 1, ...
+    assert (await store.bump("v1")).release.epoch == frozen
     with pytest.raises(InvalidRelease):
-        await store.bump("v2", min_compatible=5)
+        await store.bump("v2", min_compatible=frozen + 5)
     assert (await store.get()).label == "v1"  # type: ignore[union-attr]
-    assert (await store.bump("v3")).release.epoch == 2
+    assert (await store.bump("v3")).release.epoch == frozen + 1  # the refused bump took no epoch
 
 
 @pytest.mark.parametrize("label", ["bad label", "v1\r\nX: y", "v\x00", "x" * 65, ""])
@@ -80,25 +83,26 @@ async def test_bad_label_leaves_store_untouched(store: Store, label: str) -> Non
 
 async def test_history_is_bounded_and_newest_first(store: Store) -> None:
     """History keeps the last HISTORY_LIMIT releases, newest first."""
-    for i in range(HISTORY_LIMIT + 5):
-        await store.bump(f"v{i + 1}")
+    epochs = [(await store.bump(f"v{i + 1}")).release.epoch for i in range(HISTORY_LIMIT + 5)]
     history = await store.history(HISTORY_LIMIT + 10)
     assert len(history) == HISTORY_LIMIT
-    assert [r.epoch for r in history] == list(range(HISTORY_LIMIT + 5, 5, -1))
-    assert [r.epoch for r in await store.history(3)] == [55, 54, 53]
+    assert [r.epoch for r in history] == epochs[::-1][:HISTORY_LIMIT]
+    assert [r.label for r in history][:2] == [f"v{HISTORY_LIMIT + 5}", f"v{HISTORY_LIMIT + 4}"]
+    assert [r.epoch for r in await store.history(3)] == epochs[:-4:-1]
 
 
 async def test_rollback_is_a_bump_to_an_older_label(store: Store) -> None:
     """rollback gets a new epoch with the previous (or the chosen) release's label and policy."""
-    await store.bump("v1", policy="silent")
+    first = (await store.bump("v1", policy="silent")).release
     await store.bump("v2")
-    await store.bump("v3")
-    back = await store.rollback()
-    assert (back.release.epoch, back.release.label) == (4, "v2")
-    again = await store.rollback(to=1)
-    assert (again.release.epoch, again.release.label, again.release.policy) == (5, "v1", "silent")
+    third = (await store.bump("v3")).release
+    back = (await store.rollback()).release
+    assert back.epoch > third.epoch and back.label == "v2"
+    again = (await store.rollback(to=first.epoch)).release
+    assert again.epoch > back.epoch and (again.label, again.policy) == ("v1", "silent")
+    assert again.note == f"rollback to epoch {first.epoch}"
     with pytest.raises(InvalidRelease):
-        await store.rollback(to=99)
+        await store.rollback(to=again.epoch + 1)  # an epoch this store never issued
 
 
 async def test_rollback_needs_a_previous_release(store: Store) -> None:
@@ -122,7 +126,7 @@ async def test_apps_are_namespaced(store: Store) -> None:
 
 async def test_listen_reads_first_then_follows_bumps(store: Store) -> None:
     """listen reports the current record at once, then each bump."""
-    await store.bump("v1")
+    first = await store.bump("v1")
     seen: list[tuple[int, bool]] = []
 
     def on_release(release: Release | None, resync: bool) -> None:
@@ -131,9 +135,9 @@ async def test_listen_reads_first_then_follows_bumps(store: Store) -> None:
 
     task = asyncio.create_task(store.listen(on_release, 60.0))
     try:
-        await async_wait_for(lambda: (1, True) in seen)
-        await store.bump("v2")
-        await async_wait_for(lambda: any(epoch == 2 for epoch, _ in seen), timeout=5)
+        await async_wait_for(lambda: (first.release.epoch, True) in seen)
+        second = await store.bump("v2")
+        await async_wait_for(lambda: any(epoch == second.release.epoch for epoch, _ in seen), timeout=5)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -142,10 +146,11 @@ async def test_listen_reads_first_then_follows_bumps(store: Store) -> None:
 
 async def test_concurrent_bumps_get_distinct_epochs(store: Store) -> None:
     """Bumps racing each other never share an epoch (the increment is atomic)."""
+    frozen = freeze_clock(store)  # every epoch then comes from the counter: none skipped, none twice
     results = await asyncio.gather(*(store.bump(f"v{i}") for i in range(20)))
     epochs = sorted(r.release.epoch for r in results)
-    assert epochs == list(range(1, 21))
-    assert (await store.get()).epoch == 20  # type: ignore[union-attr]
+    assert epochs == list(range(frozen, frozen + 20))
+    assert (await store.get()).epoch == frozen + 19  # type: ignore[union-attr]
 
 
 # -- bad values written straight into the store -------------------------------------
@@ -177,6 +182,17 @@ async def test_redis_garbage_current_is_reported_and_ignored_by_listen(
         await store.aclose()
 
 
+async def test_redis_floors_the_epoch_with_its_own_clock(redis: RedisServer, app_name: str) -> None:
+    """A deploy host whose clock lags (here: stopped at 1 ms) still gets an epoch from Redis' TIME."""
+    store = open_store(redis.url, app=app_name)
+    try:
+        store.clock = lambda: 1
+        before = clock_epoch()  # the same host's clock, read before Redis reads TIME
+        assert (await store.bump("v1")).release.epoch >= before
+    finally:
+        await store.aclose()
+
+
 async def test_file_garbage_is_refused_for_bump(tmp_path: Path, app_name: str) -> None:
     """A corrupt file is not silently overwritten by a bump (its epoch counter would be lost)."""
     store = open_store(f"file://{tmp_path}", app=app_name)
@@ -192,9 +208,9 @@ async def test_file_writes_are_atomic_documents(tmp_path: Path, app_name: str) -
     """The file holds one JSON document with the epoch counter and history, and no temp files remain."""
     store = open_store(f"file://{tmp_path}", app=app_name)
     await store.bump("v1")
-    await store.bump("v2")
+    second = await store.bump("v2")
     doc = json.loads((tmp_path / f"{app_name}.json").read_text())
-    assert doc["epoch"] == 2
+    assert doc["epoch"] == second.release.epoch
     assert [r["label"] for r in doc["history"]] == ["v2", "v1"]
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -229,9 +245,9 @@ async def test_memory_bump_from_another_thread_reaches_the_listener_loop(app_nam
     task = asyncio.create_task(store.listen(on_release, 60.0))
     try:
         await async_wait_for(lambda: reads, timeout=5)  # registered: it has read once
-        await asyncio.to_thread(asyncio.run, store.bump("v1"))
+        bumped = await asyncio.to_thread(asyncio.run, store.bump("v1"))
         await async_wait_for(lambda: delivered, timeout=5)
-        assert delivered == [(1, threading.get_ident())]
+        assert delivered == [(bumped.release.epoch, threading.get_ident())]
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

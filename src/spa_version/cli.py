@@ -20,7 +20,7 @@ from . import __version__
 from .current import CurrentVersion
 from .listener import Listener
 from .protocol import HEADER, format_header
-from .release import POLICIES, InvalidRelease, Release, validate_label
+from .release import POLICIES, InvalidRelease, Release, is_epoch, validate_label
 from .stores import MinCompatible, Store, StoreError, open_store, resolve_url
 
 __all__ = ["main", "default_label"]
@@ -175,8 +175,13 @@ async def _run(args: argparse.Namespace) -> int:
         validate_label(label)  # before touching the store
 
         async def bump(store: Store) -> int:
+            at_least = await _served_floor(store)
             result = await store.bump(
-                label, policy=args.policy, min_compatible=args.min_compatible, note=args.note
+                label,
+                policy=args.policy,
+                min_compatible=args.min_compatible,
+                note=args.note,
+                at_least=at_least,
             )
             _report_bump(result.release, result.receivers, as_json)
             if args.wait:
@@ -192,7 +197,13 @@ async def _run(args: argparse.Namespace) -> int:
     if command == "get":
 
         async def get(store: Store) -> int:
-            _print_release(await store.get(), as_json)
+            release = await store.get()
+            if release is None and not as_json:
+                print(
+                    f"the store {store.display_url} has no release for app {store.app} (no bump yet, or lost)"
+                )
+            else:
+                _print_release(release, as_json)
             return 0
 
         return await _with_store(args, get)
@@ -215,7 +226,7 @@ async def _run(args: argparse.Namespace) -> int:
     if command == "rollback":
 
         async def rollback(store: Store) -> int:
-            result = await store.rollback(args.to)
+            result = await store.rollback(args.to, at_least=await _served_floor(store))
             _report_bump(result.release, result.receivers, as_json)
             return 0
 
@@ -260,6 +271,50 @@ async def _run(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {command!r}")
 
 
+async def _served_floor(store: Store) -> int | None:
+    """One more than the highest epoch the fleet reports serving (None: none reported).
+
+    A store that lost its data (restarted empty, restored from an older snapshot, failed
+    over to a replica that missed a bump) no longer knows what open tabs and workers
+    hold, but the processes still say it in their heartbeats. The bump's epoch then
+    exceeds it (`Store.bump`'s ``at_least``), and the operator is told in one line.
+    """
+    from .fleet import read_fleet, supports_fleet
+
+    if not supports_fleet(store):
+        return None
+    readable = True
+    try:
+        current = await store.get()
+    except InvalidRelease:
+        # A bad current record (written by hand, or damaged) must not block the bump that
+        # replaces it (the bump itself never reads it): only the comparison below is skipped.
+        current, readable = None, False
+    try:
+        fleet = await read_fleet(store)
+    except StoreError:  # e.g. an ACL that allows bumping but not reading the fleet
+        return None
+    epochs = [p.epoch for p in fleet if p.epoch is not None and is_epoch(p.epoch)]
+    if not epochs:
+        return None
+    highest = max(epochs)
+    if current is None and readable:
+        _warn(
+            f"the store {store.display_url} has no release, but {len(epochs)} process(es) report "
+            f"serving epoch {highest}: was it reset or replaced? The new epoch will exceed it."
+        )
+    elif current is not None and highest > current.epoch:
+        _warn(
+            f"processes report serving epoch {highest}, newer than the store's {current.epoch}: "
+            "was it restored from an older snapshot or failed over? The new epoch will exceed it."
+        )
+    return highest + 1
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def _report_bump(release: Release, receivers: int | None, as_json: bool) -> None:
     if as_json:
         print(json.dumps({**release.to_dict(), "receivers": receivers}))
@@ -285,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ImportError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. a disk that is full or read-only
+        print(f"{PROG}: error: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

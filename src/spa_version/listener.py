@@ -48,7 +48,7 @@ class Listener:
         #: How many times in a row `Store.listen` has failed.
         self.failures = 0
         self.last_error: str | None = None
-        self._backwards: Release | None = None
+        self._confirming: asyncio.Task[None] | None = None
         self._unreachable = False
 
     def _on_release(self, release: Release | None, resync: bool) -> None:
@@ -62,25 +62,48 @@ class Listener:
             self.last_error = None
             self._unreachable = False
         if release is None:
+            # An empty store (restarted without persistence, flushed): keep serving what
+            # we hold. The next bump's epoch exceeds it (docs/protocol.md, "Epochs").
             return
-        if self.current.offer(release):
-            self._backwards = None
+        if self.current.offer(release) or not resync:
+            # A notification that is not newer is a late or duplicate message: never
+            # step back on one.
             return
         held = self.current.release
-        if resync and held is not None and release.epoch < held.epoch:
-            # The store's own record is older than ours: either a late read racing a
-            # newer notification (harmless, ignore once), or the store was reset
-            # (e.g. FLUSHALL). Two identical re-reads in a row mean the latter.
-            if release == self._backwards:
-                logger.warning(
-                    "spa-version: the store went back from epoch %d to %d; was it reset? Following it.",
-                    held.epoch,
-                    release.epoch,
-                )
-                self.current.offer(release, force=True)
-                self._backwards = None
-            else:
-                self._backwards = release
+        if held is not None and release != held:
+            self._confirm(release, held)
+
+    def _confirm(self, seen: Release, held: Release) -> None:
+        """Follow *seen*, a re-read that differs from *held*, if a second read agrees.
+
+        A re-read that differs from what this worker serves, with an epoch that is not
+        newer, means the store lost or rewound its data (a Redis restarted empty or from
+        an old snapshot, a failover to a replica that missed a bump, a deleted file
+        store), and the store is the truth. But one read can also race a bump whose
+        notification arrived while it was on the wire; a second read started now sees
+        that bump. So read once more at once, and follow if nothing newer came meanwhile.
+        """
+        if self._confirming is not None and not self._confirming.done():
+            return
+        self._confirming = asyncio.get_running_loop().create_task(
+            self._follow_if_confirmed(seen, held), name="spa-version confirm re-read"
+        )
+
+    async def _follow_if_confirmed(self, seen: Release, held: Release) -> None:
+        try:
+            again = await self.store.get()
+        except Exception as exc:  # the listener's own loop reports store trouble
+            logger.debug("spa-version: confirming re-read failed: %s", exc)
+            return
+        if again != seen or self.current.release is not held:
+            return  # the store moved on, or a newer release arrived meanwhile
+        logger.warning(
+            "spa-version: the store's current release (%s) differs from the one served here (%s); "
+            "was the store reset or restored? Following the store.",
+            _describe(seen),
+            _describe(held),
+        )
+        self.current.offer(seen, force=True)
 
     def backoff_delay(self) -> float:
         """Full jitter: uniform between 0 and the capped exponential bound.
@@ -96,6 +119,13 @@ class Listener:
     async def run(self) -> None:
         """Follow the store until cancelled."""
         logger.info("spa-version: following store %s (app %s)", self.store.display_url, self.store.app)
+        try:
+            await self._follow()
+        finally:
+            if self._confirming is not None:
+                self._confirming.cancel()
+
+    async def _follow(self) -> None:
         while True:
             started = time.monotonic()
             try:
@@ -120,3 +150,7 @@ class Listener:
                     exc_info=not isinstance(exc, StoreError),
                 )
                 await asyncio.sleep(delay)
+
+
+def _describe(release: Release) -> str:
+    return f"epoch {release.epoch}, label {release.label}"

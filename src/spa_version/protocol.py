@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from .release import DEFAULT_POLICY, InvalidRelease, Release, validate_label, validate_policy
+from .release import DEFAULT_POLICY, MAX_EPOCH, InvalidRelease, Release, validate_label, validate_policy
 
 __all__ = [
     "CLIENT_HEADER",
@@ -55,9 +55,8 @@ CLOSE_CODE_DRAIN_FALLBACK = 4012
 CLOSE_CODE_STALE_CLIENT = 4409
 # A close frame's payload is at most 125 bytes, 2 of which are the code.
 MAX_CLOSE_REASON_BYTES = 123
-# Epochs larger than this are refused when parsed, so a hostile header can't make us
-# build a huge int (and JS can still hold it exactly: 2**53 - 1).
-_MAX_EPOCH_DIGITS = 15
+# Epochs longer than this are refused when parsed (`spa_version.release.MAX_EPOCH`).
+_MAX_EPOCH_DIGITS = len(str(MAX_EPOCH))
 
 
 def format_header(release: Release) -> str:

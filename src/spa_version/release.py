@@ -14,18 +14,24 @@ from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
+    "MAX_EPOCH",
     "MAX_LABEL_LENGTH",
     "MAX_NOTE_LENGTH",
     "POLICIES",
     "DEFAULT_POLICY",
     "InvalidRelease",
     "Release",
+    "is_epoch",
     "validate_app",
     "validate_label",
     "validate_note",
     "validate_policy",
 ]
 
+#: The largest epoch on the wire: 15 decimal digits, so that JavaScript holds every epoch
+#: exactly (below 2**53) and a hostile header can never make a parser build a huge int.
+#: Enforced when a release is written and when it is read back (docs/protocol.md).
+MAX_EPOCH = 10**15 - 1
 MAX_LABEL_LENGTH = 64
 MAX_NOTE_LENGTH = 200
 POLICIES = ("next-navigation", "immediate", "prompt", "silent")
@@ -78,9 +84,10 @@ def validate_app(app: str) -> str:
     return app
 
 
-def _is_epoch(value: object) -> bool:
+def is_epoch(value: object) -> bool:
+    """True if *value* is an ``int`` (not a bool) between 1 and `MAX_EPOCH`."""
     # bool is an int subclass; True is not an epoch.
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_EPOCH
 
 
 def utc_now() -> str:
@@ -92,8 +99,9 @@ def utc_now() -> str:
 class Release:
     """One deploy version, as created by ``spa-version bump``.
 
-    ``epoch`` is a monotonic integer that the store increments atomically; it is what
-    clients compare. ``label`` is an opaque build name for humans and for the
+    ``epoch`` is an integer from 1 to `MAX_EPOCH` that only grows, even across a store
+    that lost its data (see `spa_version.stores.base.Store.bump`); it is what clients
+    compare. ``label`` is an opaque build name for humans and for the
     drain logic (a process whose build differs from the current label is stale).
     """
 
@@ -105,12 +113,12 @@ class Release:
     note: str | None = None
 
     def __post_init__(self) -> None:
-        if not _is_epoch(self.epoch):
-            raise InvalidRelease(f"invalid epoch {self.epoch!r}: must be an integer >= 1")
+        if not is_epoch(self.epoch):
+            raise InvalidRelease(f"invalid epoch {self.epoch!r}: must be an integer from 1 to {MAX_EPOCH}")
         validate_label(self.label)
         validate_policy(self.policy)
         if self.min_compatible is not None and not (
-            _is_epoch(self.min_compatible) and self.min_compatible <= self.epoch
+            is_epoch(self.min_compatible) and self.min_compatible <= self.epoch
         ):
             raise InvalidRelease(
                 f"invalid min_compatible {self.min_compatible!r}: must be an epoch between 1 and {self.epoch}"
@@ -162,4 +170,6 @@ class Release:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRelease(f"a release record is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidRelease("a release record is nested too deeply to be one") from None
         return cls.from_dict(data)

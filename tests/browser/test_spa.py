@@ -20,23 +20,26 @@ async def test_new_version_loads_the_target_route_at_the_next_navigation(demo: D
     """AJAX sees the bump, nothing reloads; the next in-app route change loads the target route in full."""
     tab: Tab = await new_tab()
     await tab.open(demo.url + "/")
-    assert await tab.baseline() == 1
+    assert await tab.baseline() == demo.first
     await tab.mark()
 
-    assert demo.bump("release-2") == 2
-    await tab.refresh(expect_epoch=2)
-    assert await tab.latest_epoch() == 2
+    epoch = demo.bump("release-2")
+    assert epoch > demo.first
+    await tab.refresh(expect_epoch=epoch)
+    assert await tab.latest_epoch() == epoch
     assert await tab.same_document(), "no reload on learning of the new version"
     assert tab.loads == [demo.url + "/"]
     # The AJAX call carried this tab's own epoch, for server-side enforcement.
     api_calls = [headers for method, url, headers in tab.requests if url.endswith("/api/time")]
-    assert api_calls and all(h.get("x-spa-client-version") == "1" for h in api_calls)
+    assert api_calls and all(h.get("x-spa-client-version") == str(demo.first) for h in api_calls)
 
     await tab.page.click("a[href='/about']")
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert tab.loads == [demo.url + "/", demo.url + "/about"], "a full load of the target route"
     assert await tab.js("location.pathname") == "/about"
-    assert (await tab.js("document.querySelector('meta[name=spa-version]').content")).startswith("2;")
+    assert (await tab.js("document.querySelector('meta[name=spa-version]').content")).startswith(f"{epoch};")
     assert await tab.js("document.querySelector('h1').textContent") == "About"
 
 
@@ -49,9 +52,11 @@ async def test_immediate_reloads_without_a_route_change(demo: Demo, new_tab: New
     await tab.js("SpaVersion.start({ idle: 300 })")  # the demo's 60 s idle, shortened
     await tab.mark()
 
-    demo.bump("release-2", "--policy", "immediate")
-    await tab.refresh(expect_epoch=2)
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    epoch = demo.bump("release-2", "--policy", "immediate")
+    await tab.refresh(expect_epoch=epoch)
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert tab.loads == [demo.url + "/", demo.url + "/reports"]
 
 
@@ -61,9 +66,11 @@ async def test_immediate_option_reloads_at_once(demo: Demo, new_tab: NewTab) -> 
     await tab.open(demo.url + "/")
     await tab.js("SpaVersion.start({ immediate: true, idle: 3600000 })")
     await tab.mark()
-    demo.bump("release-2", "--policy", "immediate")
+    epoch = demo.bump("release-2", "--policy", "immediate")
     await tab.page.click("#refresh")
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert tab.loads == [demo.url + "/", demo.url + "/"]
 
 
@@ -72,19 +79,21 @@ async def test_prompt_fires_the_event_and_does_not_reload(demo: Demo, new_tab: N
     tab: Tab = await new_tab()
     await tab.open(demo.url + "/")
     await tab.mark()
-    demo.bump("release-2", "--policy", "prompt")
-    await tab.refresh(expect_epoch=2)
-    assert await tab.events("prompt") == [2]
+    epoch = demo.bump("release-2", "--policy", "prompt")
+    await tab.refresh(expect_epoch=epoch)
+    assert await tab.events("prompt") == [epoch]
     assert await tab.page.is_visible("#toast")
 
     await tab.page.click("a[href='/reports']")  # next-navigation would reload right here
     await tab.eventually("document.querySelector('h1').textContent === 'Reports'")
-    await tab.refresh(expect_epoch=2)
+    await tab.refresh(expect_epoch=epoch)
     assert await tab.same_document()
     assert tab.loads == [demo.url + "/"]
 
     await tab.page.click("#toast-reload")
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert tab.loads == [demo.url + "/", demo.url + "/reports"]
 
 
@@ -94,19 +103,21 @@ async def test_veto_holds_the_reload_until_the_following_route_change(demo: Demo
     await tab.open(demo.url + "/")
     await tab.page.fill("#notes", "half-written thought")
     await tab.mark()
-    demo.bump("release-2")
-    await tab.refresh(expect_epoch=2)
+    epoch = demo.bump("release-2")
+    await tab.refresh(expect_epoch=epoch)
 
     await tab.page.click("a[href='/reports']")
     await tab.eventually("document.querySelector('h1').textContent === 'Reports'")
     assert await tab.same_document(), "vetoed: the SPA navigation went ahead in place"
-    assert await tab.events("veto") == [2]
+    assert await tab.events("veto") == [epoch]
     assert await tab.js("document.getElementById('notes').value") == "half-written thought"
 
     await tab.page.click("#save")
     await tab.eventually("document.getElementById('save-state').textContent === 'saved'")
     await tab.page.click("a[href='/about']")
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert tab.loads == [demo.url + "/", demo.url + "/about"]
 
 
@@ -115,8 +126,10 @@ async def test_loop_guard_caps_reloads(demo: Demo, new_tab: NewTab) -> None:
     tab: Tab = await new_tab()
     await tab.open(demo.url + "/")
     targets = ["/about", "/reports"]
+    epochs: list[int] = []
     for round_ in range(5):
         epoch = demo.bump(f"release-{round_ + 2}")
+        epochs.append(epoch)
         await tab.mark()
         await tab.refresh(expect_epoch=epoch)
         target = targets[round_ % 2]
@@ -132,7 +145,7 @@ async def test_loop_guard_caps_reloads(demo: Demo, new_tab: NewTab) -> None:
             assert await tab.same_document()
             assert await tab.js("location.pathname") == target, "blocked: the SPA navigation went ahead"
     assert len(tab.loads) == 1 + 3, tab.loads
-    assert await tab.baseline() == 4
+    assert await tab.baseline() == epochs[2]  # the release of the third (last allowed) reload
 
 
 async def test_other_tab_goes_stale_without_a_request(demo: Demo, new_tab: NewTab) -> None:
@@ -145,14 +158,16 @@ async def test_other_tab_goes_stale_without_a_request(demo: Demo, new_tab: NewTa
     await b.mark()
     b_requests = len(b.requests)
 
-    demo.bump("release-2")
-    await a.refresh(expect_epoch=2)
-    await b.eventually("SpaVersion.start().latest && SpaVersion.start().latest.epoch === 2")
+    epoch = demo.bump("release-2")
+    await a.refresh(expect_epoch=epoch)
+    await b.eventually(f"SpaVersion.start().latest && SpaVersion.start().latest.epoch === {epoch}")
     assert len(b.requests) == b_requests, "tab B learned it without a request of its own"
-    assert await b.events("update") == [2]
+    assert await b.events("update") == [epoch]
 
     await b.page.click("a[href='/reports']")
-    await b.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await b.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert b.loads == [demo.url + "/", demo.url + "/reports"]
 
 
@@ -170,9 +185,11 @@ async def test_stale_client_409_reloads_at_once(demo: Demo, new_tab: NewTab) -> 
     await tab.page.fill("#notes", "unsaved, yet the server refused this code")  # the veto doesn't apply
     await tab.mark()
 
-    demo.bump("release-2", "--min-compatible", "current")
+    epoch = demo.bump("release-2", "--min-compatible", "current")
     await tab.page.click("#save")
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert statuses == [409]
     assert tab.loads == [demo.url + "/reports", demo.url + "/reports"], "reloaded in place, no route change"
 
@@ -200,10 +217,12 @@ async def test_request_objects_xhr_and_websocket_carry_the_client_epoch(demo: De
         ])"""
     )
     sent = {url.split("via=")[1]: headers for _, url, headers in tab.requests if "via=" in url}
-    assert sent["request"]["x-spa-client-version"] == "1"
+    assert sent["request"]["x-spa-client-version"] == str(demo.first)
     assert sent["request"]["x-app"] == "kept"
-    assert sent["xhr"]["x-spa-client-version"] == "1"
-    await tab.eventually("document.getElementById('ws-state').textContent.includes('client epoch 1')")
+    assert sent["xhr"]["x-spa-client-version"] == str(demo.first)
+    await tab.eventually(
+        f"document.getElementById('ws-state').textContent.includes('client epoch {demo.first}')"
+    )
 
 
 def version_checks(tab: Tab) -> int:
@@ -221,9 +240,11 @@ async def test_failed_dynamic_import_checks_and_loads_the_new_version(demo: Demo
     await async_wait_for(lambda: version_checks(tab) == 1)
     assert await tab.same_document()
 
-    demo.bump("release-2")
+    epoch = demo.bump("release-2")
     await tab.js("import('/static/chunk-gone-2.js'); null")
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert tab.loads == [demo.url + "/reports", demo.url + "/reports"]
     assert version_checks(tab) == 2
 
@@ -233,9 +254,11 @@ async def test_script_load_error_checks_and_loads_the_new_version(demo: Demo, ne
     tab: Tab = await new_tab()
     await tab.open(demo.url + "/about")
     await tab.mark()
-    demo.bump("release-2")
+    epoch = demo.bump("release-2")
     gone_script = "Object.assign(document.createElement('script'), { src: '/static/gone.js' })"
     await tab.js(f"document.head.append({gone_script})")
-    await tab.eventually("!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === 2")
+    await tab.eventually(
+        f"!window.__sameDocument && window.SpaVersion && SpaVersion.start().baseline === {epoch}"
+    )
     assert tab.loads == [demo.url + "/about", demo.url + "/about"]
     assert version_checks(tab) == 1

@@ -13,6 +13,7 @@ import websockets
 from django.test import override_settings
 
 from spa_version.django.listener_thread import stop_listener_thread
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli
 
 from .channels_app import build_application
@@ -32,35 +33,38 @@ async def test_channels_websocket_handshake_is_stamped(
 ) -> None:
     """The handshake of a Channels consumer carries the version, and follows a Redis bump."""
     stop_listener_thread()  # whatever ran before: the thread must not exist, to see it is not started
-    assert run_cli("--url", redis.url, "--app", app_name, "bump", "ch-1").returncode == 0
+    first = bumped_epoch(run_cli("--url", redis.url, "--app", app_name, "bump", "--json", "ch-1"))
     with (
         override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}),
         caplog.at_level(logging.WARNING, logger="spa_version"),
         ThreadedUvicorn(build_application()) as server,
     ):
         ws_url = server.ws_url + "/ws/echo/"
-        assert (await handshake_version(ws_url) or "").startswith("1; label=ch-1;")
+        assert (await handshake_version(ws_url) or "").startswith(f"{first}; label=ch-1;")
 
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.get(server.url + "/")
             assert response.status_code == 200
             # Django's middleware and the ASGI wrapper both stamp: still one header.
-            assert response.headers.get_list("x-spa-version") == ["1; label=ch-1; policy=next-navigation"]
+            assert response.headers.get_list("x-spa-version") == [
+                f"{first}; label=ch-1; policy=next-navigation"
+            ]
             # ...from one source: Django's side uses the wrapper's version (scope), so the meta
             # tag agrees with the header and no listener thread is started.
-            assert 'content="1; label=ch-1; policy=next-navigation">' in response.text
+            assert f'content="{first}; label=ch-1; policy=next-navigation">' in response.text
             assert "spa-version listener" not in [t.name for t in threading.enumerate()]
 
-        assert run_cli("--url", redis.url, "--app", app_name, "bump", "ch-2").returncode == 0
+        second = bumped_epoch(run_cli("--url", redis.url, "--app", app_name, "bump", "--json", "ch-2"))
+        assert second > first
 
         deadline = time.monotonic() + 10
         latest = None
         while time.monotonic() < deadline:  # bounded in time: a fresh handshake each round
             latest = await handshake_version(ws_url)
-            if latest is not None and latest.startswith("2; label=ch-2;"):
+            if latest is not None and latest.startswith(f"{second}; label=ch-2;"):
                 break
             await asyncio.sleep(0.05)
-        assert latest is not None and latest.startswith("2; label=ch-2;"), latest
+        assert latest is not None and latest.startswith(f"{second}; label=ch-2;"), latest
     # The wrapper ran lifespan itself (Django refuses it) without complaint.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
@@ -69,7 +73,8 @@ async def test_plain_django_asgi_under_uvicorn(redis: RedisServer, app_name: str
     """Django's own ASGI handler (no Channels, no wrapper): the async path stamps from the listener thread."""
     from django.core.asgi import get_asgi_application
 
-    assert run_cli("--url", redis.url, "--app", app_name, "bump", "asgi-1").returncode == 0
+    epoch = bumped_epoch(run_cli("--url", redis.url, "--app", app_name, "bump", "--json", "asgi-1"))
+    expected = f"{epoch}; label=asgi-1; policy=next-navigation"
     with (
         override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}),
         # Django refuses lifespan; uvicorn's "auto" would log that, so turn it off as users do.
@@ -78,7 +83,7 @@ async def test_plain_django_asgi_under_uvicorn(redis: RedisServer, app_name: str
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             sync_view = await client.get("/")
             async_view = await client.get("/api/async/")
-            assert sync_view.headers.get_list("x-spa-version") == ["1; label=asgi-1; policy=next-navigation"]
-            assert async_view.headers.get_list("x-spa-version") == ["1; label=asgi-1; policy=next-navigation"]
-            assert 'content="1; label=asgi-1; policy=next-navigation">' in sync_view.text
+            assert sync_view.headers.get_list("x-spa-version") == [expected]
+            assert async_view.headers.get_list("x-spa-version") == [expected]
+            assert f'content="{expected}">' in sync_view.text
             assert "spa-version listener" in [t.name for t in threading.enumerate()]

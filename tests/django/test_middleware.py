@@ -41,9 +41,10 @@ class StampingTests(SimpleTestCase):
 
     def test_bump_is_picked_up_without_restart(self) -> None:
         """A bump lands on the next response of the same process."""
-        bump(self.spa, "one")
-        self.assertTrue(self.client.get("/").headers["X-SPA-Version"].startswith("1;"))
+        first = bump(self.spa, "one")
+        self.assertEqual(self.client.get("/").headers["X-SPA-Version"], header_value(first))
         second = bump(self.spa, "two")
+        self.assertGreater(second.epoch, first.epoch)
         self.assertEqual(self.client.get("/")["X-SPA-Version"], header_value(second))
 
     def test_header_replaces_one_set_by_the_view(self) -> None:
@@ -137,12 +138,13 @@ class EnforcementTests(SimpleTestCase):
         self.override = override_settings(SPA_VERSION=self.spa)
         self.override.enable()
         self.addCleanup(self.override.disable)
-        bump(self.spa, "old")
+        self.old = bump(self.spa, "old")
         self.current = bump(self.spa, "new", min_compatible="current")
 
     def test_stale_client_post_gets_409_with_reload(self) -> None:
         """A POST from a client older than min_compatible is refused with 409 and X-SPA-Reload."""
-        response = self.client.post("/submit/", headers={"X-SPA-Client-Version": "1"})
+        stale = str(self.old.epoch)  # a tab opened before the bump
+        response = self.client.post("/submit/", headers={"X-SPA-Client-Version": stale})
         self.assertEqual(response.status_code, 409)
         self.assertEqual(response["X-SPA-Reload"], "*")
         body = json.loads(response.content)
@@ -151,7 +153,8 @@ class EnforcementTests(SimpleTestCase):
 
     async def test_current_client_post_passes_async(self) -> None:
         """A POST from a current client reaches the view (async client)."""
-        response = await self.async_client.post("/submit/", headers={"X-SPA-Client-Version": "2"})
+        current = str(self.current.epoch)
+        response = await self.async_client.post("/submit/", headers={"X-SPA-Client-Version": current})
         self.assertEqual(response.status_code, 200)
 
     def test_get_and_clients_without_epoch_are_never_refused(self) -> None:

@@ -57,11 +57,14 @@ def test_wsgi_picks_up_redis_bumps_without_restart(redis: RedisServer, app_name:
     """Each `spa-version bump` reaches the running WSGI process through Redis pub/sub."""
     with override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}):
         assert version_of(wsgi_url + "/") is None  # nothing bumped yet: nothing stamped
-        for epoch in (1, 2):
-            bumped = run_cli("--url", redis.url, "--app", app_name, "bump", f"wsgi-{epoch}")
+        epochs = []
+        for n in (1, 2):
+            bumped = run_cli("--url", redis.url, "--app", app_name, "bump", "--json", f"wsgi-{n}")
             assert bumped.returncode == 0, bumped.stderr
-            wanted = f"{epoch}; label=wsgi-{epoch};"
+            epochs.append(json.loads(bumped.stdout)["epoch"])
+            wanted = f"{epochs[-1]}; label=wsgi-{n};"
             wait_for(lambda w=wanted: (v := version_of(wsgi_url + "/")) is not None and v.startswith(w))
+        assert epochs[0] < epochs[1]
         # One thread per process, whatever the number of requests served.
         names = [t.name for t in threading.enumerate()]
         assert names.count("spa-version listener") == 1
@@ -103,7 +106,7 @@ from spa_version.django.listener_thread import listener_thread
 from spa_version.stores import open_store
 from tests.support.servers import wait_for
 
-url, app = sys.argv[1], sys.argv[2]
+url, app, before = sys.argv[1], sys.argv[2], int(sys.argv[3])  # before: the epoch of "before-fork"
 settings.SPA_VERSION = {"URL": url, "APP": app}
 client = Client()
 
@@ -112,7 +115,7 @@ def version():
 
 # The parent serves a request first: its listener thread starts before the fork,
 # as with gunicorn --preload plus a warm-up request.
-assert version().startswith("1;"), version()
+assert version().startswith(f"{before}; label=before-fork;"), version()
 parent_thread = listener_thread()
 read, write = os.pipe()
 pid = os.fork()
@@ -122,7 +125,7 @@ if pid == 0:
     report["first"] = version()
     report["new_instance"] = listener_thread() is not parent_thread and listener_thread().pid == os.getpid()
     report["running"] = listener_thread().running
-    asyncio.run(open_store(url, app=app).bump("after-fork"))
+    report["after_epoch"] = asyncio.run(open_store(url, app=app).bump("after-fork")).release.epoch
     report["after_bump"] = wait_for(lambda: (v := version()) and "after-fork" in v and v)
     os.write(write, json.dumps(report).encode())
     os._exit(0)
@@ -136,9 +139,11 @@ print(json.dumps({"child": child, "status": status, "parent_after": parent_after
 
 def test_fork_gives_the_child_its_own_listener(redis: RedisServer, app_name: str) -> None:
     """After fork the child starts its own listener thread and follows bumps; so does the parent."""
-    assert run_cli("--url", redis.url, "--app", app_name, "bump", "before-fork").returncode == 0
+    bumped = run_cli("--url", redis.url, "--app", app_name, "bump", "--json", "before-fork")
+    assert bumped.returncode == 0, bumped.stderr
+    before = json.loads(bumped.stdout)["epoch"]
     done = subprocess.run(
-        [sys.executable, "-c", FORK_SCRIPT, redis.url, app_name],
+        [sys.executable, "-c", FORK_SCRIPT, redis.url, app_name, str(before)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -150,7 +155,9 @@ def test_fork_gives_the_child_its_own_listener(redis: RedisServer, app_name: str
     child = report["child"]
     assert report["status"] == 0
     assert child["inherited_alive"] is False  # threads do not survive fork()...
-    assert child["first"].startswith("1; label=before-fork")
+    assert child["first"].startswith(f"{before}; label=before-fork")
     assert child["new_instance"] is True and child["running"] is True  # ...so the child starts its own
-    assert child["after_bump"].startswith("2; label=after-fork")
-    assert report["parent_after"].startswith("2; label=after-fork")
+    after = child["after_epoch"]
+    assert after > before
+    assert child["after_bump"].startswith(f"{after}; label=after-fork")
+    assert report["parent_after"].startswith(f"{after}; label=after-fork")

@@ -175,17 +175,17 @@ async def test_heartbeat_reports_build_state_sockets_and_client_epochs(
     redis: RedisServer, redis_store: Store, app_name: str
 ) -> None:
     """Each process's record shows build, live/stale, open websockets and requests by client epoch."""
-    await redis_store.bump("A")
+    a = str((await redis_store.bump("A")).release.epoch)
     mw, _ = build_middleware(redis.url, app_name=app_name, heartbeat_interval=30, drain_window=60)
     env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
     with ThreadedUvicorn(mw) as server:
         clients = await open_clients(server.ws_url + "/ws", 3)
         async with httpx.AsyncClient(base_url=server.url) as http:
-            for epoch in ("1", "1", "1", "junk", None):
+            for epoch in (a, a, a, "junk", None):  # three requests from tabs on A
                 headers = {} if epoch is None else {"X-SPA-Client-Version": epoch}
                 assert (await http.get("/", headers=headers)).status_code == 200
         # The bump changes the state, which writes a heartbeat at once (no 30 s wait).
-        await redis_store.bump("B")
+        b = (await redis_store.bump("B")).release.epoch
 
         def stale_record() -> dict[str, object] | None:
             result = run_cli("status", "--json", env=env)
@@ -198,11 +198,11 @@ async def test_heartbeat_reports_build_state_sockets_and_client_epochs(
         [proc] = summary["processes"]
         assert proc["build"] == "A" and proc["pid"] == os.getpid()
         assert proc["websockets"] == 3
-        assert proc["requests_by_epoch"] == {"1": 3, "other": 1, "none": 1}
+        assert proc["requests_by_epoch"] == {a: 3, "other": 1, "none": 1}
         assert summary["release"]["label"] == "B"
         assert summary["builds"]["A"]["stale"] == 1 and summary["builds"]["A"]["websockets"] == 3
         table = run_cli("status", env=env).stdout
-        assert "current: epoch 2  label B" in table
+        assert f"current: epoch {b}  label B" in table
         assert any(line.split()[:3] == ["A", "1", "0"] for line in table.splitlines())
         await close_clients(clients)
     # A process that shut down removes its record.
@@ -222,7 +222,7 @@ async def test_bump_wait_returns_once_stale_processes_have_no_websockets(
 ) -> None:
     """``bump B --wait`` exits 0 after the blue process drained every socket with 1012."""
     store = open_store(redis.url, app=app_name)
-    await store.bump("A")
+    a = (await store.bump("A")).release.epoch
     await store.aclose()
     # The middleware's own store: a redis client belongs to one event loop.
     mw, _ = build_middleware(
@@ -234,7 +234,8 @@ async def test_bump_wait_returns_once_stale_processes_have_no_websockets(
         await async_wait_for(lambda: fleet_sockets(env) == [5])
         result = await asyncio.to_thread(run_cli, "bump", "B", "--wait", "--timeout", "30", env=env)
         assert result.returncode == 0, result.stderr
-        assert "bumped to epoch 2" in result.stdout
+        b = json.loads(run_cli("get", "--json", env=env).stdout)["epoch"]
+        assert b > a and result.stdout.startswith(f"bumped to epoch {b} (")
         assert "0 websocket(s) left" in result.stderr
         # Every socket was really closed (the wait did not just time out or guess).
         await async_wait_for(lambda: all(c.closed_at is not None for c in clients))

@@ -16,7 +16,12 @@ from spa_version.protocol import CLOSE_CODE_STALE_CLIENT
 from spa_version.stores import Store
 from tests.support.servers import ThreadedUvicorn
 
-MIN = 5  # the current release's min_compatible (and its epoch)
+# The current release's min_compatible (and its epoch): 13 digits, like the epochs bumps
+# get from the clock in ms. The fixture's store has a clock stopped just before it, so its
+# five bumps get MIN - 4 ... MIN from the counter.
+MIN = 1_764_536_400_005
+BELOW = str(MIN - 1)  # the release before: a tab opened before the bump
+ABOVE = str(MIN + 1)  # a tab newer than this worker knows (served by an updated worker)
 
 
 class CountingApp:
@@ -49,9 +54,10 @@ class CountingApp:
 @pytest.fixture
 async def store(app_name: str) -> AsyncIterator[Store]:
     store = open_store(f"memory://{app_name}", app=app_name)
-    for _ in range(MIN - 1):
+    store.clock = lambda: MIN - 4
+    for _ in range(4):
         await store.bump("old")
-    await store.bump("new", min_compatible="current")
+    assert (await store.bump("new", min_compatible="current")).release.epoch == MIN
     yield store
 
 
@@ -71,13 +77,13 @@ async def call(client: httpx.AsyncClient, method: str, path: str, epoch: str | N
 # (method, client epoch header, expected status) with the default options.
 DEFAULT_MATRIX = [
     # unsafe methods: refused below min only
-    *[(m, "4", 409) for m in ("POST", "PUT", "PATCH", "DELETE")],
+    *[(m, BELOW, 409) for m in ("POST", "PUT", "PATCH", "DELETE")],
     *[(m, "1", 409) for m in ("POST", "DELETE")],
     *[(m, str(MIN), 200) for m in ("POST", "PUT", "PATCH", "DELETE")],  # at min
-    *[(m, "6", 200) for m in ("POST", "PUT", "PATCH", "DELETE")],  # above min (a newer tab)
+    *[(m, ABOVE, 200) for m in ("POST", "PUT", "PATCH", "DELETE")],  # above min (a newer tab)
     # no header, or one we cannot read: never refused (curl, other services)
     *[(m, None, 200) for m in ("POST", "PUT", "PATCH", "DELETE", "GET")],
-    *[("POST", bad, 200) for bad in ("abc", "0", "-3", "4.0", "", "9" * 16)],
+    *[("POST", bad, 200) for bad in ("abc", "0", "-3", f"{BELOW}.0", "", "9" * 16)],
     # a list, as XHR sends a header set twice and proxies join repeated lines
     # (docs/protocol.md): the highest valid element counts, whitespace is stripped
     ("POST", f"{MIN - 1}, {MIN - 1}", 409),
@@ -87,7 +93,7 @@ DEFAULT_MATRIX = [
     ("POST", f"junk, {MIN + 1}", 200),
     ("POST", ", ,", 200),
     # safe methods are not enforced by default, even below min
-    *[(m, "4", 200) for m in ("GET", "HEAD", "OPTIONS")],
+    *[(m, BELOW, 200) for m in ("GET", "HEAD", "OPTIONS")],
 ]
 
 
@@ -128,7 +134,7 @@ async def test_the_409_carries_the_reload_instruction_and_the_current_release(st
     """A 409 has X-SPA-Reload, the version header, no-store, and the current record in its JSON body."""
     mw, _, client = await serve(store)
     async with client:
-        response = await call(client, "POST", "/api/save", "4")
+        response = await call(client, "POST", "/api/save", BELOW)
     await mw.shutdown()
     assert response.status_code == 409
     assert response.headers["x-spa-reload"] == "*"
@@ -142,18 +148,18 @@ async def test_the_409_carries_the_reload_instruction_and_the_current_release(st
 # (options, method, path, client epoch, expected status)
 CONFIGURED_MATRIX: list[tuple[dict[str, Any], str, str, str | None, int]] = [
     # all methods
-    ({"enforce_methods": "*"}, "GET", "/", "4", 409),
-    ({"enforce_methods": "*"}, "GET", "/", "5", 200),
+    ({"enforce_methods": "*"}, "GET", "/", BELOW, 409),
+    ({"enforce_methods": "*"}, "GET", "/", str(MIN), 200),
     ({"enforce_methods": "*"}, "GET", "/", None, 200),
     # an explicit list, lowercase accepted
-    ({"enforce_methods": ["get"]}, "GET", "/", "4", 409),
-    ({"enforce_methods": ["get"]}, "POST", "/", "4", 200),
+    ({"enforce_methods": ["get"]}, "GET", "/", BELOW, 409),
+    ({"enforce_methods": ["get"]}, "POST", "/", BELOW, 200),
     # path prefixes
-    ({"enforce_paths": ["/api/"]}, "POST", "/api/save", "4", 409),
-    ({"enforce_paths": ["/api/"]}, "POST", "/upload", "4", 200),
+    ({"enforce_paths": ["/api/"]}, "POST", "/api/save", BELOW, 409),
+    ({"enforce_paths": ["/api/"]}, "POST", "/upload", BELOW, 200),
     # exclusions win over prefixes
-    ({"enforce_paths": ["/api/"], "enforce_exclude": ["/api/public"]}, "POST", "/api/public/x", "4", 200),
-    ({"enforce_paths": ["/api/"], "enforce_exclude": ["/api/public"]}, "POST", "/api/private", "4", 409),
+    ({"enforce_paths": ["/api/"], "enforce_exclude": ["/api/public"]}, "POST", "/api/public/x", BELOW, 200),
+    ({"enforce_paths": ["/api/"], "enforce_exclude": ["/api/public"]}, "POST", "/api/private", BELOW, 409),
     # the version endpoint is always served (a stale tab must be able to learn the new version)
     ({"enforce_methods": "*"}, "GET", "/__spa-version", "1", 200),
 ]
@@ -200,10 +206,10 @@ async def test_no_min_compatible_means_no_enforcement(app_name: str) -> None:
 @pytest.mark.parametrize(
     ("how", "epoch", "refused"),
     [
-        ("query", "4", True),
-        ("header", "4", True),
+        ("query", BELOW, True),
+        ("header", BELOW, True),
         ("query", str(MIN), False),
-        ("header", "6", False),
+        ("header", ABOVE, False),
         ("none", None, False),
         ("query", "junk", False),
         # Undecodable or non-Latin-1 text is no epoch, never a 500.

@@ -96,12 +96,13 @@ def test_bump_wait_against_the_demo_finishes_at_once(demo: tuple[subprocess.Pope
     wait_for(lambda: status_json(cwd=cwd)["processes"], timeout=15, interval=0.2)
     result = run_cli("bump", "demo-2", "--wait", "--timeout", "30", cwd=str(cwd))
     assert result.returncode == 0, result.stderr
-    assert "bumped to epoch 1" in result.stdout
+    epoch = json.loads(run_cli("get", "--json", cwd=str(cwd)).stdout)["epoch"]
+    assert result.stdout.startswith(f"bumped to epoch {epoch} (")
     assert "nothing to drain: 0 websocket(s) left on other builds (1 process(es) reported)" in result.stderr
 
     def caught_up() -> bool:
         [record] = status_json(cwd=cwd)["processes"]
-        return bool(record["epoch"] == 1 and record["label"] == "demo-2")
+        return bool(record["epoch"] == epoch and record["label"] == "demo-2")
 
     wait_for(caught_up, timeout=15, interval=0.2)
     proc.send_signal(signal.SIGTERM)
@@ -146,14 +147,15 @@ async def test_a_process_without_a_build_heartbeats_but_counts_nothing(tmp_path:
     epoch (the request path has no counter at all)."""
     url = f"file://{tmp_path}"
     store = open_store(url, app=app_name)
-    await store.bump("A")
+    epoch = (await store.bump("A")).release.epoch
     mw, _ = build_middleware(url, app_name=app_name, build=None, heartbeat_interval=0.3)
     assert mw.deploy is None and mw._count_epoch is None
     env = {"SPA_VERSION_URL": url, "SPA_VERSION_APP": app_name}
     with ThreadedUvicorn(mw) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
             for _ in range(3):
-                assert (await http.get("/", headers={"X-SPA-Client-Version": "1"})).status_code == 200
+                headers = {"X-SPA-Client-Version": str(epoch)}  # a tab on A
+                assert (await http.get("/", headers=headers)).status_code == 200
         # A few beats later (each would carry counts if there were any).
         first = await async_wait_for(lambda: status_json(env)["processes"], timeout=15)
         await async_wait_for(
@@ -161,7 +163,7 @@ async def test_a_process_without_a_build_heartbeats_but_counts_nothing(tmp_path:
         )
         [record] = status_json(env)["processes"]
         assert record["build"] is None and record["state"] == "live"
-        assert record["epoch"] == 1 and record["pid"] == os.getpid()
+        assert record["epoch"] == epoch and record["pid"] == os.getpid()
         assert record["requests_by_epoch"] == {}
     assert await read_fleet(store) == []
 

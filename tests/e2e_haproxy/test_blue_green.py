@@ -29,6 +29,7 @@ import websockets
 from websockets.exceptions import InvalidHandshake
 
 from spa_version.protocol import CLOSE_CODE_DRAIN, parse_header
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, async_wait_for, cli_command, free_port, run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,7 @@ class Fleet:
     env: dict[str, str]
     stats_socket: str
     frontend: str
+    first: int  # the epoch of release A, live when the test starts
     addrs: dict[str, str] = field(default_factory=dict)  # each app server, bypassing HAProxy
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -84,14 +86,14 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
         pytest.fail("haproxy is not installed (make test installs it)")
     tmp = tempfile.mkdtemp(prefix="spa-e2e-")
     store_env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
-    assert run_cli("bump", "A", env=store_env).returncode == 0  # release A is live
+    first = bumped_epoch(run_cli("bump", "--json", "A", env=store_env))  # release A is live
     front_port = free_port()
     haproxy_env = {
         "FRONTEND_ADDR": f"127.0.0.1:{front_port}",
         "STATS_SOCKET": os.path.join(tmp, "haproxy.sock"),
         "AGENT_INTER": f"{AGENT_INTER:g}s",
     }
-    fleet = Fleet(store_env, haproxy_env["STATS_SOCKET"], f"127.0.0.1:{front_port}")
+    fleet = Fleet(store_env, haproxy_env["STATS_SOCKET"], f"127.0.0.1:{front_port}", first)
     ports: dict[str, int] = {}
     try:
         for name in BLUE + GREEN:
@@ -254,14 +256,14 @@ async def run_http_load(base: str, log: HttpLog, stop: asyncio.Event) -> None:
             await asyncio.sleep(0.02)  # a steady trickle, not a CPU hog
 
 
-async def bump_landed(addr: str, timeout: float) -> None:
-    """Poll one app server's version endpoint directly until it serves epoch 2."""
+async def bump_landed(addr: str, label: str, timeout: float) -> int:
+    """Poll one app server's version endpoint directly until it serves *label*; its epoch."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=f"http://{addr}", timeout=5) as http:
         while time.monotonic() < deadline:
             release = (await http.get("/__spa-version")).json()
-            if release is not None and release["epoch"] == 2:
-                return
+            if release is not None and release["label"] == label:
+                return int(release["epoch"])
             await asyncio.sleep(0.02)
     raise AssertionError(f"the bump did not reach {addr} within {timeout} s")
 
@@ -310,8 +312,9 @@ async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        # The bump lands: the processes serve epoch 2 (asked directly, not through HAProxy).
-        await bump_landed(fleet.addrs[BLUE[0]], timeout=30)
+        # The bump lands: the processes serve B's epoch (asked directly, not through HAProxy).
+        second = await bump_landed(fleet.addrs[BLUE[0]], "B", timeout=30)
+        assert second > fleet.first
         # Within one agent interval HAProxy has blue DRAIN and green UP. Whichever it saw
         # first, no request failed in between: the frontend's fallback backend served
         # (examples/haproxy/haproxy.cfg, checked by the HTTP log below).
@@ -322,7 +325,7 @@ async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet
 
         out, err = await asyncio.wait_for(bump.communicate(), 90)
         assert bump.returncode == 0, err.decode()
-        assert "bumped to epoch 2" in out.decode()
+        assert out.decode().startswith(f"bumped to epoch {second} (")
 
         # Every client came back, on green.
         await async_wait_for(
@@ -340,7 +343,7 @@ async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet
     closes = [s for c in clients for s in c.sessions if s.closed_at is not None]
     assert len(closes) == CLIENTS
     assert {s.code for s in closes} == {CLOSE_CODE_DRAIN}
-    assert {parse_header(s.reason or "").epoch for s in closes} == {2}
+    assert {parse_header(s.reason or "").epoch for s in closes} == {second}
     assert {c.sessions[1].server for c in clients} <= set(GREEN)
     assert sum(c.failed_handshakes for c in clients) == 0
     # Spread, not a stampede: no close before the grace, the middle half of the closes

@@ -68,7 +68,10 @@ class Watch:
         traffic: Traffic,
         admin: sync_redis.Redis,
         name: str,
+        first: int,
     ) -> None:
+        #: The epoch of v1, the release served when the test starts.
+        self.first = first
         self.middleware = middleware
         self.server = server
         self.traffic = traffic
@@ -102,12 +105,12 @@ class Watch:
 def watched(
     private_redis: RedisServer, admin: sync_redis.Redis, app_name: str, client_name: str
 ) -> Iterator[Watch]:
-    """The app on real uvicorn following the private Redis, epoch 1 served, traffic running."""
-    bump(private_redis.port, app_name, "v1")
+    """The app on real uvicorn following the private Redis, v1 served, traffic running."""
+    first = bump(private_redis.port, app_name, "v1")
     url = store_url(private_redis.port, client_name)
     with serve(url, app_name) as (middleware, server), Traffic(server.url) as traffic:
-        traffic.wait_for_epoch(1, timeout=10)
-        yield Watch(middleware, server, traffic, admin, client_name)
+        traffic.wait_for_epoch(first, timeout=10)
+        yield Watch(middleware, server, traffic, admin, client_name, first)
     # uvicorn stopped: lifespan shutdown closed the store, so nothing of ours is left.
     wait_for(lambda: clients_named(admin, client_name) == [], timeout=10)
 
@@ -127,8 +130,8 @@ def test_redis_unreachable_at_startup(
             assert set(traffic.seen) == {None}
             assert "cannot reach Redis" in caplog.text
             server.start()
-            bump(server.port, app_name, "late")
-            traffic.wait_for_epoch(1, timeout=RESYNC + SLACK)
+            late = bump(server.port, app_name, "late")
+            traffic.wait_for_epoch(late, timeout=RESYNC + SLACK)
             assert traffic.failures == []
             assert listener_alive(middleware)
         # uvicorn stopped: lifespan shutdown closed the store and its connections.
@@ -147,11 +150,13 @@ def test_redis_killed_and_restarted(watched: Watch, private_redis: RedisServer, 
     private_redis.stop()
     wait_for(lambda: watched.failures > before, timeout=PING_INTERVAL + PING_TIMEOUT + SLACK)
     watched.wait_requests()
-    assert watched.traffic.last_epoch == 1  # still stamping what it knew
+    assert watched.traffic.last_epoch == watched.first  # still stamping what it knew
     private_redis.start()
     healed = time.monotonic()
-    assert bump(private_redis.port, app_name, "v2") == 2  # the AOF kept epoch 1
-    watched.traffic.wait_for_epoch(2, timeout=RESYNC + SLACK - (time.monotonic() - healed))
+    second = bump(private_redis.port, app_name, "v2")
+    assert second > watched.first
+    assert private_redis.command("LLEN", f"spa-version:{{{app_name}}}:history") == "2"  # the AOF kept v1
+    watched.traffic.wait_for_epoch(second, timeout=RESYNC + SLACK - (time.monotonic() - healed))
     watched.healthy()
     watched.no_leaks()
 
@@ -163,8 +168,8 @@ def test_pubsub_connection_killed(
     old = {c["id"] for c in clients_named(admin, watched.name) if c["flags"] == "P"}
     assert len(old) == 1
     assert admin.client_kill_filter(_type="pubsub") >= 1
-    bump(private_redis.port, app_name, "v2")
-    watched.traffic.wait_for_epoch(2, timeout=RESYNC + SLACK)
+    second = bump(private_redis.port, app_name, "v2")
+    watched.traffic.wait_for_epoch(second, timeout=RESYNC + SLACK)
     wait_for(
         lambda: {c["id"] for c in clients_named(admin, watched.name) if c["flags"] == "P"} - old,
         timeout=RESYNC + SLACK,
@@ -186,9 +191,11 @@ def test_redis_paused(
     bumper.start()
     watched.wait_requests(50)  # requests are served during the pause
     bumper.join(timeout=30)
-    assert results and json.loads(results[0])["epoch"] == 2, results
+    assert results and json.loads(results[0])["label"] == "v2", results
+    second = json.loads(results[0])["epoch"]
+    assert second > watched.first
     remaining = paused_at + pause_ms / 1000 + RESYNC + SLACK - time.monotonic()
-    watched.traffic.wait_for_epoch(2, timeout=max(remaining, 0.1))
+    watched.traffic.wait_for_epoch(second, timeout=max(remaining, 0.1))
     watched.healthy()
     watched.no_leaks()
 
@@ -201,23 +208,23 @@ def test_half_open_link_is_detected(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A link that stops forwarding without closing is given up within ping interval + timeout."""
-    bump(private_redis.port, app_name, "v1")
+    first = bump(private_redis.port, app_name, "v1")
     with FreezableProxy(private_redis.port) as proxy:
         url = store_url(proxy.port, client_name)
         with serve(url, app_name) as (middleware, server), Traffic(server.url) as traffic:
-            traffic.wait_for_epoch(1, timeout=10)
-            watch = Watch(middleware, server, traffic, admin, client_name)
+            traffic.wait_for_epoch(first, timeout=10)
+            watch = Watch(middleware, server, traffic, admin, client_name, first)
             before = watch.failures
             proxy.freeze()
             # The detection bound: silence for ping_interval, then ping_timeout for the
             # PONG, plus one poll of the pub/sub connection (1 s) and scheduling slack.
             wait_for(lambda: watch.failures > before, timeout=PING_INTERVAL + PING_TIMEOUT + 1 + SLACK)
             assert "went silent" in caplog.text or "no answer from" in caplog.text
-            bump(private_redis.port, app_name, "v2")  # made during the fault, on Redis itself
+            second = bump(private_redis.port, app_name, "v2")  # made during the fault, on Redis itself
             watch.wait_requests()
-            assert traffic.last_epoch == 1
+            assert traffic.last_epoch == first
             proxy.heal()
-            traffic.wait_for_epoch(2, timeout=RESYNC + SLACK)
+            traffic.wait_for_epoch(second, timeout=RESYNC + SLACK)
             watch.healthy()
             # Redis still sees the frozen connections (the proxy parks them open), so
             # count only those that talk: the listener's fresh pub/sub connection.
@@ -269,21 +276,33 @@ def test_acl_refusal_is_logged_without_a_tight_loop(
     assert ":pw@" not in caplog.text  # the password never reaches a log
 
 
+# Epochs the bad records claim: far above any clock-based epoch (year 2255, still 13 digits),
+# so only their badness keeps them from being served.
 @pytest.mark.parametrize(
     "garbage",
     [
         b"not json",
-        b'{"epoch": 99}',
+        b'{"epoch": 9000000000099}',
         b'{"epoch":0,"label":"zero","policy":"next-navigation","min_compatible":null,'
         b'"created_at":"2026-11-26T00:00:00Z","note":null}',
-        b'{"epoch":98,"label":"x\\r\\nSet-Cookie: pwned=1","policy":"next-navigation",'
+        b'{"epoch":9000000000098,"label":"x\\r\\nSet-Cookie: pwned=1","policy":"next-navigation",'
         b'"min_compatible":null,"created_at":"2026-11-26T00:00:00Z","note":null}',
-        b'{"epoch":"97","label":"string-epoch","policy":"next-navigation","min_compatible":null,'
+        b'{"epoch":"9000000000097","label":"string-epoch","policy":"next-navigation","min_compatible":null,'
         b'"created_at":"2026-11-26T00:00:00Z","note":null}',
-        b'{"epoch":96,"label":"bad-policy","policy":"reload-everything","min_compatible":null,'
+        b'{"epoch":9000000000096,"label":"bad-policy","policy":"reload-everything","min_compatible":null,'
         b'"created_at":"2026-11-26T00:00:00Z","note":null}',
+        b'{"epoch":1000000000000000,"label":"sixteen-digits","policy":"next-navigation",'
+        b'"min_compatible":null,"created_at":"2026-11-26T00:00:00Z","note":null}',
     ],
-    ids=["not-json", "missing-fields", "epoch-zero", "header-injection", "string-epoch", "bad-policy"],
+    ids=[
+        "not-json",
+        "missing-fields",
+        "epoch-zero",
+        "header-injection",
+        "string-epoch",
+        "bad-policy",
+        "epoch-16-digits",
+    ],
 )
 def test_invalid_values_written_into_the_store_are_ignored(
     garbage: bytes,
@@ -301,10 +320,12 @@ def test_invalid_values_written_into_the_store_are_ignored(
         wait_for(lambda: "ignoring a bad" in caplog.text, timeout=RESYNC + SLACK)
         wait_for(lambda: "ignoring a bad current record" in caplog.text, timeout=RESYNC + SLACK)
         watched.wait_requests()
-        assert {v for v in watched.traffic.seen if v is not None} == {"1; label=v1; policy=next-navigation"}
+        served = {v for v in watched.traffic.seen if v is not None}
+        assert served == {f"{watched.first}; label=v1; policy=next-navigation"}
         # The next real bump is served as usual (the garbage sits below it in history).
-        assert bump(private_redis.port, app_name, "v2") == 2
-        watched.traffic.wait_for_epoch(2, timeout=RESYNC + SLACK)
+        second = bump(private_redis.port, app_name, "v2")
+        assert second > watched.first
+        watched.traffic.wait_for_epoch(second, timeout=RESYNC + SLACK)
     finally:
         raw.close()
     watched.healthy()
@@ -323,8 +344,10 @@ def test_corrupt_epoch_counter_refuses_the_bump_and_changes_nothing(
     assert "epoch counter" in result.stderr and "banana" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert admin.llen(history_key) == 1
-    admin.set(f"spa-version:{{{app_name}}}:epoch", "1")  # the operator repairs it
-    assert bump(private_redis.port, app_name, "v2") == 2
-    watched.traffic.wait_for_epoch(2, timeout=RESYNC + SLACK)
+    assert watched.traffic.last_epoch == watched.first
+    admin.set(f"spa-version:{{{app_name}}}:epoch", str(watched.first))  # the operator repairs it
+    second = bump(private_redis.port, app_name, "v2")
+    assert second > watched.first
+    watched.traffic.wait_for_epoch(second, timeout=RESYNC + SLACK)
     watched.healthy()
     watched.no_leaks()

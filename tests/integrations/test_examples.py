@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from playwright.async_api import Browser
 
 from spa_version.assets import load_script
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import free_port, run_cli, wait_for
 
 from .support import ws_echo_version
@@ -82,30 +84,32 @@ def example(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
 async def test_example_shows_meta_helper_and_websocket(example: tuple[str, str, str, dict[str, str]]) -> None:
     """The page has the meta tag and script tag, the API and handshake are stamped, a bump lands."""
     url, api_path, ws_path, env = example
+    first = json.loads(run_cli("get", "--json", env=env).stdout)["epoch"]  # the fixture's ex-1
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         page = await client.get("/")
         assert page.status_code == 200
-        assert '<meta name="spa-version" content="1; label=ex-1; policy=next-navigation">' in page.text
+        assert f'<meta name="spa-version" content="{first}; label=ex-1; policy=next-navigation">' in page.text
         assert '<script src="/__spa-version.js" defer></script>' in page.text
-        assert page.headers["x-spa-version"] == "1; label=ex-1; policy=next-navigation"
+        assert page.headers["x-spa-version"] == f"{first}; label=ex-1; policy=next-navigation"
         script = await client.get("/__spa-version.js")
         # The helper ships in built packages (issue 3); a checkout without it answers 404.
         assert script.status_code == (404 if load_script() is None else 200)
-        assert (await client.get(api_path)).headers["x-spa-version"].startswith("1; label=ex-1;")
+        assert (await client.get(api_path)).headers["x-spa-version"].startswith(f"{first}; label=ex-1;")
         ws_url = url.replace("http://", "ws://") + ws_path
-        assert (await ws_echo_version(ws_url) or "").startswith("1; label=ex-1;")
+        assert (await ws_echo_version(ws_url) or "").startswith(f"{first}; label=ex-1;")
 
-        assert run_cli("bump", "ex-2", env=env).returncode == 0
+        second = bumped_epoch(run_cli("bump", "--json", "ex-2", env=env))
+        assert second > first
 
         deadline = time.monotonic() + 15  # the file store is polled: a bump lands within a second or two
         latest = ""
-        while time.monotonic() < deadline and not latest.startswith("2; label=ex-2;"):
+        while time.monotonic() < deadline and not latest.startswith(f"{second}; label=ex-2;"):
             await asyncio.sleep(0.05)
             latest = (await client.get(api_path)).headers["x-spa-version"]
-        assert latest.startswith("2; label=ex-2;"), latest
+        assert latest.startswith(f"{second}; label=ex-2;"), latest
         # The page rendered now has the same version in its meta tag as in its header.
-        assert 'content="2; label=ex-2;' in (await client.get("/")).text
-        assert (await ws_echo_version(ws_url) or "").startswith("2; label=ex-2;")
+        assert f'content="{second}; label=ex-2;' in (await client.get("/")).text
+        assert (await ws_echo_version(ws_url) or "").startswith(f"{second}; label=ex-2;")
 
 
 @pytest.mark.browser
@@ -116,22 +120,23 @@ async def test_example_page_in_chromium(
     if load_script() is None:
         pytest.skip("the JS helper is not built into this checkout (issue 3)")
     url, _, _, env = example
+    first = json.loads(run_cli("get", "--json", env=env).stdout)["epoch"]  # the fixture's ex-1
     tab = await browser.new_page()
     try:
         await tab.goto(url + "/")
         await tab.wait_for_function(
             "document.getElementById('ws').textContent.startsWith('open')", timeout=15000
         )
-        assert await tab.inner_text("#baseline") == "1; label=ex-1; policy=next-navigation"
-        assert await tab.evaluate("window.SpaVersion.start().baseline") == 1
+        assert await tab.inner_text("#baseline") == f"{first}; label=ex-1; policy=next-navigation"
+        assert await tab.evaluate("window.SpaVersion.start().baseline") == first
         assert not await tab.is_visible("#banner")
-        assert run_cli("bump", "ex-2", env=env).returncode == 0
+        second = bumped_epoch(run_cli("bump", "--json", "ex-2", env=env))
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not (await tab.inner_text("#seen")).startswith("2;"):
+        while time.monotonic() < deadline and not (await tab.inner_text("#seen")).startswith(f"{second};"):
             await tab.click("#call")  # an API call: its response carries the new header once it lands
             await asyncio.sleep(0.2)
-        assert (await tab.inner_text("#seen")).startswith("2; label=ex-2;")
+        assert (await tab.inner_text("#seen")).startswith(f"{second}; label=ex-2;")
         await tab.wait_for_selector("#banner", state="visible", timeout=5000)
-        assert await tab.inner_text("#new") == "2 (ex-2)"
+        assert await tab.inner_text("#new") == f"{second} (ex-2)"
     finally:
         await tab.close()

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from spa_version import VersionMiddleware, open_store
 from spa_version.templating import install
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, ThreadedUvicorn, async_wait_for, run_cli
 
 from .support import find_version_middleware, ws_echo_version
@@ -66,7 +67,7 @@ async def test_fastapi_under_uvicorn_with_redis(
     redis: RedisServer, app_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """add_middleware: HTTP, websocket handshake and template meta tag follow a Redis bump; clean stop."""
-    assert run_cli("--url", redis.url, "--app", app_name, "bump", "fa-1").returncode == 0
+    first = bumped_epoch(run_cli("--url", redis.url, "--app", app_name, "bump", "--json", "fa-1"))
     events: list[str] = []
     app = build_fastapi(redis.url, app_name, events)
     with caplog.at_level(logging.WARNING), ThreadedUvicorn(app) as server:
@@ -74,20 +75,21 @@ async def test_fastapi_under_uvicorn_with_redis(
         assert middleware.listener is not None and middleware.listener.synced.is_set()
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             response = await client.get("/api/ping")
-            assert response.headers["x-spa-version"] == "1; label=fa-1; policy=next-navigation"
+            assert response.headers["x-spa-version"] == f"{first}; label=fa-1; policy=next-navigation"
             html = (await client.get("/")).text
-            assert '<meta name="spa-version" content="1; label=fa-1; policy=next-navigation">' in html
+            assert f'<meta name="spa-version" content="{first}; label=fa-1; policy=next-navigation">' in html
             assert '<script src="/__spa-version.js" defer></script>' in html
-            assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith("1; label=fa-1;")
+            assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith(f"{first}; label=fa-1;")
 
-            assert run_cli("--url", redis.url, "--app", app_name, "bump", "fa-2").returncode == 0
+            second = bumped_epoch(run_cli("--url", redis.url, "--app", app_name, "bump", "--json", "fa-2"))
+            assert second > first
             await async_wait_for(
-                lambda: (middleware.current.release or None) and middleware.current.release.epoch == 2
+                lambda: (middleware.current.release or None) and middleware.current.release.epoch == second
             )
             response = await client.get("/api/ping")
-            assert response.headers["x-spa-version"].startswith("2; label=fa-2;")
-            assert 'content="2; label=fa-2;' in (await client.get("/")).text
-            assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith("2; label=fa-2;")
+            assert response.headers["x-spa-version"].startswith(f"{second}; label=fa-2;")
+            assert f'content="{second}; label=fa-2;' in (await client.get("/")).text
+            assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith(f"{second}; label=fa-2;")
         task = middleware._task
     # Lifespan ran the app's own startup/shutdown, and stopped our listener with it.
     assert events == ["app startup", "app shutdown"]
@@ -153,7 +155,9 @@ async def test_starlette_middleware_list_and_jinja_globals(app_name: str) -> Non
         html = (await client.get("/")).text
         assert f'<meta name="spa-version" content="{release.epoch}; label=st-1; policy=prompt">' in html
         assert '<script src="/assets/spa.js" defer></script>' in html
-        assert (await client.get("/plain")).headers["x-spa-version"] == "1; label=st-1; policy=prompt"
+        assert (await client.get("/plain")).headers[
+            "x-spa-version"
+        ] == f"{release.epoch}; label=st-1; policy=prompt"
     await find_version_middleware(app).shutdown()
 
 

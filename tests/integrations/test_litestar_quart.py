@@ -47,41 +47,46 @@ def build_quart() -> Quart:
     return app
 
 
-async def check_served(server: ThreadedUvicorn, middleware: VersionMiddleware, app_name: str) -> None:
-    """The app behind *middleware* stamps HTTP and the handshake, then follows a bump."""
+async def check_served(
+    server: ThreadedUvicorn, middleware: VersionMiddleware, app_name: str, first: int
+) -> None:
+    """The app behind *middleware* stamps HTTP and the handshake (release *first*), then follows a bump."""
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         response = await client.get("/api/ping")
         assert response.status_code == 200 and response.json() == {"pong": True}
-        assert response.headers["x-spa-version"] == "1; label=fw-1; policy=next-navigation"
-        assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith("1; label=fw-1;")
+        assert response.headers["x-spa-version"] == f"{first}; label=fw-1; policy=next-navigation"
+        assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith(f"{first}; label=fw-1;")
 
-        await open_store(f"memory://{app_name}", app=app_name).bump("fw-2", policy="immediate")
+        bumped = await open_store(f"memory://{app_name}", app=app_name).bump("fw-2", policy="immediate")
+        second = bumped.release.epoch
+        assert second > first
         await async_wait_for(
-            lambda: middleware.current.release is not None and middleware.current.release.epoch == 2
+            lambda: middleware.current.release is not None and middleware.current.release.epoch == second
         )
-        assert (await client.get("/api/ping")).headers["x-spa-version"] == "2; label=fw-2; policy=immediate"
-        assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith("2; label=fw-2;")
+        response = await client.get("/api/ping")
+        assert response.headers["x-spa-version"] == f"{second}; label=fw-2; policy=immediate"
+        assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith(f"{second}; label=fw-2;")
 
 
 async def test_litestar_wrapped_app(app_name: str) -> None:
     """``VersionMiddleware(Litestar(...))``: lifespan reaches both, HTTP and websocket are stamped."""
-    await open_store(f"memory://{app_name}", app=app_name).bump("fw-1")
+    first = (await open_store(f"memory://{app_name}", app=app_name).bump("fw-1")).release.epoch
     middleware = VersionMiddleware(build_litestar(), store=f"memory://{app_name}", app_name=app_name)
     with ThreadedUvicorn(middleware) as server:
         assert middleware.listener is not None and middleware.listener.synced.is_set()  # lifespan startup
-        await check_served(server, middleware, app_name)
+        await check_served(server, middleware, app_name, first)
         task = middleware._task
     assert middleware._task is None and task is not None and task.done()  # lifespan shutdown
 
 
 async def test_quart_asgi_app_wrapped(app_name: str) -> None:
     """``app.asgi_app = VersionMiddleware(app.asgi_app)`` (Quart's idiom): HTTP and websocket stamped."""
-    await open_store(f"memory://{app_name}", app=app_name).bump("fw-1")
+    first = (await open_store(f"memory://{app_name}", app=app_name).bump("fw-1")).release.epoch
     app = build_quart()
     middleware = VersionMiddleware(app.asgi_app, store=f"memory://{app_name}", app_name=app_name)
     app.asgi_app = middleware  # type: ignore[method-assign]
     with ThreadedUvicorn(app) as server:
         assert middleware.listener is not None and middleware.listener.synced.is_set()
-        await check_served(server, middleware, app_name)
+        await check_served(server, middleware, app_name, first)
         task = middleware._task
     assert middleware._task is None and task is not None and task.done()

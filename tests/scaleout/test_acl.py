@@ -12,6 +12,7 @@ import redis as sync_redis
 
 from spa_version.stores import StoreError, open_store
 from tests.faults.support import PING_INTERVAL, PING_TIMEOUT, SLACK, Traffic, serve
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, redis_server, run_cli, wait_for
 
 pytestmark = [pytest.mark.redis]
@@ -86,19 +87,17 @@ def test_documented_users_exist_with_no_other_rights(acl_redis: RedisServer) -> 
 def test_middleware_user_follows_bumps_made_by_the_deploy_user(acl_redis: RedisServer) -> None:
     """The read-and-subscribe user serves each bump the deploy user makes, over pub/sub."""
     env = {"SPA_VERSION_URL": deploy(acl_redis), "SPA_VERSION_APP": APP}
-    first = run_cli("bump", "acl-1", env=env)
-    assert first.returncode == 0, first.stderr
-    base = history_length(acl_redis, APP)
+    first = bumped_epoch(run_cli("bump", "--json", "acl-1", env=env))
     web_url = web(acl_redis, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
     with (
         serve(web_url, APP, resync_interval=60, startup_timeout=5) as (middleware, server),
         Traffic(server.url) as tr,
     ):
-        tr.wait_for_epoch(base, timeout=10)
-        second = run_cli("bump", "acl-2", env=env)
-        assert second.returncode == 0, second.stderr
+        tr.wait_for_epoch(first, timeout=10)
+        second = bumped_epoch(run_cli("bump", "--json", "acl-2", env=env))
+        assert second > first
         # resync is 60 s: only the subscription can deliver this in time.
-        tr.wait_for_epoch(base + 1, timeout=SLACK + 2)
+        tr.wait_for_epoch(second, timeout=SLACK + 2)
         listener = middleware.listener
         assert listener is not None and listener.failures == 0, listener.last_error if listener else None
         assert tr.failures == []
@@ -145,10 +144,10 @@ def test_deploy_switch_heartbeat_and_status_with_the_fleet_rules(caplog: pytest.
             for line in [*documented_acl_lines(), *documented_fleet_lines()]:
                 admin.execute_command(*shlex.split(line))
             env = {"SPA_VERSION_URL": deploy(server), "SPA_VERSION_APP": APP}
-            assert run_cli("bump", "fleet-1", env=env).returncode == 0
+            epoch = bumped_epoch(run_cli("bump", "--json", "fleet-1", env=env))
             options = {"build": "fleet-1", "heartbeat_interval": 0.5, "drain_on_sigterm": False}
             with serve(web(server), APP, **options) as (_mw, uv), Traffic(uv.url) as traffic:
-                traffic.wait_for_epoch(1, timeout=10)
+                traffic.wait_for_epoch(epoch, timeout=10)
                 wait_for(lambda: admin.scard(f"spa-version:{{{APP}}}:fleet") == 1, timeout=10)
                 status = run_cli("status", "--json", env=env)
                 assert status.returncode == 0, status.stderr

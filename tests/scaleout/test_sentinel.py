@@ -12,6 +12,7 @@ import redis as sync_redis
 from spa_version.stores import StoreError, open_store
 from tests.faults.support import PING_INTERVAL, PING_TIMEOUT, RESYNC, SLACK, Traffic, serve
 from tests.scaleout.support import SentinelSetup, sentinel_setup
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import run_cli, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -65,12 +66,11 @@ def test_bumps_keep_reaching_the_app_through_a_sentinel_failover(
     """SENTINEL FAILOVER while bumps keep coming: the app follows the new master, 0 failed requests."""
     url = sentinel.url(ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT, socket_timeout=2)
     env = {"SPA_VERSION_URL": url, "SPA_VERSION_APP": app_name}
-    first = run_cli("bump", "before-failover", env=env)
-    assert first.returncode == 0, first.stderr
+    first = bumped_epoch(run_cli("bump", "--json", "before-failover", env=env))
     old_master = sentinel.master_port()
     assert old_master == sentinel.master.port
     with serve(url, app_name) as (middleware, server), Traffic(server.url) as traffic:
-        traffic.wait_for_epoch(1, timeout=10)
+        traffic.wait_for_epoch(first, timeout=10)
         with Bumper(url, app_name) as bumper:
             wait_for(lambda: len(bumper.done) >= 5, timeout=20)
             traffic.wait_for_epoch(bumper.done[4][0], timeout=RESYNC + SLACK)

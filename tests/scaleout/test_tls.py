@@ -10,6 +10,7 @@ import redis as sync_redis
 from spa_version.stores import StoreError, open_store
 from tests.faults.support import PING_INTERVAL, PING_TIMEOUT, SLACK, Traffic, serve
 from tests.scaleout.support import TlsFiles, TlsRedisServer, make_tls_files
+from tests.support.epochs import bumped_epoch
 from tests.support.servers import run_cli, wait_for
 
 pytestmark = [pytest.mark.redis]
@@ -47,16 +48,16 @@ def test_right_ca_bump_and_pubsub_over_tls(
 ) -> None:
     """With the CA that signed the server, the CLI bumps over TLS and pub/sub pushes it to the app."""
     url = tls_redis.tls_url(tls_files.ca, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
-    assert run_cli("bump", "tls-1", env=cli_env(url, app_name)).returncode == 0
+    first = bumped_epoch(run_cli("bump", "--json", "tls-1", env=cli_env(url, app_name)))
     # resync_interval is long, so only pub/sub (over TLS) can deliver the second bump in time.
     with (
         serve(url, app_name, resync_interval=60, startup_timeout=5) as (_mw, server),
         Traffic(server.url) as traffic,
     ):
-        traffic.wait_for_epoch(1, timeout=10)
-        result = run_cli("bump", "tls-2", env=cli_env(url, app_name))
-        assert result.returncode == 0, result.stderr
-        traffic.wait_for_epoch(2, timeout=SLACK + 2)
+        traffic.wait_for_epoch(first, timeout=10)
+        second = bumped_epoch(run_cli("bump", "--json", "tls-2", env=cli_env(url, app_name)))
+        assert second > first
+        traffic.wait_for_epoch(second, timeout=SLACK + 2)
         assert traffic.failures == []
     assert history_length(tls_redis, app_name) == 2
 

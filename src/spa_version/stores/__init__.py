@@ -64,9 +64,11 @@ def open_store(url: str | None = None, *, app: str | None = None) -> Store:
             raise ValueError(
                 "file:// needs a directory, e.g. file://.spa-version or file:///var/lib/spa-version"
             )
+        from urllib.parse import unquote
+
         from .file import FileStore
 
-        return FileStore(rest, app=app)
+        return FileStore(unquote(rest), app=app)
     if scheme == "memory":
         from .memory import MemoryStore
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
 from ..release import (
     DEFAULT_POLICY,
+    MAX_EPOCH,
     InvalidRelease,
     Release,
+    is_epoch,
     utc_now,
     validate_label,
     validate_note,
@@ -25,6 +28,8 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "HISTORY_LIMIT",
+    "clock_epoch",
+    "next_epoch",
 ]
 
 #: How many past releases a store keeps per app.
@@ -38,6 +43,26 @@ MinCompatible = int | Literal["current"] | None
 #: and whether it came from a full re-read of the current record (True) rather than
 #: a change notification (False).
 OnRelease = Callable[[Release | None, bool], None]
+
+
+def clock_epoch() -> int:
+    """This host's clock as an epoch: Unix time in whole milliseconds (13 digits until 2286)."""
+    return time.time_ns() // 1_000_000
+
+
+def next_epoch(counter: int, floor: int) -> int:
+    """The epoch a bump gets: ``max(counter + 1, floor)``, the rule of docs/protocol.md.
+
+    *counter* is the last epoch the store issued (0 when it holds none), *floor* the
+    greatest of the clock (`clock_epoch`) and anything the caller knows was served
+    (``Store.bump(at_least=...)``). The counter alone would restart at 1 after the store
+    lost its data, below what open tabs and workers hold; the clock floor makes every
+    later bump exceed them anyway. Raises `StoreError` past `MAX_EPOCH`.
+    """
+    epoch = max(counter + 1, floor)
+    if epoch > MAX_EPOCH:
+        raise StoreError(f"the next epoch {epoch} would exceed {MAX_EPOCH} (15 digits); nothing was changed")
+    return epoch
 
 
 class StoreError(Exception):
@@ -67,6 +92,8 @@ class Store(abc.ABC):
     #: The URL the store was opened with, with any password masked (safe to log).
     display_url: str
     app: str
+    #: The clock a bump floors its epoch with (`clock_epoch`); replaceable for tests.
+    clock: Callable[[], int] = staticmethod(clock_epoch)
 
     @abc.abstractmethod
     async def get(self) -> Release | None:
@@ -77,8 +104,8 @@ class Store(abc.ABC):
         """Past releases, newest first (the current one included). Bad records are skipped."""
 
     @abc.abstractmethod
-    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible) -> BumpResult:
-        """Atomically: next epoch, set current, push history, notify listeners."""
+    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible, floor: int) -> BumpResult:
+        """Atomically: epoch ``next_epoch(counter, floor)``, set current, push history, notify listeners."""
 
     @abc.abstractmethod
     async def listen(self, on_release: OnRelease, resync_interval: float) -> NoReturn:
@@ -101,8 +128,16 @@ class Store(abc.ABC):
         policy: str = DEFAULT_POLICY,
         min_compatible: MinCompatible = None,
         note: str | None = None,
+        at_least: int | None = None,
     ) -> BumpResult:
-        """Create the next release. Bad input raises `InvalidRelease`, touching nothing."""
+        """Create the next release. Bad input raises `InvalidRelease`, touching nothing.
+
+        The new epoch is the greatest of the stored counter + 1, this host's clock in
+        milliseconds (`clock_epoch`; Redis also takes its own server clock) and
+        *at_least*: pass the highest epoch any process was seen serving + 1 (the CLI
+        reads it from the fleet), so that a bump after the store lost its data still
+        moves every worker and tab forward. docs/protocol.md, "Epochs".
+        """
         validate_label(label)
         validate_policy(policy)
         validate_note(note)
@@ -116,15 +151,17 @@ class Store(abc.ABC):
             )
         ):
             raise InvalidRelease(f"invalid min_compatible {min_compatible!r}: an epoch >= 1 or 'current'")
+        if at_least is not None and not is_epoch(at_least):
+            raise InvalidRelease(f"invalid at_least {at_least!r}: must be an epoch from 1 to {MAX_EPOCH}")
         fields: dict[str, object] = {
             "label": label,
             "policy": policy,
             "created_at": utc_now(),
             "note": note,
         }
-        return await self._bump(fields, min_compatible)
+        return await self._bump(fields, min_compatible, max(self.clock(), at_least or 0))
 
-    async def rollback(self, to: int | None = None) -> BumpResult:
+    async def rollback(self, to: int | None = None, *, at_least: int | None = None) -> BumpResult:
         """Bump to the label and policy of an earlier release (default: the previous one).
 
         A rollback is a bump: it gets a new, higher epoch, so every client moves.
@@ -139,7 +176,9 @@ class Store(abc.ABC):
             if not found:
                 raise InvalidRelease(f"epoch {to} is not in the stored history")
             target = found[0]
-        return await self.bump(target.label, policy=target.policy, note=f"rollback to epoch {target.epoch}")
+        return await self.bump(
+            target.label, policy=target.policy, note=f"rollback to epoch {target.epoch}", at_least=at_least
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.display_url} app={self.app!r}>"

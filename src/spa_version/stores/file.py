@@ -11,12 +11,13 @@ listener polls the file's identity (inode, size, mtime) a few times a second in 
 background, so a bump is seen within ``poll_interval`` (default 0.25 s).
 
 ``file://.spa-version`` is relative to the working directory; ``file:///var/lib/x``
-is absolute.
+is absolute. The path is percent-decoded (``file:///srv/my%20app`` is ``/srv/my app``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..release import InvalidRelease, Release
+from ..release import InvalidRelease, Release, is_epoch
 from .base import (
     HISTORY_LIMIT,
     BumpResult,
@@ -35,6 +36,7 @@ from .base import (
     StoreError,
     StoreUnavailable,
     check_min_compatible,
+    next_epoch,
 )
 
 logger = logging.getLogger("spa_version")
@@ -67,6 +69,8 @@ class FileStore(Store):
             doc = json.loads(raw)
         except ValueError as exc:
             raise InvalidRelease(f"{self.path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidRelease(f"{self.path} is nested too deeply to be a spa-version document") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("history"), list):
             raise InvalidRelease(f"{self.path} is not a spa-version document")
         return doc
@@ -94,27 +98,72 @@ class FileStore(Store):
 
     # -- writing ---------------------------------------------------------------
 
-    def _bump_locked(self, fields: dict[str, object], min_compatible: MinCompatible) -> Release:
+    def _lock(self) -> int:
+        """Open and ``flock`` ``DIR/<app>.lock``; return its descriptor.
+
+        If the lock file was removed (or replaced) while another bump held it, the lock
+        just taken is on a file nobody else will see, and a second bump could take a
+        fresh one at the same time. So after locking, check that the path still names
+        the locked file, and start over if not.
+        """
+        lock_path = self.directory / f"{self.app}.lock"
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held = os.fstat(fd)
+                try:
+                    named = os.stat(lock_path)
+                except FileNotFoundError:
+                    named = None
+            except BaseException:
+                os.close(fd)
+                raise
+            if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+                return fd
+            os.close(fd)
+
+    def _remove_orphans(self) -> None:
+        """Remove temp files of this app left by a bump that was killed mid-write.
+
+        Called with the lock held: no other bump of this app is writing one now.
+        """
+        for leftover in self.directory.glob(f".{self.app}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    def _read_counter(self, doc: dict[str, Any]) -> int:
+        counter = doc.get("epoch", 0)
+        if counter != 0 and not is_epoch(counter):
+            raise StoreError(
+                f"{self.path} holds the epoch counter {str(counter)[:40]!r}, not an epoch; "
+                "fix or remove it before bumping (nothing was changed)"
+            )
+        return int(counter)
+
+    def _bump_locked(self, fields: dict[str, object], min_compatible: MinCompatible, floor: int) -> Release:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            lock_fd = os.open(self.directory / f"{self.app}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            lock_fd = self._lock()
         except OSError as exc:
             raise StoreUnavailable(f"cannot write to {self.directory}: {exc.strerror}") from None
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            self._remove_orphans()
             try:
                 doc = self._read_document()
             except InvalidRelease:
-                # A corrupt document must not block deploys forever; start over from a
-                # fresh epoch counter is worse (clients would ignore it), so refuse.
+                # A corrupt document must not be papered over: refuse, and say where.
                 raise StoreError(f"{self.path} is corrupt; fix or remove it before bumping") from None
             doc = doc or {"epoch": 0, "history": []}
-            epoch = int(doc.get("epoch", 0)) + 1
+            epoch = next_epoch(self._read_counter(doc), floor)
             release = Release.from_dict(
                 {**fields, "epoch": epoch, "min_compatible": check_min_compatible(min_compatible, epoch)}
             )
             history = [release.to_dict(), *doc["history"][: HISTORY_LIMIT - 1]]
-            self._write_atomically({"epoch": epoch, "history": history})
+            try:
+                self._write_atomically({"epoch": epoch, "history": history})
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot write {self.path}: {exc.strerror or exc}") from None
             return release
         finally:
             os.close(lock_fd)  # closing drops the flock
@@ -129,12 +178,12 @@ class FileStore(Store):
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.path)
         except BaseException:
-            with _suppress_os_error():
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
 
-    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible) -> BumpResult:
-        release = await asyncio.to_thread(self._bump_locked, fields, min_compatible)
+    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible, floor: int) -> BumpResult:
+        release = await asyncio.to_thread(self._bump_locked, fields, min_compatible, floor)
         # Readers poll the file; nobody is told directly.
         return BumpResult(release, None)
 
@@ -164,11 +213,3 @@ class FileStore(Store):
                     on_release(current, True)
             await asyncio.sleep(self.poll_interval)
             since_resync += self.poll_interval
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return isinstance(exc[1], OSError)

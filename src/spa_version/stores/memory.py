@@ -13,7 +13,7 @@ import threading
 from typing import NoReturn
 
 from ..release import Release
-from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, check_min_compatible
+from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, check_min_compatible, next_epoch
 
 
 class _Shelf:
@@ -46,10 +46,10 @@ class MemoryStore(Store):
     async def history(self, limit: int = HISTORY_LIMIT) -> list[Release]:
         return list(self._shelf.history[:limit])
 
-    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible) -> BumpResult:
+    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible, floor: int) -> BumpResult:
         shelf = self._shelf
         with shelf.lock:
-            epoch = shelf.epoch + 1
+            epoch = next_epoch(shelf.epoch, floor)
             release = Release.from_dict(
                 {**fields, "epoch": epoch, "min_compatible": check_min_compatible(min_compatible, epoch)}
             )

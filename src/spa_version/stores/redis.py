@@ -67,23 +67,38 @@ SCHEMES = frozenset(
 )
 
 # KEYS: epoch, history. ARGV: record JSON without epoch/min_compatible, min
-# ('' | 'current' | digits), history length, channel.
-# Returns {epoch, receivers, record}, or an error reply for a bad min_compatible or a
-# corrupt counter (written by hand), in which case nothing is changed.
+# ('' | 'current' | digits), history length, channel, floor (digits: the client's clock
+# and what it knows was served, `Store.bump`).
+# Returns {epoch, receivers, record}, or an error reply (nothing changed) for a bad
+# min_compatible, a counter that is not 1-15 digits (written by hand, or a float), or an
+# epoch past 15 digits. Lua numbers are doubles, exact below 2^53, so every number is
+# checked as text first and written with '%d', never tostring (which gives '1e+14').
+# The epoch is max(counter + 1, floor, this server's TIME in ms): docs/protocol.md. TIME
+# goes through pcall: a deploy user whose ACL predates it (docs/redis.md lists no +time)
+# is refused TIME, and the bump then floors with the client's clock alone instead of failing.
 _BUMP_SCRIPT = """
+local max_epoch = 999999999999999
 local stored = redis.call('GET', KEYS[1]) or '0'
-local last = tonumber(stored)
-if not last or last < 0 or last ~= math.floor(last) then
+if not string.match(stored, '^[0-9]+$') or #stored > 15 then
   return redis.error_reply('SPAVERSION-CORRUPT the epoch counter ' .. KEYS[1] .. ' holds ' ..
     string.format('%q', string.sub(stored, 1, 40)) .. ', not an epoch; nothing was changed')
 end
-local epoch = last + 1
+local server_ms = 0
+local now = redis.pcall('TIME')
+if not now.err then
+  server_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+local epoch = math.max(tonumber(stored) + 1, tonumber(ARGV[5]), server_ms)
+if epoch > max_epoch then
+  return redis.error_reply('SPAVERSION-CORRUPT the next epoch would exceed 15 digits; nothing was changed')
+end
+epoch = string.format('%d', epoch)
 local min = ARGV[2]
 if min == '' then
   min = 'null'
 elseif min == 'current' then
-  min = tostring(epoch)
-elseif tonumber(min) > epoch then
+  min = epoch
+elseif tonumber(min) > tonumber(epoch) then
   return redis.error_reply(
     'SPAVERSION min_compatible ' .. min .. ' is newer than the release being made (' .. epoch .. ')')
 end
@@ -128,8 +143,13 @@ def _is_tls_verify_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
-def translate_error(exc: Exception, where: str) -> Exception:
-    """Turn a redis-py error into one of ours, with a message an operator can act on."""
+def translate_error(exc: Exception, where: str, timeout: float | None = None) -> Exception:
+    """Turn a redis-py error into one of ours, with a message an operator can act on.
+
+    *timeout* is the client's ``socket_timeout`` in seconds, named when Redis was
+    reached but did not answer in time (a paused or overloaded server), which calls for
+    other action than a server that cannot be reached at all.
+    """
     if isinstance(exc, redis_errors.NoPermissionError):
         return StoreError(f"{where}: permission denied by Redis ACL: {exc} (docs/redis.md lists the ACLs)")
     if isinstance(exc, redis_errors.AuthenticationError):
@@ -140,7 +160,10 @@ def translate_error(exc: Exception, where: str) -> Exception:
             f"{where}: TLS certificate verification failed, refusing to talk to Redis "
             f"(is ssl_ca_certs the CA that signed the server's certificate?): {exc}"
         )
-    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)):
+    if isinstance(exc, (redis_errors.TimeoutError, TimeoutError)):
+        within = f" within {timeout:g} s" if timeout else " in time"
+        return StoreUnavailable(f"{where}: Redis did not answer{within} ({exc or 'timeout'})")
+    if isinstance(exc, (redis_errors.ConnectionError, OSError)):
         return StoreUnavailable(f"{where}: cannot reach Redis: {exc}")
     if isinstance(exc, redis_errors.ResponseError) and "SPAVERSION-CORRUPT " in str(exc):
         return StoreError(f"{where}: {str(exc).split('SPAVERSION-CORRUPT ', 1)[1]}")
@@ -284,13 +307,21 @@ class RedisStore(Store):
         self.ping_interval = ping_interval or own.get("ping_interval", PING_INTERVAL)
         self.ping_timeout = ping_timeout or own.get("ping_timeout", PING_TIMEOUT)
 
+    @property
+    def socket_timeout(self) -> float | None:
+        """The client's ``socket_timeout`` in seconds (None: it waits for ever)."""
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is not None:
+            value = pool.connection_kwargs.get("socket_timeout")
+        else:  # RedisCluster keeps its node options elsewhere
+            value = getattr(self.client, "connection_kwargs", {}).get("socket_timeout")
+        return None if value is None else float(value)
+
     async def _call(self, where: str, *args: Any) -> Any:
         try:
             return await self.client.execute_command(*args)
-        except redis_errors.RedisError as exc:
-            raise translate_error(exc, where) from None
-        except OSError as exc:
-            raise translate_error(exc, where) from None
+        except (redis_errors.RedisError, OSError) as exc:
+            raise translate_error(exc, where, self.socket_timeout) from None
 
     async def get(self) -> Release | None:
         raw = await self._call(f"get {self.history_key}", "LINDEX", self.history_key, 0)
@@ -306,7 +337,7 @@ class RedisStore(Store):
                 logger.warning("spa-version: skipping a bad history record in Redis: %s", exc)
         return releases
 
-    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible) -> BumpResult:
+    async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible, floor: int) -> BumpResult:
         tail = json.dumps(fields, separators=(",", ":"))
         min_arg = "" if min_compatible is None else str(min_compatible)
         result = await self._call(
@@ -320,6 +351,7 @@ class RedisStore(Store):
             min_arg,
             HISTORY_LIMIT,
             self.channel,
+            floor,
         )
         _epoch, receivers, record = result
         return BumpResult(Release.from_json(record), int(receivers))

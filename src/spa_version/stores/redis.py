@@ -72,7 +72,9 @@ SCHEMES = frozenset(
 # min_compatible, a counter that is not 1-15 digits (written by hand, or a float), or an
 # epoch past 15 digits. Lua numbers are doubles, exact below 2^53, so every number is
 # checked as text first and written with '%d', never tostring (which gives '1e+14').
-# The epoch is max(counter + 1, floor, this server's TIME in ms): docs/protocol.md.
+# The epoch is max(counter + 1, floor, this server's TIME in ms): docs/protocol.md. TIME
+# goes through pcall: an ACL written before the script called it (docs/redis.md lists
+# +time now) refuses it, and the bump then does without the server's clock.
 _BUMP_SCRIPT = """
 local max_epoch = 999999999999999
 local stored = redis.call('GET', KEYS[1]) or '0'
@@ -80,9 +82,12 @@ if not string.match(stored, '^[0-9]+$') or #stored > 15 then
   return redis.error_reply('SPAVERSION-CORRUPT the epoch counter ' .. KEYS[1] .. ' holds ' ..
     string.format('%q', string.sub(stored, 1, 40)) .. ', not an epoch; nothing was changed')
 end
-local now = redis.call('TIME')
-local epoch = math.max(tonumber(stored) + 1, tonumber(ARGV[5]),
-  tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+local server_clock = 0
+local now = redis.pcall('TIME')
+if type(now) == 'table' and now[2] then
+  server_clock = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+local epoch = math.max(tonumber(stored) + 1, tonumber(ARGV[5]), server_clock)
 if epoch > max_epoch then
   return redis.error_reply('SPAVERSION-CORRUPT the next epoch would exceed 15 digits; nothing was changed')
 end
@@ -144,7 +149,10 @@ def translate_error(exc: Exception, where: str, timeout: float | None = None) ->
     reached but did not answer in time (a paused or overloaded server), which calls for
     other action than a server that cannot be reached at all.
     """
-    if isinstance(exc, redis_errors.NoPermissionError):
+    if isinstance(exc, redis_errors.NoPermissionError) or (
+        # A command the bump script calls, refused by the ACL (Redis checks each one).
+        isinstance(exc, redis_errors.ResponseError) and "can't run this command" in str(exc)
+    ):
         return StoreError(f"{where}: permission denied by Redis ACL: {exc} (docs/redis.md lists the ACLs)")
     if isinstance(exc, redis_errors.AuthenticationError):
         return StoreError(f"{where}: authentication failed: {exc}")

@@ -1,7 +1,8 @@
 """The ``spa-version`` command line: bump after a deploy, and look at releases.
 
 Exit codes: 0 ok; 2 bad usage or bad input (the store is untouched); 1 the store is
-unreachable or refused the operation; 3 ``bump --wait`` timed out (the bump is done).
+unreachable, refused the operation, or holds data that is not valid (nothing is written
+then); 3 ``bump --wait`` timed out (the bump is done).
 Errors are one line, never a traceback.
 """
 
@@ -197,7 +198,7 @@ async def _run(args: argparse.Namespace) -> int:
     if command == "get":
 
         async def get(store: Store) -> int:
-            release = await store.get()
+            release = await _read_current(store)
             if release is None and not as_json:
                 print(
                     f"the store {store.display_url} has no release for app {store.app} (no bump yet, or lost)"
@@ -249,7 +250,7 @@ async def _run(args: argparse.Namespace) -> int:
         from .status import fleet_summary, render_status
 
         async def status(store: Store) -> int:
-            summary = fleet_summary(await store.get(), await read_fleet(store))
+            summary = fleet_summary(await _read_current(store), await read_fleet(store))
             print(json.dumps(summary) if as_json else render_status(summary))
             return 0
 
@@ -283,13 +284,7 @@ async def _served_floor(store: Store) -> int | None:
 
     if not supports_fleet(store):
         return None
-    readable = True
-    try:
-        current = await store.get()
-    except InvalidRelease:
-        # A bad current record (written by hand, or damaged) must not block the bump that
-        # replaces it (the bump itself never reads it): only the comparison below is skipped.
-        current, readable = None, False
+    current = await _read_current(store)
     try:
         fleet = await read_fleet(store)
     except StoreError:  # e.g. an ACL that allows bumping but not reading the fleet
@@ -298,7 +293,7 @@ async def _served_floor(store: Store) -> int | None:
     if not epochs:
         return None
     highest = max(epochs)
-    if current is None and readable:
+    if current is None:
         _warn(
             f"the store {store.display_url} has no release, but {len(epochs)} process(es) report "
             f"serving epoch {highest}: was it reset or replaced? The new epoch will exceed it."
@@ -309,6 +304,22 @@ async def _served_floor(store: Store) -> int | None:
             "was it restored from an older snapshot or failed over? The new epoch will exceed it."
         )
     return highest + 1
+
+
+async def _read_current(store: Store) -> Release | None:
+    """``store.get()``, with a current record that does not validate reported as the store's fault.
+
+    A record that is null, a list, an object without the fields, an epoch out of range,
+    JSON nested too deeply: the operator did not type it, so it is not bad input (exit 2)
+    but bad data in the store (exit 1), said in one line that names the store.
+    """
+    try:
+        return await store.get()
+    except InvalidRelease as exc:
+        raise StoreError(
+            f"the current release of app {store.app} in {store.display_url} is not valid ({exc}); "
+            "fix or remove it (nothing was changed)"
+        ) from None
 
 
 def _warn(message: str) -> None:

@@ -72,7 +72,7 @@ def test_documented_users_exist_with_no_other_rights(acl_redis: RedisServer) -> 
         expected = {
             "spa-web": {"+lindex", "+lrange", "+subscribe", "+ping"},
             "spa-deploy": {"+lindex", "+lrange", "+subscribe", "+ping"}
-            | {"+eval", "+get", "+set", "+lpush", "+ltrim", "+publish"},
+            | {"+eval", "+get", "+set", "+lpush", "+ltrim", "+publish", "+time"},
         }
         for user, commands in expected.items():
             info = admin.acl_getuser(user)

@@ -8,8 +8,7 @@ Redis can hold many apps and a Redis Cluster keeps all of an app's keys in one s
 - ``spa-version:{APP}:bump``    the pub/sub channel; each message is the new record
 
 The current release is ``LINDEX history 0``. A bump is one Lua script (increment,
-push, trim, publish), so no reader ever sees half of one (Redis docs, "Scripting with
-Lua": a script runs atomically).
+push, trim, publish), so no reader ever sees half of one (shared/NOTES.md).
 
 URLs (docs/redis.md has the full list and the least-privilege ACLs):
 
@@ -74,8 +73,8 @@ SCHEMES = frozenset(
 # epoch past 15 digits. Lua numbers are doubles, exact below 2^53, so every number is
 # checked as text first and written with '%d', never tostring (which gives '1e+14').
 # The epoch is max(counter + 1, floor, this server's TIME in ms): docs/protocol.md. TIME
-# goes through pcall: a deploy user whose ACL predates it (docs/redis.md lists no +time)
-# is refused TIME, and the bump then floors with the client's clock alone instead of failing.
+# goes through pcall: an ACL written before the script called it (docs/redis.md lists
+# +time now) refuses it, and the bump then does without the server's clock.
 _BUMP_SCRIPT = """
 local max_epoch = 999999999999999
 local stored = redis.call('GET', KEYS[1]) or '0'
@@ -83,12 +82,12 @@ if not string.match(stored, '^[0-9]+$') or #stored > 15 then
   return redis.error_reply('SPAVERSION-CORRUPT the epoch counter ' .. KEYS[1] .. ' holds ' ..
     string.format('%q', string.sub(stored, 1, 40)) .. ', not an epoch; nothing was changed')
 end
-local server_ms = 0
+local server_clock = 0
 local now = redis.pcall('TIME')
-if not now.err then
-  server_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if type(now) == 'table' and now[2] then
+  server_clock = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 end
-local epoch = math.max(tonumber(stored) + 1, tonumber(ARGV[5]), server_ms)
+local epoch = math.max(tonumber(stored) + 1, tonumber(ARGV[5]), server_clock)
 if epoch > max_epoch then
   return redis.error_reply('SPAVERSION-CORRUPT the next epoch would exceed 15 digits; nothing was changed')
 end
@@ -112,7 +111,7 @@ return {epoch, receivers, record}
 
 #: Ping the pub/sub connection after this long without traffic, and give up on it when
 #: no reply came within `PING_TIMEOUT`: a half-open link otherwise looks like silence
-#: (redis-py "health_check_interval" docs). Both can be set per store (``?ping_interval=&ping_timeout=``).
+#: (shared/NOTES.md). Both can be set per store (``?ping_interval=&ping_timeout=``).
 PING_INTERVAL = 5.0
 PING_TIMEOUT = 5.0
 
@@ -150,7 +149,10 @@ def translate_error(exc: Exception, where: str, timeout: float | None = None) ->
     reached but did not answer in time (a paused or overloaded server), which calls for
     other action than a server that cannot be reached at all.
     """
-    if isinstance(exc, redis_errors.NoPermissionError):
+    if isinstance(exc, redis_errors.NoPermissionError) or (
+        # A command the bump script calls, refused by the ACL (Redis checks each one).
+        isinstance(exc, redis_errors.ResponseError) and "can't run this command" in str(exc)
+    ):
         return StoreError(f"{where}: permission denied by Redis ACL: {exc} (docs/redis.md lists the ACLs)")
     if isinstance(exc, redis_errors.AuthenticationError):
         return StoreError(f"{where}: authentication failed: {exc}")
@@ -378,7 +380,7 @@ class RedisStore(Store):
             if connection is not None:
                 connection.register_connect_callback(reconnected.mark)
             # Pub/sub is at-most-once: whatever was published while we were away is
-            # lost, so re-read the record after every (re)subscribe (Redis docs, "Pub/Sub").
+            # lost, so re-read the record after every (re)subscribe (shared/NOTES.md).
             await self._resync(on_release)
             loop = asyncio.get_running_loop()
             next_resync = loop.time() + resync_interval
@@ -411,17 +413,11 @@ class RedisStore(Store):
                 if loop.time() >= next_resync:
                     next_resync = loop.time() + resync_interval
                     await self._resync(on_release)
-        except GeneratorExit:
-            # Closed by the garbage collector, not cancelled: the event loop is gone, so
-            # await nothing (the connection goes with the process).
-            raise
-        except BaseException:
-            with contextlib.suppress(redis_errors.RedisError, OSError):
-                await pubsub.aclose()
-            raise
         finally:
             if connection is not None:
                 connection.deregister_connect_callback(reconnected.mark)
+            with contextlib.suppress(redis_errors.RedisError, OSError):
+                await pubsub.aclose()
 
     async def _bounded(self, step: Awaitable[_T], where: str, extra: float = 0.0) -> _T:
         """Await one listener step for at most ``ping_timeout`` (plus *extra*) seconds.

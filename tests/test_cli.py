@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from spa_version.stores.base import clock_epoch
-from tests.support.epochs import bumped_epoch
 from tests.support.servers import RedisServer, run_cli
 
 

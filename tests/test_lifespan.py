@@ -84,7 +84,7 @@ async def test_app_that_raises_on_lifespan_refuses_it_for_the_server_too(app_nam
     mw = VersionMiddleware(django_like, store=store)
     with pytest.raises(ValueError, match="not lifespan"):
         await lifespan_messages(mw, "lifespan.startup", "lifespan.shutdown")
-    assert mw._task is None and mw._deploy_task is None
+    assert mw._task is None and not mw.deployment.running
 
 
 async def test_app_that_ignores_lifespan_returns_at_once(app_name: str) -> None:
@@ -113,7 +113,7 @@ async def test_app_failing_startup_is_not_masked(app_name: str) -> None:
     mw = VersionMiddleware(broken, store=open_store(f"memory://{app_name}", app=app_name))
     with pytest.raises(RuntimeError, match="database is down"):
         await lifespan_messages(mw, "lifespan.startup")
-    assert mw._task is None and mw._deploy_task is None
+    assert mw._task is None and not mw.deployment.running
 
 
 async def test_startup_failed_stops_the_listener_agent_and_heartbeat(tmp_path: Path, app_name: str) -> None:
@@ -124,13 +124,15 @@ async def test_startup_failed_stops_the_listener_agent_and_heartbeat(tmp_path: P
     records = tmp_path / f"{app_name}.fleet"
     agent_port = free_port()
     started: list[asyncio.Task[None] | None] = []
+    deployment_ran: list[bool] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         # The middleware's startup ran before this: its heartbeat and agent are up.
-        started.extend([mw._task, mw._deploy_task])
+        started.append(mw._task)
+        deployment_ran.append(mw.deployment.running)
         await async_wait_for(lambda: any(records.glob("*.json")))
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        await async_wait_for(lambda: mw.deployment.agent_port is not None)
         raise RuntimeError("database is down")
         yield  # pragma: no cover
 
@@ -148,9 +150,9 @@ async def test_startup_failed_stops_the_listener_agent_and_heartbeat(tmp_path: P
     with pytest.raises(RuntimeError, match="database is down"):
         await mw({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send)
     assert sent == ["lifespan.startup.failed"]
-    assert all(task is not None and task.done() for task in started)
-    assert mw._task is None and mw._deploy_task is None
-    assert mw.deploy is not None and mw.deploy.agent is None
+    assert all(task is not None and task.done() for task in started) and deployment_ran == [True]
+    assert mw._task is None and not mw.deployment.running
+    assert mw.deployment.agent_port is None
     assert list(records.glob("*.json")) == []
     with pytest.raises(OSError):  # nothing answers agent checks any more
         await asyncio.open_connection("127.0.0.1", agent_port)
@@ -196,7 +198,7 @@ async def test_a_task_closed_by_the_garbage_collector_does_no_store_io(tmp_path:
         def serve_then_vanish(mw: VersionMiddleware = mw, left: list[Any] = left) -> None:
             loop = asyncio.new_event_loop()
             try:
-                task = loop.create_task(mw._background.run(mw.store, lambda: True))
+                task = loop.create_task(mw.deployment.run(mw.store, lambda: True))
                 loop.run_until_complete(async_wait_for(lambda: any(records.glob("*.json"))))
                 left.append(task.get_coro())
             finally:

@@ -234,7 +234,7 @@ async def _run(args: argparse.Namespace) -> int:
         return await _with_store(args, watch)
 
     if command == "status":
-        from .fleet import read_fleet
+        from .deploy.fleet import read_fleet
         from .status import fleet_summary, render_status
 
         async def status(store: Store) -> int:
@@ -245,7 +245,7 @@ async def _run(args: argparse.Namespace) -> int:
         return await _with_store(args, status)
 
     if command == "agent":
-        from .agent import run_agent
+        from .deploy.agent import run_agent
 
         build = validate_label(args.build)
 

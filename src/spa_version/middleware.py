@@ -17,10 +17,9 @@ from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .assets import DEFAULT_SCRIPT_PATH, load_script
 from .cors import PROBE_TIMEOUT, copied_headers, is_cross_origin, merge_expose, probe_headers
 from .current import CurrentVersion, Snapshot
-from .deploy import DeploySwitch
-from .fleet import FleetReporter
+from .deploy import Deployment
+from .deploy.liveness import resolve_build
 from .listener import Listener
-from .liveness import resolve_build
 from .protocol import (
     CLIENT_HEADER,
     CLOSE_CODE_STALE_CLIENT,
@@ -224,11 +223,11 @@ class VersionMiddleware:
       ``drain_stale_status`` (503): the answer to handshakes at a stale process (None
       accepts them).
     - ``drain_on_sigterm``: on the first SIGTERM, close the websockets gently before the
-      server's own shutdown cuts them all at once (default True; see `spa_version.deploy`).
+      server's own shutdown cuts them all at once (default True; `spa_version.deploy.sigterm`).
 
     Every process, with or without a build, heartbeats to the fleet that ``spa-version
     status`` reads when the store can carry it (Redis, or files beside a ``file://``
-    store; `spa_version.fleet`): ``heartbeat_interval`` seconds apart (default 5).
+    store; `spa_version.deploy.fleet`): ``heartbeat_interval`` seconds apart (default 5).
     """
 
     def __init__(
@@ -298,35 +297,29 @@ class VersionMiddleware:
         self.startup_timeout = startup_timeout
         self.listener: Listener | None = None
         self._task: asyncio.Task[None] | None = None
-        # Issue #5: only a process that declares its build gets the deploy switch; the
-        # others pay nothing for it on the request path.
+        # Only a process that declares its build tracks websockets and counts requests;
+        # every process heartbeats to the fleet (spa_version.deploy).
         declared = resolve_build(build)
-        self.deploy: DeploySwitch | None = None
         if declared is not None:
-            from .agent import resolve_agent_port
+            from .deploy.agent import resolve_agent_port
 
-            self.deploy = DeploySwitch(
-                declared,
-                self.current,
-                self._client_header,
-                agent_port=resolve_agent_port(agent_port),
-                agent_host=agent_host,
-                agent_warmup=agent_warmup,
-                agent_handover=agent_handover,
-                drain_grace=drain_grace,
-                drain_window=drain_window,
-                drain_shutdown_window=drain_shutdown_window,
-                drain_stale_status=drain_stale_status,
-                heartbeat_interval=heartbeat_interval,
-                drain_on_sigterm=drain_on_sigterm,
-            )
-        self._count_epoch = None if self.deploy is None else self.deploy.counter.count
-        # Every process reports to the fleet when the store can carry it;
-        # without a build only a heartbeat runs: nothing per request, nothing tracked.
-        self._background: DeploySwitch | FleetReporter = self.deploy or FleetReporter(
-            self.current, interval=heartbeat_interval
+            agent_port = resolve_agent_port(agent_port)
+        self.deployment = Deployment(
+            self.current,
+            build=declared,
+            client_header=client_header,
+            agent_port=agent_port,
+            agent_host=agent_host,
+            agent_warmup=agent_warmup,
+            agent_handover=agent_handover,
+            drain_grace=drain_grace,
+            drain_window=drain_window,
+            drain_shutdown_window=drain_shutdown_window,
+            drain_stale_status=drain_stale_status,
+            heartbeat_interval=heartbeat_interval,
+            drain_on_sigterm=drain_on_sigterm,
         )
-        self._deploy_task: asyncio.Task[None] | None = None
+        self._count_request = self.deployment.count_request
 
     # -- the request path ------------------------------------------------------
 
@@ -355,8 +348,8 @@ class VersionMiddleware:
             if path == self._script_path:
                 await self._serve_script(scope, receive, send, snapshot)
                 return
-            if self._count_epoch is not None:
-                self._count_epoch(scope["headers"])
+            if self._count_request is not None:
+                self._count_request(scope["headers"])
             minimum = snapshot.min_compatible
             if minimum is not None and self._is_stale_http(scope, path, minimum):
                 await self._reject_http(scope, send, snapshot)
@@ -403,10 +396,7 @@ class VersionMiddleware:
                     message["headers"] = _replace_header(message.get("headers"), header, None)
             await send(message)
 
-        if self.deploy is not None:
-            await self.deploy.drain.serve(scope, receive, send_stamped, self.app)
-        else:
-            await self.app(scope, receive, send_stamped)
+        await self.deployment.serve_websocket(scope, receive, send_stamped, self.app)
 
     # -- stale-client enforcement (docs/protocol.md) ------------------
 
@@ -588,9 +578,7 @@ class VersionMiddleware:
             backoff_cap=self.reconnect_max_delay,
         )
         self._task = asyncio.get_running_loop().create_task(self.listener.run(), name="spa-version listener")
-        self._deploy_task = self._task.get_loop().create_task(
-            self._background.run(self.store, self.listener.synced.is_set), name="spa-version deploy switch"
-        )
+        self.deployment.start(self.store, self.listener.synced.is_set)
 
     async def startup(self) -> None:
         """Start the listener and wait (up to ``startup_timeout``) for the first read."""
@@ -610,8 +598,7 @@ class VersionMiddleware:
         """Cancel and await the listener, and close the store if we opened it."""
         # Close the websockets left gently (bounded) and remove the fleet record while
         # the store is still open.
-        deploy_task, self._deploy_task = self._deploy_task, None
-        await self._background.stop(deploy_task)
+        await self.deployment.stop()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

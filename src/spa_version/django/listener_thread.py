@@ -8,6 +8,13 @@ thread replaces (`CurrentVersion` is thread-safe). Django under ASGI uses the sa
 thread: Django never sees lifespan events (its ``ASGIHandler`` refuses every scope
 but ``http``), so there is no lifespan to tie a listener to.
 
+Beside each listener the thread hosts the process's `spa_version.deploy.Deployment`,
+as the ASGI middleware does beside its own: the process heartbeats to the fleet, so
+WSGI and ASGI Django processes show in ``spa-version status`` and ``bump --wait`` waits
+for them, and with a declared build (``SPA_VERSION_BUILD``) it reports live, pending or
+stale and answers HAProxy's agent-check (``SPA_VERSION_AGENT_PORT``). SIGTERM stays the
+server's: signal handlers belong to the main thread.
+
 - **Lazy**: nothing starts until the first request (or template tag) needs it, so
   ``manage.py migrate`` and friends never connect to the store.
 - **Fork-safe**: a pre-fork server (gunicorn ``--preload``) may have started the thread
@@ -30,6 +37,9 @@ import time
 from collections.abc import Hashable
 
 from ..current import CurrentVersion
+from ..deploy import Deployment
+from ..deploy.agent import resolve_agent_port
+from ..deploy.liveness import resolve_build
 from ..listener import Listener
 from ..protocol import parse_header
 from ..release import Release
@@ -44,12 +54,21 @@ logger = logging.getLogger("spa_version")
 class Followed:
     """One store being followed: the `CurrentVersion` requests read, and its sync state."""
 
-    __slots__ = ("current", "store", "listener", "task", "synced", "wait_until")
+    __slots__ = ("current", "store", "listener", "deployment", "task", "synced", "wait_until")
 
-    def __init__(self, current: CurrentVersion, store: Store, listener: Listener, wait_until: float) -> None:
+    def __init__(
+        self,
+        current: CurrentVersion,
+        store: Store,
+        listener: Listener,
+        deployment: Deployment,
+        wait_until: float,
+    ) -> None:
         self.current = current
         self.store = store
         self.listener = listener
+        #: This process's deploy switch for the store: heartbeat, and liveness with a build.
+        self.deployment = deployment
         self.task: asyncio.Task[None] | None = None
         #: Set (from the listener thread) once the store has been read, even if empty.
         self.synced = threading.Event()
@@ -109,10 +128,18 @@ class ListenerThread:
             current.provisional = True
         store = open_store(config.url, app=config.app)  # opening does no I/O
         listener = Listener(store, current, resync_interval=config.resync_interval)
-        followed = Followed(current, store, listener, time.monotonic() + config.startup_timeout)
+        build = resolve_build(None)
+        deployment = Deployment(
+            current,
+            build=build,
+            client_header=config.client_header,
+            agent_port=None if build is None else resolve_agent_port(None),
+        )
+        followed = Followed(current, store, listener, deployment, time.monotonic() + config.startup_timeout)
 
         def start() -> None:  # runs on the listener thread's loop
             followed.task = loop.create_task(self._run(followed), name=f"spa-version listener {store!r}")
+            deployment.start(store, listener.synced.is_set)
 
         loop.call_soon_threadsafe(start)
         return followed
@@ -166,6 +193,9 @@ class ListenerThread:
 
     async def _close_all(self) -> None:
         followed = list(self._followed.values())
+        # First, while the stores are open: the fleet records are removed.
+        for item in followed:
+            await item.deployment.stop()
         for item in followed:
             if item.task is not None:
                 item.task.cancel()

@@ -6,7 +6,7 @@ closes every socket with 1012 at the same instant, a reconnect stampede
 
 - It tracks the process's open websockets: one set insertion at accept and one removal
   when the connection ends. Per message it checks one flag, nothing more.
-- When the process becomes stale (`spa_version.liveness`), it waits ``grace`` seconds,
+- When the process becomes stale (`spa_version.deploy.liveness`), it waits ``grace`` seconds,
   then closes each socket with **1012** and the new release's header value as the reason
   (docs/protocol.md, "Websocket drain"), spread uniformly with jitter over ``window``
   seconds: socket *i* of *n* (in random order) closes at ``window * (i + U(0, 1)) / n``.
@@ -18,8 +18,8 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   the client sees 1012 and the app's handler gets an ordinary ``websocket.disconnect``
   once the client answers. Anything the app sends after that raises `DrainedError`
   (an `OSError`, as the ASGI spec asks of sends on a closed connection).
-- New handshakes at a stale process (once the agent's ``handover`` is over) are
-  refused with ``stale_status`` (default 503; by
+- New handshakes at a stale process (once its handover is over, `Liveness.announced`)
+  are refused with ``stale_status`` (default 503; by
   HTTP where the server supports the ``websocket.http.response`` extension, else a
   close before accept with 1013 Try Again Later), or accepted when it is None.
 - `aclose` (lifespan shutdown) closes what is left the same way over
@@ -35,11 +35,11 @@ import random
 import threading
 from collections.abc import Callable
 
-from .asgi_types import ASGIApp, Message, Receive, Scope, Send
-from .current import CurrentVersion
+from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
+from ..current import CurrentVersion
+from ..protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
+from ..release import Release
 from .liveness import LIVE, STALE, Liveness
-from .protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
-from .release import Release
 
 __all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays"]
 
@@ -90,7 +90,6 @@ class WebsocketDrain:
         window: float = 60.0,
         shutdown_window: float = 5.0,
         stale_status: int | None = 503,
-        handover: float = 0.0,
     ) -> None:
         for name, value in (("grace", grace), ("window", window), ("shutdown_window", shutdown_window)):
             if not value >= 0:
@@ -105,7 +104,6 @@ class WebsocketDrain:
         self.window = window
         self.shutdown_window = shutdown_window
         self.stale_status = stale_status
-        self.handover = handover
         self.sockets: set[_Socket] = set()
         #: How many sockets this drain closed (with 1012, or 4012 where the server refuses 1012).
         self.closed_count = 0
@@ -262,14 +260,7 @@ class WebsocketDrain:
         """Run *app* for one websocket connection, tracked so that the drain can close it."""
         if self._loop is None:
             self.attach()
-        if self.stale_status is not None and (
-            self.closing
-            or (
-                self.liveness.state == STALE
-                # While the agent still hands over, the balancer may send new sockets here.
-                and self.liveness.stale_for() >= self.handover
-            )
-        ):
+        if self.stale_status is not None and (self.closing or self.liveness.announced() == STALE):
             await self._refuse(scope, receive, send)
             return
         sock = _Socket(send)

@@ -23,7 +23,7 @@ server's last state, which is better than a guess.
 
 The answer is computed from memory and written at once: no I/O but the socket's own,
 so it returns within milliseconds and never blocks the event loop. It runs in-process
-(`VersionMiddleware(agent_port=...)`, started with the listener) or beside the app
+(`spa_version.deploy.Deployment`, started with the listener) or beside the app
 (``spa-version agent --port N --build LABEL``).
 """
 
@@ -36,8 +36,8 @@ import os
 import time
 from collections.abc import Callable
 
-from .liveness import LIVE, STALE, Liveness
-from .stores.base import Store
+from ..stores.base import Store
+from .liveness import LIVE, Liveness
 
 __all__ = ["AGENT_HOST_ENV", "AGENT_PORT_ENV", "AgentServer", "agent_reply", "liveness_reply", "run_agent"]
 
@@ -62,22 +62,21 @@ def liveness_reply(
     synced: Callable[[], bool],
     *,
     warmup: float = 0.0,
-    handover: float = 0.0,
     started: float | None = None,
 ) -> Callable[[], bytes | None]:
-    """A reply function for `AgentServer` that reads *liveness* (None until *synced*)."""
+    """A reply function for `AgentServer` that reads *liveness* (None until *synced*).
+
+    A stale build still handing over says ``up ready`` (`Liveness.announced`).
+    """
     began = time.monotonic() if started is None else started
 
     def reply() -> bytes | None:
         if not synced():
             return None
-        state = liveness.state
-        if state == STALE and liveness.stale_for() < handover:
-            state = LIVE  # still handing over to the new build (see the module docstring)
         weight = 100
         if warmup > 0:
             weight = int(100 * (time.monotonic() - began) / warmup)
-        return agent_reply(state, weight)
+        return agent_reply(liveness.announced(), weight)
 
     return reply
 
@@ -152,14 +151,14 @@ async def run_agent(
     For apps that do not run the middleware's in-process agent (another language, or a
     server without lifespan): it reads the same store, so it says what the app would.
     """
-    from .current import CurrentVersion
-    from .listener import Listener
-    from .protocol import HEADER
+    from ..current import CurrentVersion
+    from ..listener import Listener
+    from ..protocol import HEADER
 
     current = CurrentVersion(HEADER)
-    liveness = Liveness(build, current)
+    liveness = Liveness(build, current, handover=handover)
     listener = Listener(store, current)
-    reply = liveness_reply(liveness, listener.synced.is_set, warmup=warmup, handover=handover)
+    reply = liveness_reply(liveness, listener.synced.is_set, warmup=warmup)
     server = AgentServer(reply, host=host, port=port)
     await server.start()
     print(f"spa-version agent for build {build} on {server.host}:{server.port}", flush=True)

@@ -10,29 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
-from .assets import DEFAULT_SCRIPT_PATH, load_script
+from .assets import load_script
 from .cors import PROBE_TIMEOUT, copied_headers, is_cross_origin, merge_expose, probe_headers
 from .current import CurrentVersion, Snapshot
 from .deploy import Deployment
-from .deploy.liveness import resolve_build
 from .listener import Listener
+from .options import OptionArgs, Options
 from .protocol import (
-    CLIENT_HEADER,
     CLOSE_CODE_STALE_CLIENT,
     DEFAULT_ENDPOINT,
-    HEADER,
     RELOAD_HEADER,
     parse_client_epoch,
     parse_client_query,
-    parse_header,
 )
-from .release import Release
-from .stores import Store, open_store
+from .stores import Store
 from .templating import ROOT_PATH_KEY
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM", "route_path"]
 
@@ -45,10 +44,6 @@ Header = tuple[bytes, bytes]
 CLIENT_QUERY_PARAM = "spa-client-version"
 _CLIENT_QUERY_PARAM = CLIENT_QUERY_PARAM.encode("ascii")
 
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-# RFC 9110 §5.6.2 token.
-_TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _ACAO = b"access-control-allow-origin"
 _ACEH = b"access-control-expose-headers"
 _ACAO_LENGTH = len(_ACAO)
@@ -88,12 +83,6 @@ def _for_cors_layer(scope: Scope) -> bool:
     if scope["method"] != "OPTIONS":
         return False
     return any(key == b"access-control-request-method" for key, _ in scope["headers"])
-
-
-def _validate_header_name(name: str) -> str:
-    if not _TOKEN_RE.fullmatch(name):
-        raise ValueError(f"invalid header name {name!r}")
-    return name
 
 
 def _spec_allows_accept_headers(scope: Scope) -> bool:
@@ -174,152 +163,41 @@ class VersionMiddleware:
         app = VersionMiddleware(app, store="redis://localhost:6379/0", app_name="shop")
         app.add_middleware(VersionMiddleware)              # Starlette / FastAPI
 
-    Options (all keyword-only):
+    The keyword arguments are the options of `spa_version.options.Options` and its
+    `DeployOptions` part (all documented there); the environment fills what they leave
+    out (``SPA_VERSION_URL``, ``SPA_VERSION_APP``, ``SPA_VERSION_BUILD``, ...). Or pass
+    *options* built already. A bad value raises `spa_version.options.InvalidOptions` (a
+    ``ValueError``) here, never on a request.
 
-    - ``store``: a URL (``redis://``, ``rediss://``, ``file://DIR``, ``memory://``) or a
-      `Store`. Default: ``SPA_VERSION_URL``, else the embedded ``file://.spa-version``.
-    - ``app_name``: the namespace in the store. Default ``SPA_VERSION_APP``, else
-      ``"default"``.
-    - ``header_name``: the response header (default ``X-SPA-Version``).
-    - ``client_header``: the request header carrying the client's epoch.
-    - ``endpoint``: path of the JSON version endpoint (default ``/__spa-version``);
-      None turns it off.
-    - ``script_path``: path serving the JS helper's script-tag build (default
-      ``/__spa-version.js``); None turns it off.
-
-      These two and ``enforce_paths`` / ``enforce_exclude`` are relative to where the app
-      is mounted: the ASGI ``root_path`` (`route_path`; docs/fastapi.md, "Mount prefixes").
-    - ``stamp_websocket``: stamp ``websocket.accept``. None (default) decides per
-      connection from the server's ``asgi.spec_version`` (>= 2.1); True/False force it.
-    - ``expose_header``: merge the header name and ``X-SPA-Reload`` into
-      ``Access-Control-Expose-Headers`` on CORS responses (default True). The responses
-      the middleware makes itself carry the app's CORS decision in either middleware
-      order (`spa_version.cors`); outermost is the recommended place.
-    - ``fallback``: a header value (``"1; label=boot"``) to stamp until the store has
-      been read; default None stamps nothing until then.
-    - ``enforce_methods``: methods checked against ``min_compatible`` (default the
-      unsafe ones); ``"*"`` for all.
-    - ``enforce_paths`` / ``enforce_exclude``: path prefixes to check / to skip.
-    - ``reload_location``: the ``X-SPA-Reload`` value sent with a 409 (default ``*``,
-      "reload the current page").
-    - ``resync_interval``: seconds between full re-reads of the store (default 30), the
-      backstop for pub/sub messages lost while disconnected.
-    - ``reconnect_max_delay``: cap of the full-jitter backoff between reconnects (30 s).
-    - ``startup_timeout``: how long lifespan startup waits for the first read before
-      serving anyway (default 2 s). The store being down never fails startup.
-
-    The deploy switch (docs/deploy-haproxy.md) runs only when the process declares its
-    build, ``build=`` or ``SPA_VERSION_BUILD`` (the label it was deployed with):
-
-    - ``agent_port`` (env ``SPA_VERSION_AGENT_PORT``) / ``agent_host`` (env
-      ``SPA_VERSION_AGENT_HOST``, default 127.0.0.1): serve HAProxy's agent-check;
-      ``agent_warmup``: seconds of rising weight after start (default 0: none);
-      ``agent_handover``: seconds a stale build still says ready after a bump (default
-      0). The recipe's HAProxy frontend falls back while no server is ready; behind a
-      balancer that cannot, set it above ``agent-inter`` so the new build is ready first.
-    - ``drain_grace`` (10 s), ``drain_window`` (60 s): once stale, wait the grace, then
-      close the websockets with 1012 spread over the window; ``drain_shutdown_window``
-      (5 s): the bound for closing what is left on lifespan shutdown;
-      ``drain_stale_status`` (503): the answer to handshakes at a stale process (None
-      accepts them).
-    - ``drain_on_sigterm``: on the first SIGTERM, close the websockets gently before the
-      server's own shutdown cuts them all at once (default True; `spa_version.deploy.sigterm`).
-
-    Every process, with or without a build, heartbeats to the fleet that ``spa-version
-    status`` reads when the store can carry it (Redis, or files beside a ``file://``
-    store; `spa_version.deploy.fleet`): ``heartbeat_interval`` seconds apart (default 5).
+    Every process heartbeats to the fleet that ``spa-version status`` reads, and one that
+    declares its ``build`` runs the deploy switch (`spa_version.deploy.Deployment`;
+    docs/deploy-haproxy.md).
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        store: str | Store | None = None,
-        app_name: str | None = None,
-        header_name: str = HEADER,
-        client_header: str = CLIENT_HEADER,
-        endpoint: str | None = DEFAULT_ENDPOINT,
-        script_path: str | None = DEFAULT_SCRIPT_PATH,
-        stamp_websocket: bool | None = None,
-        expose_header: bool = True,
-        fallback: str | None = None,
-        enforce_methods: Iterable[str] | str = UNSAFE_METHODS,
-        enforce_paths: Iterable[str] = ("/",),
-        enforce_exclude: Iterable[str] = (),
-        reload_location: str = "*",
-        resync_interval: float = 30.0,
-        reconnect_max_delay: float = 30.0,
-        startup_timeout: float = 2.0,
-        build: str | None = None,
-        agent_port: int | None = None,
-        agent_host: str | None = None,
-        agent_warmup: float = 0.0,
-        agent_handover: float = 0.0,
-        drain_grace: float = 10.0,
-        drain_window: float = 60.0,
-        drain_shutdown_window: float = 5.0,
-        drain_stale_status: int | None = 503,
-        heartbeat_interval: float = 5.0,
-        drain_on_sigterm: bool = True,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, options: Options | None = None, **kwargs: Unpack[OptionArgs]) -> None:
         self.app = app
-        if isinstance(store, Store):
-            self._store_factory: Callable[[], Store] = lambda: store
-            self._owns_store = False
-            self.store: Store = store
-        else:
-            url = store
-            self._store_factory = lambda: open_store(url, app=app_name)
-            self._owns_store = True
-            self.store = self._store_factory()  # opening does no I/O
-        self.current = CurrentVersion(_validate_header_name(header_name))
-        if fallback is not None:
-            parsed = parse_header(fallback)
-            self.current.offer(
-                Release(parsed.epoch, parsed.label or "fallback", parsed.policy, parsed.min_compatible),
-            )
-            self.current.provisional = True
-        self._client_header = _validate_header_name(client_header).lower().encode("ascii")
-        self._endpoint = endpoint
-        self._script_path = script_path
-        self._stamp_websocket = stamp_websocket
-        # Exposed together: a page that can read the version can read the reload instruction.
-        self._expose = (header_name, RELOAD_HEADER) if expose_header else None
-        self._enforce_all = enforce_methods == "*"
-        self._enforce_methods = frozenset(() if self._enforce_all else (m.upper() for m in enforce_methods))
-        self._enforce_paths = tuple(enforce_paths)
-        self._enforce_exclude = tuple(enforce_exclude)
-        if any(c in reload_location for c in "\r\n\0"):
-            raise ValueError("reload_location must not contain CR, LF or NUL")
-        self._reload = (RELOAD_HEADER.lower().encode("ascii"), reload_location.encode("latin-1"))
-        self.resync_interval = resync_interval
-        self.reconnect_max_delay = reconnect_max_delay
-        self.startup_timeout = startup_timeout
+        self.options = opts = Options.from_kwargs(**kwargs) if options is None else options.replace(**kwargs)
+        self._owns_store = not isinstance(opts.store, Store)
+        self.store = opts.open_store()
+        self.current = CurrentVersion(opts.header_name)
+        if opts.fallback is not None:
+            self.current.offer_fallback(opts.fallback)
+        self.deployment = Deployment(self.current, opts.deploy, client_header=opts.client_header)
         self.listener: Listener | None = None
         self._task: asyncio.Task[None] | None = None
-        # Only a process that declares its build tracks websockets and counts requests;
-        # every process heartbeats to the fleet (spa_version.deploy).
-        declared = resolve_build(build)
-        if declared is not None:
-            from .deploy.agent import resolve_agent_port
-
-            agent_port = resolve_agent_port(agent_port)
-        self.deployment = Deployment(
-            self.current,
-            build=declared,
-            client_header=client_header,
-            agent_port=agent_port,
-            agent_host=agent_host,
-            agent_warmup=agent_warmup,
-            agent_handover=agent_handover,
-            drain_grace=drain_grace,
-            drain_window=drain_window,
-            drain_shutdown_window=drain_shutdown_window,
-            drain_stale_status=drain_stale_status,
-            heartbeat_interval=heartbeat_interval,
-            drain_on_sigterm=drain_on_sigterm,
-        )
+        # What the request path reads, as plain attributes (no per-request lookups).
         self._count_request = self.deployment.count_request
+        self._client_header = opts.client_header.lower().encode("ascii")
+        self._endpoint = opts.endpoint
+        self._script_path = opts.script_path
+        self._stamp_websocket = opts.stamp_websocket
+        # Exposed together: a page that can read the version can read the reload instruction.
+        self._expose = (opts.header_name, RELOAD_HEADER) if opts.expose_header else None
+        self._enforce_all = opts.enforce_methods is None
+        self._enforce_methods = opts.enforce_methods or frozenset()
+        self._enforce_paths = opts.enforce_paths
+        self._enforce_exclude = opts.enforce_exclude
+        self._reload = (RELOAD_HEADER.lower().encode("ascii"), opts.reload_location.encode("ascii"))
 
     # -- the request path ------------------------------------------------------
 
@@ -570,12 +448,12 @@ class VersionMiddleware:
         """Start this event loop's listener (lazily, for servers without lifespan)."""
         if self._owns_store and self.listener is not None:
             # A previous lifespan closed the old store: open a fresh one.
-            self.store = self._store_factory()
+            self.store = self.options.open_store()
         self.listener = Listener(
             self.store,
             self.current,
-            resync_interval=self.resync_interval,
-            backoff_cap=self.reconnect_max_delay,
+            resync_interval=self.options.resync_interval,
+            backoff_cap=self.options.reconnect_max_delay,
         )
         self._task = asyncio.get_running_loop().create_task(self.listener.run(), name="spa-version listener")
         self.deployment.start(self.store, self.listener.synced.is_set)
@@ -586,12 +464,12 @@ class VersionMiddleware:
             self._start()
         assert self.listener is not None
         try:
-            await asyncio.wait_for(self.listener.synced.wait(), self.startup_timeout)
+            await asyncio.wait_for(self.listener.synced.wait(), self.options.startup_timeout)
         except asyncio.TimeoutError:
             logger.warning(
                 "spa-version: store %s not read within %.1f s; serving without it for now",
                 self.store.display_url,
-                self.startup_timeout,
+                self.options.startup_timeout,
             )
 
     async def shutdown(self) -> None:

@@ -14,6 +14,7 @@ from websockets.exceptions import InvalidStatus
 from spa_version.current import CurrentVersion
 from spa_version.deploy.drain import WebsocketDrain, spread_delays
 from spa_version.deploy.liveness import LIVE, PENDING, STALE, Liveness
+from spa_version.options import DeployOptions
 from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, parse_header
 from spa_version.release import Release
 from spa_version.stores import Store
@@ -43,14 +44,12 @@ def test_spread_is_jittered_not_a_fixed_grid() -> None:
     assert spread_delays(0, 5.0) == []
 
 
-def test_bad_drain_options_are_refused() -> None:
+def test_bad_drain_options_are_refused(store: Store) -> None:
     """Negative times and a non-error status are refused when the middleware is built."""
-    current = CurrentVersion("X-SPA-Version")
-    liveness = Liveness("A", current)
-    with pytest.raises(ValueError, match="grace"):
-        WebsocketDrain(liveness, current, grace=-1)
-    with pytest.raises(ValueError, match="stale_status"):
-        WebsocketDrain(liveness, current, stale_status=200)
+    with pytest.raises(ValueError, match="drain_grace"):
+        build_middleware(store, drain_grace=-1)
+    with pytest.raises(ValueError, match="drain_stale_status"):
+        build_middleware(store, drain_stale_status=200)
 
 
 # -- liveness ------------------------------------------------------------------------
@@ -249,7 +248,7 @@ async def test_a_close_the_server_refuses_does_not_count_as_closed() -> None:
     connection really ends, and nothing reports it drained."""
     current = CurrentVersion("X-SPA-Version")
     current.offer(_release(1, "A"))
-    drain = WebsocketDrain(Liveness("A", current), current, grace=0.0, window=0.0)
+    drain = WebsocketDrain(Liveness("A", current), current, DeployOptions(drain_grace=0.0, drain_window=0.0))
     emptied: list[bool] = []
     drain.on_empty = lambda: emptied.append(True)
     drain.attach()
@@ -283,7 +282,7 @@ async def test_a_server_that_refuses_1012_gets_4012_with_the_same_reason() -> No
     4012 with the same reason, and later closes use 4012 at once."""
     current = CurrentVersion("X-SPA-Version")
     current.offer(_release(1, "A"))
-    drain = WebsocketDrain(Liveness("A", current), current, grace=0.0, window=0.0)
+    drain = WebsocketDrain(Liveness("A", current), current, DeployOptions(drain_grace=0.0, drain_window=0.0))
     drain.attach()
     sent: list[tuple[object, object]] = []
     inboxes: list[asyncio.Queue[dict[str, object]]] = []

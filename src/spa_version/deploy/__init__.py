@@ -32,7 +32,7 @@ from typing import Any
 
 from ..asgi_types import ASGIApp, Receive, Scope, Send
 from ..current import CurrentVersion
-from ..protocol import CLIENT_HEADER
+from ..options import DeployOptions
 from ..release import Release
 from ..stores.base import Store
 from .agent import AgentServer, liveness_reply
@@ -50,44 +50,16 @@ logger = logging.getLogger("spa_version")
 class Deployment:
     """This process's part in a deploy: liveness, drain, agent, heartbeat and SIGTERM.
 
-    *current* is the version the process serves. *build* is the label it was deployed
-    with (None: no build declared; see the module docstring). Times are in seconds:
-
-    - *agent_port* / *agent_host*: serve HAProxy's agent-check there (None: no agent);
-      *agent_warmup*: rising weight after start; *agent_handover*: how long a stale
-      build still says ready and accepts new websockets (only with an agent).
-    - *drain_grace*, *drain_window*: once stale, wait the grace, then close the
-      websockets spread over the window; *drain_shutdown_window*: the bound for closing
-      what is left on shutdown; *drain_stale_status*: the HTTP status refusing new
-      handshakes at a stale process (None accepts them).
-    - *heartbeat_interval*: seconds between fleet records (> 0).
-    - *drain_on_sigterm*: drain on the first SIGTERM before the server's handler runs.
-
-    Raises ``ValueError`` for a negative time or a status that is not 400-599.
+    *current* is the version the process serves, *options* the deploy options
+    (`spa_version.options.DeployOptions`: the build, the agent, the drain, the
+    heartbeat), *client_header* the request header carrying a client's epoch (counted
+    by the heartbeat).
     """
 
-    def __init__(
-        self,
-        current: CurrentVersion,
-        *,
-        build: str | None = None,
-        client_header: str = CLIENT_HEADER,
-        agent_port: int | None = None,
-        agent_host: str | None = None,
-        agent_warmup: float = 0.0,
-        agent_handover: float = 0.0,
-        drain_grace: float = 10.0,
-        drain_window: float = 60.0,
-        drain_shutdown_window: float = 5.0,
-        drain_stale_status: int | None = 503,
-        heartbeat_interval: float = 5.0,
-        drain_on_sigterm: bool = True,
-    ) -> None:
-        if not heartbeat_interval > 0:
-            raise ValueError(f"heartbeat_interval must be > 0 seconds, not {heartbeat_interval!r}")
+    def __init__(self, current: CurrentVersion, options: DeployOptions, *, client_header: str) -> None:
         self.current = current
-        self.build = build
-        self.heartbeat_interval = heartbeat_interval
+        self.options = options
+        self.build = options.build
         #: Set on shutdown (or the first SIGTERM): the agent says "drain" from then on.
         self.stopping = False
         self.liveness: Liveness | None = None
@@ -95,27 +67,16 @@ class Deployment:
         self._counter: EpochCounter | None = None
         #: Called with each HTTP request's ASGI headers, or None: nothing is counted.
         self.count_request: Callable[[Iterable[tuple[bytes, bytes]]], None] | None = None
-        self._agent_port: int | None = None
-        self._agent_host = agent_host
-        self._agent_warmup = agent_warmup
-        self._drain_on_sigterm = drain_on_sigterm
-        if build is not None:
-            self._agent_port = agent_port
-            handover = agent_handover if agent_port is not None else 0.0
-            self.liveness = Liveness(build, current, handover=handover)
-            self.drain = WebsocketDrain(
-                self.liveness,
-                current,
-                grace=drain_grace,
-                window=drain_window,
-                shutdown_window=drain_shutdown_window,
-                stale_status=drain_stale_status,
-            )
-            if drain_grace < handover:
+        if options.build is not None:
+            # The handover only means something to a balancer that asks the agent.
+            handover = options.agent_handover if options.agent_port is not None else 0.0
+            self.liveness = Liveness(options.build, current, handover=handover)
+            self.drain = WebsocketDrain(self.liveness, current, options)
+            if options.drain_grace < handover:
                 # Closing before the balancer drains us: reconnects would land here again.
                 logger.warning(
                     "spa-version: drain_grace (%.1f s) is shorter than agent_handover (%.1f s)",
-                    drain_grace,
+                    options.drain_grace,
                     handover,
                 )
             self._counter = EpochCounter(client_header.lower().encode("ascii"))
@@ -192,15 +153,14 @@ class Deployment:
         self.stopping = False
         if self.drain is not None:
             self.drain.attach()
-            if self._drain_on_sigterm:
+            if self.options.drain_on_sigterm:
                 self._restore_sigterm = hook_sigterm(self._loop, self._before_sigterm)
         await self._start_agent(synced)
         try:
             if supports_fleet(store):
-                await after_first_read(synced, self.heartbeat_interval)
-                self._heartbeat = Heartbeat(
-                    store, self.describe, interval=self.heartbeat_interval, counter=self._counter
-                )
+                interval = self.options.heartbeat_interval
+                await after_first_read(synced, interval)
+                self._heartbeat = Heartbeat(store, self.describe, interval=interval, counter=self._counter)
                 await self._heartbeat.run()
             elif self._agent is not None:
                 await asyncio.Event().wait()  # nothing to write to: the agent lives on
@@ -236,19 +196,20 @@ class Deployment:
             await task
 
     async def _start_agent(self, synced: Callable[[], bool]) -> None:
-        if self._agent_port is None or self.liveness is None:
+        port = self.options.agent_port
+        if port is None or self.liveness is None:
             return
-        reply = liveness_reply(self.liveness, synced, warmup=self._agent_warmup)
+        reply = liveness_reply(self.liveness, synced, warmup=self.options.agent_warmup)
 
         def agent_line() -> bytes | None:
             # Shutting down: no new traffic, whatever the build.
             return b"drain\n" if self.stopping else reply()
 
-        agent = AgentServer(agent_line, host=self._agent_host, port=self._agent_port)
+        agent = AgentServer(agent_line, host=self.options.agent_host, port=port)
         try:
             await agent.start()
         except OSError as exc:
-            logger.error("spa-version: cannot start the agent on port %d: %s", self._agent_port, exc)
+            logger.error("spa-version: cannot start the agent on port %d: %s", port, exc)
             return
         self._agent = agent
 

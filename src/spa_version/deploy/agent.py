@@ -32,19 +32,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 
 from ..stores.base import Store
 from .liveness import LIVE, Liveness
 
-__all__ = ["AGENT_HOST_ENV", "AGENT_PORT_ENV", "AgentServer", "agent_reply", "liveness_reply", "run_agent"]
+__all__ = ["AgentServer", "agent_reply", "liveness_reply", "run_agent"]
 
 logger = logging.getLogger("spa_version")
-
-AGENT_PORT_ENV = "SPA_VERSION_AGENT_PORT"
-AGENT_HOST_ENV = "SPA_VERSION_AGENT_HOST"
 
 #: The lowest weight reported while warming up: 0% would mean "drain" to HAProxy.
 _MIN_WARM_WEIGHT = 10
@@ -81,24 +77,12 @@ def liveness_reply(
     return reply
 
 
-def resolve_agent_port(port: int | None) -> int | None:
-    """*port*, else ``SPA_VERSION_AGENT_PORT``, else None (no agent)."""
-    if port is not None:
-        return port
-    raw = os.environ.get(AGENT_PORT_ENV)
-    if not raw:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"{AGENT_PORT_ENV} must be a TCP port, not {raw!r}")
-    return int(raw)
-
-
 class AgentServer:
-    """A TCP server that writes ``reply()`` to each connection and closes it."""
+    """A TCP server on *host*:*port* that writes ``reply()`` to each connection and closes it."""
 
-    def __init__(self, reply: Callable[[], bytes | None], *, host: str | None = None, port: int) -> None:
+    def __init__(self, reply: Callable[[], bytes | None], *, host: str, port: int) -> None:
         self.reply = reply
-        self.host = host or os.environ.get(AGENT_HOST_ENV) or "127.0.0.1"
+        self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -153,8 +137,11 @@ async def run_agent(
     """
     from ..current import CurrentVersion
     from ..listener import Listener
+    from ..options import DeployOptions, environment
     from ..protocol import HEADER
 
+    if host is None:  # the environment's, else the default (spa_version.options)
+        host = environment().get("agent_host") or DeployOptions().agent_host
     current = CurrentVersion(HEADER)
     liveness = Liveness(build, current, handover=handover)
     listener = Listener(store, current)

@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
 from ..current import CurrentVersion
+from ..options import DeployOptions
 from ..protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
 from ..release import Release
 from .liveness import LIVE, STALE, Liveness
@@ -79,31 +80,19 @@ class _Socket:
 
 
 class WebsocketDrain:
-    """Tracks this process's websockets and closes them gracefully once its build is stale."""
+    """Tracks this process's websockets and closes them gracefully once its build is stale.
 
-    def __init__(
-        self,
-        liveness: Liveness,
-        current: CurrentVersion,
-        *,
-        grace: float = 5.0,
-        window: float = 60.0,
-        shutdown_window: float = 5.0,
-        stale_status: int | None = 503,
-    ) -> None:
-        for name, value in (("grace", grace), ("window", window), ("shutdown_window", shutdown_window)):
-            if not value >= 0:
-                raise ValueError(f"drain {name} must be >= 0 seconds, not {value!r}")
-        if stale_status is not None and not 400 <= stale_status <= 599:
-            raise ValueError(
-                f"stale_status must be an HTTP error status (400-599) or None, not {stale_status}"
-            )
+    Timing and the refusal status come from *options* (``drain_grace``,
+    ``drain_window``, ``drain_shutdown_window``, ``drain_stale_status``).
+    """
+
+    def __init__(self, liveness: Liveness, current: CurrentVersion, options: DeployOptions) -> None:
         self.liveness = liveness
         self.current = current
-        self.grace = grace
-        self.window = window
-        self.shutdown_window = shutdown_window
-        self.stale_status = stale_status
+        self.grace = options.drain_grace
+        self.window = options.drain_window
+        self.shutdown_window = options.drain_shutdown_window
+        self.stale_status = options.drain_stale_status
         self.sockets: set[_Socket] = set()
         #: How many sockets this drain closed (with 1012, or 4012 where the server refuses 1012).
         self.closed_count = 0

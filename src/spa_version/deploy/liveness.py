@@ -1,8 +1,8 @@
 """Build identity: is this process's build the one that is live right now?
 
-A process may declare the build it runs (``VersionMiddleware(build=...)`` or
-``SPA_VERSION_BUILD``), the label it was deployed with. Compared with the current
-release's label, it is in one of three states:
+A process may declare the build it runs (the ``build`` option, `spa_version.options`),
+the label it was deployed with. Compared with the current release's label, it is in
+one of three states:
 
 - ``live``: its build is the current label (or no release exists yet, or it declared
   no build at all: then nothing of the deploy switch kicks in).
@@ -23,19 +23,17 @@ the bump (docs/deploy-haproxy.md, "The agent"). The agent and the drain both ask
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 
 from ..current import CurrentVersion, Snapshot
-from ..release import Release, validate_label
+from ..release import Release
 
-__all__ = ["BUILD_ENV", "LIVE", "PENDING", "STALE", "Liveness", "resolve_build"]
+__all__ = ["LIVE", "PENDING", "STALE", "Liveness"]
 
 logger = logging.getLogger("spa_version")
 
-BUILD_ENV = "SPA_VERSION_BUILD"
 LIVE = "live"
 PENDING = "pending"
 STALE = "stale"
@@ -43,12 +41,6 @@ STALE = "stale"
 #: ``callback(old_state, new_state, release)``, called from whichever thread offered
 #: the release to `CurrentVersion`.
 StateCallback = Callable[[str, str, "Release | None"], None]
-
-
-def resolve_build(build: str | None) -> str | None:
-    """The declared build: *build*, else ``SPA_VERSION_BUILD``, else None. Validated like a label."""
-    value = build if build is not None else os.environ.get(BUILD_ENV) or None
-    return None if value is None else validate_label(value)
 
 
 class Liveness:

@@ -38,13 +38,9 @@ from collections.abc import Hashable
 
 from ..current import CurrentVersion
 from ..deploy import Deployment
-from ..deploy.agent import resolve_agent_port
-from ..deploy.liveness import resolve_build
 from ..listener import Listener
-from ..protocol import parse_header
-from ..release import Release
-from ..stores import Store, open_store
-from .conf import Config
+from ..options import Options
+from ..stores import Store
 
 __all__ = ["Followed", "ListenerThread", "listener_thread", "stop_listener_thread"]
 
@@ -98,43 +94,38 @@ class ListenerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        #: The last (options, Followed) pair asked for: settings rarely change, so most
+        #: requests are answered by one identity check.
+        self._last: tuple[Options, Followed] | None = None
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def follow(self, config: Config) -> Followed:
+    def follow(self, config: Options) -> Followed:
         """The `Followed` for *config*'s store, starting the thread and its listener if needed."""
-        followed = self._followed.get(config.follow_key)
-        if followed is not None:
-            return followed
+        last = self._last
+        if last is not None and last[0] is config:
+            return last[1]
+        key = _follow_key(config)
         with self._lock:
-            followed = self._followed.get(config.follow_key)
+            followed = self._followed.get(key)
             if followed is None:
                 followed = self._start_following(config)
-                self._followed[config.follow_key] = followed
+                self._followed[key] = followed
+            self._last = (config, followed)
         return followed
 
-    def _start_following(self, config: Config) -> Followed:
+    def _start_following(self, config: Options) -> Followed:
         if self._stopped:
             raise RuntimeError("spa-version: the listener thread has been stopped")
         loop = self._ensure_loop()
         current = CurrentVersion(config.header_name)
         if config.fallback is not None:
-            parsed = parse_header(config.fallback)
-            current.offer(
-                Release(parsed.epoch, parsed.label or "fallback", parsed.policy, parsed.min_compatible)
-            )
-            current.provisional = True
-        store = open_store(config.url, app=config.app)  # opening does no I/O
+            current.offer_fallback(config.fallback)
+        store = config.open_store()
         listener = Listener(store, current, resync_interval=config.resync_interval)
-        build = resolve_build(None)
-        deployment = Deployment(
-            current,
-            build=build,
-            client_header=config.client_header,
-            agent_port=None if build is None else resolve_agent_port(None),
-        )
+        deployment = Deployment(current, config.deploy, client_header=config.client_header)
         followed = Followed(current, store, listener, deployment, time.monotonic() + config.startup_timeout)
 
         def start() -> None:  # runs on the listener thread's loop
@@ -212,6 +203,7 @@ class ListenerThread:
         """Cancel and await every listener, close the stores, stop the thread. Idempotent."""
         with self._lock:
             self._stopped = True
+            self._last = None
             loop, thread = self._loop, self._thread
             if loop is None or thread is None or self.pid != os.getpid():
                 return
@@ -224,6 +216,19 @@ class ListenerThread:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout)
             self._followed.clear()
+
+
+def _follow_key(config: Options) -> Hashable:
+    """What identifies one followed store: settings that share it share a listener."""
+    return (
+        config.store,
+        config.app_name,
+        config.header_name.lower(),
+        config.fallback,
+        config.resync_interval,
+        config.client_header.lower(),
+        config.deploy,
+    )
 
 
 _instance: ListenerThread | None = None

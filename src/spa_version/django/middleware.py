@@ -28,9 +28,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ..assets import load_script
 from ..cors import copied_headers, is_cross_origin, merge_expose, probe_headers
 from ..current import CurrentVersion, Snapshot
+from ..options import Options
 from ..protocol import DEFAULT_ENDPOINT, RELOAD_HEADER, parse_client_epoch
 from ..templating import SCOPE_KEY
-from .conf import Config, get_config
+from .conf import get_config
 from .listener_thread import Followed, listener_thread
 
 __all__ = ["VersionMiddleware", "current_for", "stamp"]
@@ -42,7 +43,7 @@ _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
 
 
-def _source(request: HttpRequest | None, config: Config) -> Followed | CurrentVersion:
+def _source(request: HttpRequest | None, config: Options) -> Followed | CurrentVersion:
     # Behind `spa_version.django.asgi.wrap_asgi` (Channels) the ASGI middleware already
     # follows the store and hands its `CurrentVersion` over in the scope: use it, so the
     # header, the endpoint and the meta tag of one response always agree (and no second
@@ -55,7 +56,7 @@ def _source(request: HttpRequest | None, config: Config) -> Followed | CurrentVe
     return listener_thread().follow(config)
 
 
-def current_for(request: HttpRequest | None, config: Config) -> CurrentVersion:
+def current_for(request: HttpRequest | None, config: Options) -> CurrentVersion:
     """The `CurrentVersion` that serves *request* (the ASGI wrapper's, else the listener thread's)."""
     source = _source(request, config)
     return source.current if isinstance(source, Followed) else source
@@ -68,7 +69,7 @@ def _header_value(snapshot: Snapshot) -> str | None:
     return None if header is None else header[1].decode("ascii")
 
 
-def stamp(response: HttpResponseBase, config: Config, snapshot: Snapshot) -> None:
+def stamp(response: HttpResponseBase, config: Options, snapshot: Snapshot) -> None:
     """Set the version header on *response*, and expose it on CORS responses."""
     value = _header_value(snapshot)
     if value is None:
@@ -78,7 +79,7 @@ def stamp(response: HttpResponseBase, config: Config, snapshot: Snapshot) -> Non
         _expose(response, config)
 
 
-def _expose(response: HttpResponseBase, config: Config) -> None:
+def _expose(response: HttpResponseBase, config: Options) -> None:
     # A cross-origin page can read only the safelisted headers plus those listed here
     # (Fetch standard, CORS); merge, never replace, never duplicate. X-SPA-Reload goes
     # with the version header: a page that reads one reads both (spa_version.cors).
@@ -96,7 +97,7 @@ def _cors_request(request: HttpRequest) -> tuple[str, bool] | None:
     return origin, is_cross_origin(origin, request.scheme or "http", request.META.get("HTTP_HOST"))
 
 
-def _probe_request(request: HttpRequest, config: Config, origin: str) -> HttpRequest:
+def _probe_request(request: HttpRequest, config: Options, origin: str) -> HttpRequest:
     """The preflight for the version endpoint that asks the app's CORS layer (spa_version.cors)."""
     target = config.endpoint or config.script_path or DEFAULT_ENDPOINT
     environ: dict[str, Any] = {
@@ -128,7 +129,7 @@ def _for_cors_layer(request: HttpRequest) -> bool:
     return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
-def _is_stale(request: HttpRequest, config: Config, min_compatible: int) -> bool:
+def _is_stale(request: HttpRequest, config: Options, min_compatible: int) -> bool:
     if config.enforce_methods is not None and request.method not in config.enforce_methods:
         return False
     path = request.path_info
@@ -174,7 +175,7 @@ def _script_response(request: HttpRequest) -> HttpResponse | None:
     return response
 
 
-def _stale_response(config: Config, snapshot: Snapshot) -> HttpResponse:
+def _stale_response(config: Options, snapshot: Snapshot) -> HttpResponse:
     body = b'{"error":"stale-client","reload":true,"current":' + snapshot.body + b"}"
     response = HttpResponse(body, status=409, content_type="application/json")
     response["Cache-Control"] = "no-store"
@@ -182,7 +183,7 @@ def _stale_response(config: Config, snapshot: Snapshot) -> HttpResponse:
     return response
 
 
-def _answer_early(request: HttpRequest, config: Config, snapshot: Snapshot) -> HttpResponse | None:
+def _answer_early(request: HttpRequest, config: Options, snapshot: Snapshot) -> HttpResponse | None:
     """The response the middleware gives itself (endpoint, script, 409), or None."""
     path = request.path_info
     if path == config.endpoint:

@@ -217,8 +217,7 @@ class Options:
     reload_location: str = "*"
     #: Seconds between full re-reads of the store (the backstop for lost notifications).
     resync_interval: float = 30.0
-    #: The cap of the full-jitter backoff between reconnects (ASGI; the Django thread
-    #: uses the default).
+    #: The cap of the full-jitter backoff between reconnects to the store.
     reconnect_max_delay: float = 30.0
     #: How long startup (ASGI lifespan; Django: a new process's first requests) waits for
     #: the first read. The store being down never fails startup.

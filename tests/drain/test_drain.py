@@ -184,7 +184,7 @@ async def test_shutdown_closes_the_rest_with_1012_within_the_shutdown_window(sto
         clients = await open_clients(server.ws_url + "/ws", 8)
         await async_wait_for(lambda: mw.deployment.websockets == 8)
         assert mw.deployment.drain is not None
-        loop = mw._task.get_loop() if mw._task is not None else None
+        loop = mw.follower.task.get_loop() if mw.follower and mw.follower.task else None
         assert loop is not None
         # What lifespan.shutdown runs, on the server's own loop. uvicorn itself sends that
         # event only after cutting every socket (docs/deploy-haproxy.md), so call it directly.

@@ -40,6 +40,7 @@ from ..current import CurrentVersion
 from ..options import DeployOptions
 from ..protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
 from ..release import Release
+from ..responses import draining, refuse_handshake
 from .liveness import LIVE, STALE, Liveness
 
 __all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays"]
@@ -250,7 +251,7 @@ class WebsocketDrain:
         if self._loop is None:
             self.attach()
         if self.stale_status is not None and (self.closing or self.liveness.announced() == STALE):
-            await self._refuse(scope, receive, send)
+            await refuse_handshake(scope, receive, send, draining(self.stale_status), CLOSE_CODE_TRY_AGAIN)
             return
         sock = _Socket(send)
 
@@ -279,21 +280,3 @@ class WebsocketDrain:
                 self.sockets.discard(sock)
                 if not self.sockets and self.liveness.state == STALE and self.on_empty is not None:
                     self.on_empty()
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":  # the client left already
-            return
-        if "websocket.http.response" in scope.get("extensions", {}):
-            status = self.stale_status
-            body = b'{"error":"draining","retry":true}'
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode("ascii")),
-                (b"cache-control", b"no-store"),
-                (b"retry-after", b"1"),
-            ]
-            await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:
-            await send({"type": "websocket.close", "code": CLOSE_CODE_TRY_AGAIN})

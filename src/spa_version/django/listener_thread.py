@@ -2,8 +2,9 @@
 
 Under WSGI (runserver, gunicorn sync workers) there is no event loop to run the async
 `spa_version.listener.Listener` in, and the request path must never wait on the store.
-So each process runs one daemon thread with its own event loop, and one `Listener` task
-per configured store on it. Requests only read `CurrentVersion.snapshot`, which the
+So each process runs one daemon thread with its own event loop, and one
+`spa_version.follower.Follower` (the listener task and the deploy switch) per
+configured store on it. Requests only read `CurrentVersion.snapshot`, which the
 thread replaces (`CurrentVersion` is thread-safe). Django under ASGI uses the same
 thread: Django never sees lifespan events (its ``ASGIHandler`` refuses every scope
 but ``http``), so there is no lifespan to tie a listener to.
@@ -11,8 +12,8 @@ but ``http``), so there is no lifespan to tie a listener to.
 Beside each listener the thread hosts the process's `spa_version.deploy.Deployment`,
 as the ASGI middleware does beside its own: the process heartbeats to the fleet, so
 WSGI and ASGI Django processes show in ``spa-version status`` and ``bump --wait`` waits
-for them, and with a declared build (``SPA_VERSION_BUILD``) it reports live, pending or
-stale and answers HAProxy's agent-check (``SPA_VERSION_AGENT_PORT``). SIGTERM stays the
+for them, and with a declared build (``BUILD`` / ``SPA_VERSION_BUILD``) it reports live,
+pending or stale and answers HAProxy's agent-check (``AGENT_PORT``). SIGTERM stays the
 server's: signal handlers belong to the main thread.
 
 - **Lazy**: nothing starts until the first request (or template tag) needs it, so
@@ -21,15 +22,14 @@ server's: signal handlers belong to the main thread.
   in the parent; threads do not survive ``fork()``, so a child notices (pid check, and
   an ``os.register_at_fork`` hook that also renews the locks, which a thread could have
   held at the moment of the fork) and starts its own.
-- **Stopped cleanly** at interpreter exit (``atexit``): the listener tasks are
-  cancelled and awaited, the stores closed, the loop closed.
+- **Stopped cleanly** at interpreter exit (``atexit``): the fleet records removed, the
+  listener tasks cancelled and awaited, the stores closed, the loop closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import os
 import threading
@@ -38,9 +38,8 @@ from collections.abc import Hashable
 
 from ..current import CurrentVersion
 from ..deploy import Deployment
-from ..listener import Listener
+from ..follower import Follower
 from ..options import Options
-from ..stores import Store
 
 __all__ = ["Followed", "ListenerThread", "listener_thread", "stop_listener_thread"]
 
@@ -50,22 +49,12 @@ logger = logging.getLogger("spa_version")
 class Followed:
     """One store being followed: the `CurrentVersion` requests read, and its sync state."""
 
-    __slots__ = ("current", "store", "listener", "deployment", "task", "synced", "wait_until")
+    __slots__ = ("current", "follower", "synced", "wait_until")
 
-    def __init__(
-        self,
-        current: CurrentVersion,
-        store: Store,
-        listener: Listener,
-        deployment: Deployment,
-        wait_until: float,
-    ) -> None:
+    def __init__(self, current: CurrentVersion, follower: Follower, wait_until: float) -> None:
         self.current = current
-        self.store = store
-        self.listener = listener
-        #: This process's deploy switch for the store: heartbeat, and liveness with a build.
-        self.deployment = deployment
-        self.task: asyncio.Task[None] | None = None
+        #: The listener and this process's deploy switch for the store (`spa_version.follower`).
+        self.follower = follower
         #: Set (from the listener thread) once the store has been read, even if empty.
         self.synced = threading.Event()
         #: Until this `time.monotonic()` instant, requests may wait for the first read.
@@ -123,37 +112,11 @@ class ListenerThread:
         current = CurrentVersion(config.header_name)
         if config.fallback is not None:
             current.offer_fallback(config.fallback)
-        store = config.open_store()
-        listener = Listener(store, current, resync_interval=config.resync_interval)
         deployment = Deployment(current, config.deploy, client_header=config.client_header)
-        followed = Followed(current, store, listener, deployment, time.monotonic() + config.startup_timeout)
-
-        def start() -> None:  # runs on the listener thread's loop
-            followed.task = loop.create_task(self._run(followed), name=f"spa-version listener {store!r}")
-            deployment.start(store, listener.synced.is_set)
-
-        loop.call_soon_threadsafe(start)
+        follower = Follower(config.open_store(), deployment, config, owns_store=True)  # no I/O yet
+        followed = Followed(current, follower, time.monotonic() + config.startup_timeout)
+        loop.call_soon_threadsafe(follower.start, followed.synced.set)
         return followed
-
-    @staticmethod
-    async def _run(followed: Followed) -> None:
-        async def mark_synced() -> None:
-            await followed.listener.synced.wait()
-            followed.synced.set()
-
-        marker = asyncio.create_task(mark_synced())
-        try:
-            await followed.listener.run()
-        except GeneratorExit:
-            # Closed by the garbage collector, not cancelled: the event loop is gone,
-            # so await nothing.
-            marker.cancel()
-            raise
-        except BaseException:
-            marker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await marker
-            raise
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is not None:
@@ -183,21 +146,8 @@ class ListenerThread:
         return loop
 
     async def _close_all(self) -> None:
-        followed = list(self._followed.values())
-        # First, while the stores are open: the fleet records are removed.
-        for item in followed:
-            await item.deployment.stop()
-        for item in followed:
-            if item.task is not None:
-                item.task.cancel()
-        for item in followed:
-            if item.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await item.task
-            try:
-                await item.store.aclose()
-            except Exception:  # pragma: no cover - closing is best effort
-                logger.exception("spa-version: closing store %s failed", item.store.display_url)
+        for item in list(self._followed.values()):
+            await item.follower.stop()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel and await every listener, close the stores, stop the thread. Idempotent."""

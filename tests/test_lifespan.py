@@ -69,12 +69,12 @@ async def test_starlette_lifespan_starts_and_stops_the_listener(app_name: str) -
     mw = VersionMiddleware(inner, store=store)
     async with lifespan_running(mw) as sent:
         assert sent == ["lifespan.startup.complete"]
-        task = mw._task
+        task = None if mw.follower is None else mw.follower.task
         assert task is not None and not task.done()
         assert mw.current.release is not None and mw.current.release.label == "v1"  # read before serving
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert task.done() and task.cancelled()
-    assert mw._task is None
+    assert mw.follower is None
 
 
 async def test_app_that_raises_on_lifespan_refuses_it_for_the_server_too(app_name: str) -> None:
@@ -84,7 +84,7 @@ async def test_app_that_raises_on_lifespan_refuses_it_for_the_server_too(app_nam
     mw = VersionMiddleware(django_like, store=store)
     with pytest.raises(ValueError, match="not lifespan"):
         await lifespan_messages(mw, "lifespan.startup", "lifespan.shutdown")
-    assert mw._task is None and mw._deploy_task is None
+    assert mw.follower is None and not mw.deployment.running
 
 
 async def test_app_that_ignores_lifespan_returns_at_once(app_name: str) -> None:
@@ -99,7 +99,7 @@ async def test_app_that_ignores_lifespan_returns_at_once(app_name: str) -> None:
     mw = VersionMiddleware(ignores_lifespan, store=open_store(f"memory://{app_name}", app=app_name))
     sent = await asyncio.wait_for(lifespan_messages(mw, "lifespan.startup", "lifespan.shutdown"), 10)
     assert sent == []
-    assert mw._task is None
+    assert mw.follower is None
 
 
 async def test_app_failing_startup_is_not_masked(app_name: str) -> None:
@@ -113,7 +113,7 @@ async def test_app_failing_startup_is_not_masked(app_name: str) -> None:
     mw = VersionMiddleware(broken, store=open_store(f"memory://{app_name}", app=app_name))
     with pytest.raises(RuntimeError, match="database is down"):
         await lifespan_messages(mw, "lifespan.startup")
-    assert mw._task is None and mw._deploy_task is None
+    assert mw.follower is None and not mw.deployment.running
 
 
 async def test_startup_failed_stops_the_listener_agent_and_heartbeat(tmp_path: Path, app_name: str) -> None:
@@ -124,13 +124,15 @@ async def test_startup_failed_stops_the_listener_agent_and_heartbeat(tmp_path: P
     records = tmp_path / f"{app_name}.fleet"
     agent_port = free_port()
     started: list[asyncio.Task[None] | None] = []
+    deployment_ran: list[bool] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         # The middleware's startup ran before this: its heartbeat and agent are up.
-        started.extend([mw._task, mw._deploy_task])
+        started.append(None if mw.follower is None else mw.follower.task)
+        deployment_ran.append(mw.deployment.running)
         await async_wait_for(lambda: any(records.glob("*.json")))
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        await async_wait_for(lambda: mw.deployment.agent_port is not None)
         raise RuntimeError("database is down")
         yield  # pragma: no cover
 
@@ -148,9 +150,9 @@ async def test_startup_failed_stops_the_listener_agent_and_heartbeat(tmp_path: P
     with pytest.raises(RuntimeError, match="database is down"):
         await mw({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send)
     assert sent == ["lifespan.startup.failed"]
-    assert all(task is not None and task.done() for task in started)
-    assert mw._task is None and mw._deploy_task is None
-    assert mw.deploy is not None and mw.deploy.agent is None
+    assert all(task is not None and task.done() for task in started) and deployment_ran == [True]
+    assert mw.follower is None and not mw.deployment.running
+    assert mw.deployment.agent_port is None
     assert list(records.glob("*.json")) == []
     with pytest.raises(OSError):  # nothing answers agent checks any more
         await asyncio.open_connection("127.0.0.1", agent_port)
@@ -161,10 +163,10 @@ async def test_without_lifespan_the_listener_starts_on_first_request(app_name: s
     store = open_store(f"memory://{app_name}", app=app_name)
     epoch = (await store.bump("v1")).release.epoch
     mw = VersionMiddleware(django_like, store=store)
-    assert mw._task is None
+    assert mw.follower is None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mw), base_url="http://t") as client:
         assert (await client.get("/")).text == "django"
-        assert mw._task is not None
+        assert mw.follower is not None
         await asyncio.wait_for(mw.listener.synced.wait(), 5)  # type: ignore[union-attr]
         assert (await client.get("/")).headers["x-spa-version"].startswith(f"{epoch};")
     await mw.shutdown()
@@ -196,7 +198,7 @@ async def test_a_task_closed_by_the_garbage_collector_does_no_store_io(tmp_path:
         def serve_then_vanish(mw: VersionMiddleware = mw, left: list[Any] = left) -> None:
             loop = asyncio.new_event_loop()
             try:
-                task = loop.create_task(mw._background.run(mw.store, lambda: True))
+                task = loop.create_task(mw.deployment.run(mw.store, lambda: True))
                 loop.run_until_complete(async_wait_for(lambda: any(records.glob("*.json"))))
                 left.append(task.get_coro())
             finally:

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 from .cors import EXPOSE_HEADERS
 from .middleware import VersionMiddleware
+from .options import DeployOptions, InvalidOptions, Options
 from .protocol import CLIENT_HEADER, HEADER, format_header, parse_header
 from .release import InvalidRelease, Release
 from .stores import Store, StoreError, StoreUnavailable, open_store
@@ -23,7 +24,10 @@ __all__ = [
     "CLIENT_HEADER",
     "EXPOSE_HEADERS",
     "HEADER",
+    "DeployOptions",
+    "InvalidOptions",
     "InvalidRelease",
+    "Options",
     "Release",
     "Store",
     "StoreError",

@@ -246,7 +246,7 @@ async def _run(args: argparse.Namespace) -> int:
         return await _with_store(args, watch)
 
     if command == "status":
-        from .fleet import read_fleet
+        from .deploy.fleet import read_fleet
         from .status import fleet_summary, render_status
 
         async def status(store: Store) -> int:
@@ -257,7 +257,7 @@ async def _run(args: argparse.Namespace) -> int:
         return await _with_store(args, status)
 
     if command == "agent":
-        from .agent import run_agent
+        from .deploy.agent import run_agent
 
         build = validate_label(args.build)
 
@@ -280,7 +280,7 @@ async def _served_floor(store: Store) -> int | None:
     hold, but the processes still say it in their heartbeats. The bump's epoch then
     exceeds it (`Store.bump`'s ``at_least``), and the operator is told in one line.
     """
-    from .fleet import read_fleet, supports_fleet
+    from .deploy.fleet import read_fleet, supports_fleet
 
     if not supports_fleet(store):
         return None

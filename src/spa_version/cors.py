@@ -28,19 +28,26 @@ script) and that a page allowed to read them can read its headers (docs/fastapi.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable
 
+from .asgi_types import ASGIApp, Message, Scope
 from .protocol import HEADER, RELOAD_HEADER
 
 __all__ = [
     "COPIED_HEADERS",
     "EXPOSE_HEADERS",
     "PROBE_TIMEOUT",
+    "ask_asgi_app",
+    "asgi_cors_for_own",
     "copied_headers",
     "is_cross_origin",
     "merge_expose",
     "probe_headers",
 ]
+
+logger = logging.getLogger("spa_version")
 
 #: The response headers a cross-origin page must be able to read, for a CORS layer that
 #: owns the expose list: ``CORSMiddleware(expose_headers=EXPOSE_HEADERS)``,
@@ -107,3 +114,73 @@ def copied_headers(status: int, headers: Iterable[tuple[str, str]]) -> list[tupl
     if not any(name == COPIED_HEADERS[0] for name, _ in found):
         return []
     return found
+
+
+async def ask_asgi_app(
+    app: ASGIApp, scope: Scope, target: str, origin: str, host: str | None
+) -> list[tuple[bytes, bytes]]:
+    """Ask an ASGI app's CORS layer for its decision: a preflight for our own path *target*.
+
+    The request in *scope* came from *origin* (for *host*). A CORS layer inside the
+    middleware answers preflights itself, without calling a view; the answer's origin
+    decision is copied (`copied_headers`). *target* is a path of ours (relative to the
+    mount), never the request's own, so no view of the app ever gets this request.
+    """
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):  # the same form the request came in
+        target = root_path.rstrip("/") + target
+    asked = probe_headers(origin, scope["method"], host)
+    probe: Scope = {
+        **scope,
+        "method": "OPTIONS",
+        "path": target,
+        "raw_path": target.encode("utf-8"),
+        "query_string": b"",
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in asked],
+    }
+    answer: list[Message] = []
+    body_sent = False
+
+    async def probe_receive() -> Message:
+        nonlocal body_sent
+        if body_sent:
+            return {"type": "http.disconnect"}
+        body_sent = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def probe_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer.append(message)
+
+    try:
+        await asyncio.wait_for(app(probe, probe_receive, probe_send), PROBE_TIMEOUT)
+    except Exception:  # the client never sent this request: its failure is not the client's
+        logger.debug("spa-version: the CORS preflight for our own response failed", exc_info=True)
+    if not answer:
+        return []
+    start = answer[0]
+    pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in copied_headers(start["status"], pairs)]
+
+
+async def asgi_cors_for_own(
+    app: ASGIApp, scope: Scope, exposed: list[tuple[bytes, bytes]], target: str
+) -> list[tuple[bytes, bytes]]:
+    """The CORS headers of an answer of our own to the ASGI request in *scope*.
+
+    None without an ``Origin`` (not a CORS request). With one, *exposed* (our names in
+    ``Access-Control-Expose-Headers``), and for another origin what the app's CORS layer
+    decides for a preflight to *target* (`ask_asgi_app`).
+    """
+    origin = host = None
+    for key, value in scope["headers"]:
+        if key == b"origin":
+            origin = value.decode("latin-1")
+        elif key == b"host":
+            host = value.decode("latin-1")
+    if origin is None:
+        return []
+    if not is_cross_origin(origin, scope.get("scheme", "http"), host):
+        return exposed
+    return exposed + await ask_asgi_app(app, scope, target, origin, host)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .protocol import format_header
+from .protocol import format_header, parse_header
 from .release import Release
 
 __all__ = ["CurrentVersion", "Snapshot", "EMPTY"]
@@ -59,6 +59,16 @@ class CurrentVersion:
     @property
     def release(self) -> Release | None:
         return self.snapshot.release
+
+    def offer_fallback(self, value: str) -> None:
+        """Serve the header value *value* (``"1; label=boot"``) until the store has been read:
+        the first release read from the store replaces it, whatever its epoch.
+
+        Raises `spa_version.release.InvalidRelease` for a malformed value.
+        """
+        parsed = parse_header(value)
+        self.offer(Release(parsed.epoch, parsed.label or "fallback", parsed.policy, parsed.min_compatible))
+        self.provisional = True
 
     def build(self, release: Release) -> Snapshot:
         """Precompute everything the request path needs for *release*."""

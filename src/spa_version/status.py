@@ -1,6 +1,6 @@
-"""What ``spa-version status`` and ``spa-version bump --wait`` show.
+"""What ``spa-version status`` and ``spa-version bump --wait`` show (the CLI's output).
 
-Both read the fleet records (`spa_version.fleet`) next to the current release:
+Both read the fleet records (`spa_version.deploy.fleet`) next to the current release:
 ``status`` prints them once (a table, or ``--json``), ``bump --wait`` polls them until
 every process running another build reports zero websockets, drawing a progress bar
 (or saying at once that there is nothing to drain). Processes that declare no build
@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .fleet import FleetProcess, read_fleet
+from .deploy.fleet import FleetProcess, draining, read_fleet
 from .release import Release
 from .stores.base import Store
 
@@ -100,20 +100,6 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in every]
 
 
-def _draining(release: Release, processes: list[FleetProcess]) -> tuple[int, int]:
-    """``(open websockets on other builds, processes not yet caught up)`` after *release*."""
-    sockets = 0
-    behind = 0
-    for proc in processes:
-        if proc.build is None or proc.build == release.label:
-            continue
-        sockets += proc.websockets
-        # A process that has not heard of the bump yet still calls itself live.
-        if proc.epoch is None or proc.epoch < release.epoch:
-            behind += 1
-    return sockets, behind
-
-
 async def wait_for_drain(
     store: Store,
     release: Release,
@@ -134,7 +120,7 @@ async def wait_for_drain(
     first = True
     while True:
         processes = await read_fleet(store)
-        sockets, behind = _draining(release, processes)
+        sockets, behind = draining(release, processes)
         if first and sockets == 0 and behind == 0:
             # Nothing was ever draining (e.g. `make demo`: one process, no build declared).
             reported = f"{len(processes)} process(es) reported" if processes else "no process has reported"

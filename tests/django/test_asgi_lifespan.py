@@ -31,10 +31,10 @@ async def test_wrapper_answers_lifespan_for_django_and_runs_the_listener(app_nam
         application = wrap_asgi(get_asgi_application())
     async with lifespan_running(application) as sent:
         assert sent == ["lifespan.startup.complete"]
-        assert application._task is not None and not application._task.done()
+        assert application.running
         assert application.current.snapshot.header == (b"x-spa-version", format_header(release).encode())
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert application._task is None
+    assert application.follower is None
 
 
 async def test_a_router_with_its_own_lifespan_app_gets_the_messages(app_name: str) -> None:
@@ -54,7 +54,7 @@ async def test_a_router_with_its_own_lifespan_app_gets_the_messages(app_name: st
             ProtocolTypeRouter({"http": get_asgi_application(), "lifespan": lifespan_app})
         )
     async with lifespan_running(application) as sent:
-        assert application._task is not None
+        assert application.follower is not None
     assert seen == ["lifespan.startup", "lifespan.shutdown"]
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
@@ -76,7 +76,7 @@ def test_channels_app_under_uvicorn_lifespan_auto(
             response = httpx.get(server.url + "/api/async/", timeout=10)
             assert response.status_code == 200
             assert response.headers["x-spa-version"] == format_header(release)
-    wait_for(lambda: application._task is None, timeout=5)
+    wait_for(lambda: application.follower is None, timeout=5)
     messages = [r.getMessage() for r in caplog.records]
     assert not any("unsupported" in m for m in messages), messages
     assert "Application startup complete." in messages

@@ -266,6 +266,9 @@ class SettingsTests(SimpleTestCase):
             ({"FALLBACK": "zero"}, "'FALLBACK'"),
             ({"RESYNC_INTERVAL": 0}, "'RESYNC_INTERVAL'"),
             ({"RELOAD_LOCATION": "/x\r\nSet-Cookie: a"}, "'RELOAD_LOCATION'"),
+            ({"BUILD": "bad label!"}, "'BUILD'"),
+            ({"DRAIN_GRACE": -1}, "'DRAIN_GRACE'"),
+            ({"HEARTBEAT_INTERVAL": 0}, "'HEARTBEAT_INTERVAL'"),
         ]
         from spa_version.django.middleware import VersionMiddleware
 

@@ -92,7 +92,7 @@ def test_listener_thread_stops_cleanly(redis: RedisServer, app_name: str) -> Non
         assert thread.running
         stop_listener_thread()
         assert not thread.running
-        assert followed.task is not None and followed.task.done()
+        assert followed.follower.task is not None and followed.follower.task.done()
 
 
 FORK_SCRIPT = r"""

@@ -14,8 +14,9 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from spa_version import open_store
-from spa_version.agent import agent_reply
-from spa_version.fleet import EpochCounter, read_fleet
+from spa_version.deploy.agent import agent_reply
+from spa_version.deploy.fleet import read_fleet
+from spa_version.deploy.heartbeat import EpochCounter
 from spa_version.protocol import CLOSE_CODE_DRAIN
 from spa_version.stores import Store
 from tests.drain.conftest import build_middleware, close_clients, open_clients
@@ -65,7 +66,7 @@ async def test_in_process_agent_says_ready_then_drain_after_a_bump(app_name: str
     port = free_port()
     mw, _ = build_middleware(store, agent_port=port, agent_handover=0)
     with ThreadedUvicorn(mw):
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        await async_wait_for(lambda: mw.deployment.agent_port is not None)
         assert await ask_agent(port) == b"up ready 100%\n"
         await store.bump("B")
 
@@ -91,7 +92,7 @@ async def test_pending_build_is_drained_by_the_agent_and_warms_up_when_live(app_
     port = free_port()
     mw, _ = build_middleware(store, build="B", agent_port=port, agent_warmup=3600)
     with ThreadedUvicorn(mw):
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
+        await async_wait_for(lambda: mw.deployment.agent_port is not None)
         assert await ask_agent(port) == b"drain\n"
         await store.bump("B")
 
@@ -268,9 +269,9 @@ async def test_a_stale_build_hands_over_before_it_drains(app_name: str) -> None:
     port = free_port()
     mw, _ = build_middleware(store, agent_port=port, agent_handover=1.5, drain_grace=30)
     with ThreadedUvicorn(mw) as server:
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.agent is not None)
-        assert mw.deploy is not None
-        liveness = mw.deploy.liveness
+        await async_wait_for(lambda: mw.deployment.agent_port is not None)
+        liveness = mw.deployment.liveness
+        assert liveness is not None
         await store.bump("B")
         await async_wait_for(lambda: liveness.state == "stale")
         # Right after the bump: still ready, still accepting (unless the machine stalled

@@ -12,8 +12,9 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from spa_version.current import CurrentVersion
-from spa_version.drain import WebsocketDrain, spread_delays
-from spa_version.liveness import LIVE, PENDING, STALE, Liveness
+from spa_version.deploy.drain import WebsocketDrain, spread_delays
+from spa_version.deploy.liveness import LIVE, PENDING, STALE, Liveness
+from spa_version.options import DeployOptions
 from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, parse_header
 from spa_version.release import Release
 from spa_version.stores import Store
@@ -43,14 +44,12 @@ def test_spread_is_jittered_not_a_fixed_grid() -> None:
     assert spread_delays(0, 5.0) == []
 
 
-def test_bad_drain_options_are_refused() -> None:
+def test_bad_drain_options_are_refused(store: Store) -> None:
     """Negative times and a non-error status are refused when the middleware is built."""
-    current = CurrentVersion("X-SPA-Version")
-    liveness = Liveness("A", current)
-    with pytest.raises(ValueError, match="grace"):
-        WebsocketDrain(liveness, current, grace=-1)
-    with pytest.raises(ValueError, match="stale_status"):
-        WebsocketDrain(liveness, current, stale_status=200)
+    with pytest.raises(ValueError, match="drain_grace"):
+        build_middleware(store, drain_grace=-1)
+    with pytest.raises(ValueError, match="drain_stale_status"):
+        build_middleware(store, drain_stale_status=200)
 
 
 # -- liveness ------------------------------------------------------------------------
@@ -95,7 +94,7 @@ async def test_stale_process_closes_every_socket_with_1012_and_the_new_epoch(sto
     mw, log = build_middleware(store, drain_grace=0.0, drain_window=0.5)
     with ThreadedUvicorn(mw) as server:
         clients = await open_clients(server.ws_url + "/ws", 10)
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain.open_count == 10)
+        await async_wait_for(lambda: mw.deployment.websockets == 10)
         new = (await store.bump("B")).release
         await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=20)
         assert {c.code for c in clients} == {CLOSE_CODE_DRAIN}
@@ -104,7 +103,7 @@ async def test_stale_process_closes_every_socket_with_1012_and_the_new_epoch(sto
         # The app's own handler saw an ordinary disconnect, carrying the code the client echoed.
         await async_wait_for(lambda: len(log.disconnects) == 10)
         assert set(log.disconnects) == {CLOSE_CODE_DRAIN}
-        assert mw.deploy is not None and mw.deploy.drain.open_count == 0
+        assert mw.deployment.websockets == 0
         await close_clients(clients)
 
 
@@ -115,7 +114,7 @@ async def test_closes_are_spread_over_the_window_after_the_grace(store: Store) -
     mw, _ = build_middleware(store, drain_grace=grace, drain_window=window)
     with ThreadedUvicorn(mw) as server:
         clients = await open_clients(server.ws_url + "/ws", count)
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain.open_count == count)
+        await async_wait_for(lambda: mw.deployment.websockets == count)
         bumped = time.monotonic()  # the process can only learn of the bump after this
         await store.bump("B")
         await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=30)
@@ -143,7 +142,7 @@ async def test_new_handshakes_at_a_stale_process_get_503(store: Store) -> None:
     mw, _ = build_middleware(store, drain_grace=0.0, drain_window=0.1)
     with ThreadedUvicorn(mw) as server:
         await store.bump("B")
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.liveness.state == STALE)
+        await async_wait_for(lambda: mw.deployment.state == STALE)
         with pytest.raises(InvalidStatus) as refused:
             await websockets.connect(server.ws_url + "/ws", open_timeout=10)
         assert refused.value.response.status_code == 503
@@ -155,7 +154,7 @@ async def test_stale_handshakes_can_be_accepted_and_are_then_drained(store: Stor
     mw, _ = build_middleware(store, drain_grace=0.2, drain_window=0.1, drain_stale_status=None)
     with ThreadedUvicorn(mw) as server:
         await store.bump("B")
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain._swept)
+        await async_wait_for(lambda: mw.deployment.drain is not None and mw.deployment.drain._swept)
         [client] = await open_clients(server.ws_url + "/ws", 1)
         await async_wait_for(lambda: client.closed_at is not None, timeout=10)
         assert client.code == CLOSE_CODE_DRAIN
@@ -169,11 +168,10 @@ async def test_a_pending_build_drains_nothing(store: Store) -> None:
     with ThreadedUvicorn(mw) as server:
         [client] = await open_clients(server.ws_url + "/ws", 1)
         await store.bump("C")
-        assert mw.deploy is not None
         await async_wait_for(lambda: mw.current.release is not None and mw.current.release.label == "C")
-        assert mw.deploy.liveness.state == PENDING
+        assert mw.deployment.state == PENDING
         # The drain task never starts for a pending build (no timing involved).
-        assert mw.deploy.drain._task is None
+        assert mw.deployment.drain is not None and mw.deployment.drain._task is None
         assert client.closed_at is None
         await close_clients([client])
 
@@ -184,13 +182,13 @@ async def test_shutdown_closes_the_rest_with_1012_within_the_shutdown_window(sto
     mw, _ = build_middleware(store, drain_shutdown_window=1.0)
     with ThreadedUvicorn(mw) as server:
         clients = await open_clients(server.ws_url + "/ws", 8)
-        await async_wait_for(lambda: mw.deploy is not None and mw.deploy.drain.open_count == 8)
-        assert mw.deploy is not None
-        loop = mw._task.get_loop() if mw._task is not None else None
+        await async_wait_for(lambda: mw.deployment.websockets == 8)
+        assert mw.deployment.drain is not None
+        loop = mw.follower.task.get_loop() if mw.follower and mw.follower.task else None
         assert loop is not None
         # What lifespan.shutdown runs, on the server's own loop. uvicorn itself sends that
         # event only after cutting every socket (docs/deploy-haproxy.md), so call it directly.
-        future = asyncio.run_coroutine_threadsafe(mw.deploy.drain.aclose(), loop)
+        future = asyncio.run_coroutine_threadsafe(mw.deployment.drain.aclose(), loop)
         await asyncio.wrap_future(future)  # bounded by shutdown_window (+1 s) inside aclose
         await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=10)
         assert {c.code for c in clients} == {CLOSE_CODE_DRAIN}
@@ -209,7 +207,7 @@ async def test_without_a_build_nothing_is_tracked(store: Store, monkeypatch: pyt
     monkeypatch.delenv("SPA_VERSION_BUILD", raising=False)
     await store.bump("A")
     mw, _ = build_middleware(store, build=None)
-    assert mw.deploy is None and mw._count_epoch is None
+    assert mw.deployment.build is None and mw.deployment.count_request is None
     with ThreadedUvicorn(mw) as server:
         [client] = await open_clients(server.ws_url + "/ws", 1)
         await store.bump("B")
@@ -223,7 +221,7 @@ def test_build_comes_from_the_environment(store: Store, monkeypatch: pytest.Monk
     """SPA_VERSION_BUILD declares the build; a bad label is refused at startup."""
     monkeypatch.setenv("SPA_VERSION_BUILD", "env-build")
     mw, _ = build_middleware(store, build=None)
-    assert mw.deploy is not None and mw.deploy.build == "env-build"
+    assert mw.deployment.build == "env-build"
     monkeypatch.setenv("SPA_VERSION_BUILD", "bad label!")
     with pytest.raises(ValueError):
         build_middleware(store, build=None)
@@ -250,7 +248,7 @@ async def test_a_close_the_server_refuses_does_not_count_as_closed() -> None:
     connection really ends, and nothing reports it drained."""
     current = CurrentVersion("X-SPA-Version")
     current.offer(_release(1, "A"))
-    drain = WebsocketDrain(Liveness("A", current), current, grace=0.0, window=0.0)
+    drain = WebsocketDrain(Liveness("A", current), current, DeployOptions(drain_grace=0.0, drain_window=0.0))
     emptied: list[bool] = []
     drain.on_empty = lambda: emptied.append(True)
     drain.attach()
@@ -284,7 +282,7 @@ async def test_a_server_that_refuses_1012_gets_4012_with_the_same_reason() -> No
     4012 with the same reason, and later closes use 4012 at once."""
     current = CurrentVersion("X-SPA-Version")
     current.offer(_release(1, "A"))
-    drain = WebsocketDrain(Liveness("A", current), current, grace=0.0, window=0.0)
+    drain = WebsocketDrain(Liveness("A", current), current, DeployOptions(drain_grace=0.0, drain_window=0.0))
     drain.attach()
     sent: list[tuple[object, object]] = []
     inboxes: list[asyncio.Queue[dict[str, object]]] = []

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from spa_version import open_store
-from spa_version.fleet import read_fleet
+from spa_version.deploy.fleet import read_fleet
 from spa_version.protocol import CLOSE_CODE_DRAIN
 from tests.drain.conftest import build_middleware, close_clients, open_clients
 from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for
@@ -149,7 +149,7 @@ async def test_a_process_without_a_build_heartbeats_but_counts_nothing(tmp_path:
     store = open_store(url, app=app_name)
     epoch = (await store.bump("A")).release.epoch
     mw, _ = build_middleware(url, app_name=app_name, build=None, heartbeat_interval=0.3)
-    assert mw.deploy is None and mw._count_epoch is None
+    assert mw.deployment.build is None and mw.deployment.count_request is None
     env = {"SPA_VERSION_URL": url, "SPA_VERSION_APP": app_name}
     with ThreadedUvicorn(mw) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:

@@ -250,5 +250,4 @@ def clients_named(admin: sync_redis.Redis, name: str) -> list[dict[str, Any]]:
 
 
 def listener_alive(middleware: VersionMiddleware) -> bool:
-    task = middleware._task
-    return task is not None and not task.done()
+    return middleware.running

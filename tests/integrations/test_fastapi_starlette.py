@@ -90,10 +90,10 @@ async def test_fastapi_under_uvicorn_with_redis(
             assert response.headers["x-spa-version"].startswith(f"{second}; label=fa-2;")
             assert f'content="{second}; label=fa-2;' in (await client.get("/")).text
             assert (await ws_echo_version(server.ws_url + "/ws") or "").startswith(f"{second}; label=fa-2;")
-        task = middleware._task
+        task = None if middleware.follower is None else middleware.follower.task
     # Lifespan ran the app's own startup/shutdown, and stopped our listener with it.
     assert events == ["app startup", "app shutdown"]
-    assert middleware._task is None and task is not None and task.done()
+    assert middleware.follower is None and task is not None and task.done()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 

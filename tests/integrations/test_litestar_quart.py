@@ -75,8 +75,8 @@ async def test_litestar_wrapped_app(app_name: str) -> None:
     with ThreadedUvicorn(middleware) as server:
         assert middleware.listener is not None and middleware.listener.synced.is_set()  # lifespan startup
         await check_served(server, middleware, app_name, first)
-        task = middleware._task
-    assert middleware._task is None and task is not None and task.done()  # lifespan shutdown
+        task = None if middleware.follower is None else middleware.follower.task
+    assert middleware.follower is None and task is not None and task.done()  # lifespan shutdown
 
 
 async def test_quart_asgi_app_wrapped(app_name: str) -> None:
@@ -88,5 +88,5 @@ async def test_quart_asgi_app_wrapped(app_name: str) -> None:
     with ThreadedUvicorn(app) as server:
         assert middleware.listener is not None and middleware.listener.synced.is_set()
         await check_served(server, middleware, app_name, first)
-        task = middleware._task
-    assert middleware._task is None and task is not None and task.done()
+        task = None if middleware.follower is None else middleware.follower.task
+    assert middleware.follower is None and task is not None and task.done()

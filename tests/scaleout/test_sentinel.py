@@ -92,5 +92,5 @@ def test_bumps_keep_reaching_the_app_through_a_sentinel_failover(
         finally:
             new_master.close()
         assert traffic.failures == []
-        assert middleware._task is not None and not middleware._task.done()
+        assert middleware.running
     assert bumper.errors == [] or all("Redis" in e or "master" in e for e in bumper.errors), bumper.errors[:3]

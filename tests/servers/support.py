@@ -31,6 +31,10 @@ def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
             py, "-m", "granian", "--interface", "asgi", "--loop", "asyncio",
             "--host", "127.0.0.1", "--port", str(port), target,
         ],
+        # Django's development server (WSGI): *target* is the settings module.
+        "runserver": [
+            py, "-m", "django", "runserver", "--noreload", "--settings", target, f"127.0.0.1:{port}",
+        ],
     }  # fmt: skip
     return [*commands[kind], *extra]
 

@@ -31,11 +31,15 @@ header set by Django's middleware is replaced, not duplicated, and CORS is seen.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
 from ..middleware import VersionMiddleware
+from ..options import OptionArgs
 from .conf import get_config
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["wrap_asgi"]
 
@@ -81,11 +85,10 @@ class _DjangoStack:
         await self.app(scope, receive, send_lowercase)
 
 
-def wrap_asgi(application: ASGIApp, **overrides: Any) -> VersionMiddleware:
+def wrap_asgi(application: ASGIApp, **overrides: Unpack[OptionArgs]) -> VersionMiddleware:
     """*application* wrapped in `spa_version.VersionMiddleware`, configured from ``SPA_VERSION``.
 
     Keyword arguments override single options (``stamp_websocket=True``, ...). Call it
     after Django is set up (after ``get_asgi_application()``).
     """
-    inner = _DjangoStack(application)
-    return VersionMiddleware(inner, **{**get_config().asgi_options(), **overrides})
+    return VersionMiddleware(_DjangoStack(application), options=get_config(), **overrides)

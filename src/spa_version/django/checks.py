@@ -17,16 +17,15 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
-from django.core.exceptions import ImproperlyConfigured
 
+from ..options import InvalidOptions, Options
 from ..protocol import RELOAD_HEADER
 from ..stores import _REDIS_SCHEMES
-from .conf import parse_config
+from .conf import SETTING
 
 MIDDLEWARE_PATH = "spa_version.django.VersionMiddleware"
 _MIDDLEWARE_ALIASES = (MIDDLEWARE_PATH, "spa_version.django.middleware.VersionMiddleware")
@@ -42,15 +41,21 @@ SHORT_CIRCUITING = (
 CORS_MIDDLEWARE = "corsheaders.middleware.CorsMiddleware"
 
 
+def _options() -> Options:
+    # The same rules as the middleware's, without the cache: checks run rarely.
+    return Options.from_settings(getattr(settings, SETTING, None), SETTING)
+
+
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``SPA_VERSION`` and warn about stores that do not fit production."""
     try:
-        config = parse_config(getattr(settings, "SPA_VERSION", None))
-    except ImproperlyConfigured as exc:
+        options = _options()
+    except InvalidOptions as exc:
         return [Error(str(exc), hint="See docs/django.md for the SPA_VERSION keys.", id="spa_version.E001")]
     messages: list[CheckMessage] = []
-    url = config.url or os.environ.get("SPA_VERSION_URL")
+    # The environment's URL is in the options already (spa_version.options).
+    url = options.store if isinstance(options.store, str) else None
     scheme = (url or "file://").partition("://")[0].lower()
     if scheme in _REDIS_SCHEMES and importlib.util.find_spec("redis") is None:
         messages.append(
@@ -105,8 +110,8 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             )
     if CORS_MIDDLEWARE in above:
         try:
-            header = parse_config(getattr(settings, "SPA_VERSION", None)).header_name
-        except ImproperlyConfigured:
+            header = _options().header_name
+        except InvalidOptions:
             return messages  # reported by check_settings
         exposed = {str(name).lower() for name in getattr(settings, "CORS_EXPOSE_HEADERS", ()) or ()}
         missing = [name for name in (header, RELOAD_HEADER) if name.lower() not in exposed]

@@ -2,11 +2,19 @@
 
 Under WSGI (runserver, gunicorn sync workers) there is no event loop to run the async
 `spa_version.listener.Listener` in, and the request path must never wait on the store.
-So each process runs one daemon thread with its own event loop, and one `Listener` task
-per configured store on it. Requests only read `CurrentVersion.snapshot`, which the
+So each process runs one daemon thread with its own event loop, and one
+`spa_version.follower.Follower` (the listener task and the deploy switch) per
+configured store on it. Requests only read `CurrentVersion.snapshot`, which the
 thread replaces (`CurrentVersion` is thread-safe). Django under ASGI uses the same
 thread: Django never sees lifespan events (its ``ASGIHandler`` refuses every scope
 but ``http``), so there is no lifespan to tie a listener to.
+
+Beside each listener the thread hosts the process's `spa_version.deploy.Deployment`,
+as the ASGI middleware does beside its own: the process heartbeats to the fleet, so
+WSGI and ASGI Django processes show in ``spa-version status`` and ``bump --wait`` waits
+for them, and with a declared build (``BUILD`` / ``SPA_VERSION_BUILD``) it reports live,
+pending or stale and answers HAProxy's agent-check (``AGENT_PORT``). SIGTERM stays the
+server's: signal handlers belong to the main thread.
 
 - **Lazy**: nothing starts until the first request (or template tag) needs it, so
   ``manage.py migrate`` and friends never connect to the store.
@@ -14,15 +22,14 @@ but ``http``), so there is no lifespan to tie a listener to.
   in the parent; threads do not survive ``fork()``, so a child notices (pid check, and
   an ``os.register_at_fork`` hook that also renews the locks, which a thread could have
   held at the moment of the fork) and starts its own.
-- **Stopped cleanly** at interpreter exit (``atexit``): the listener tasks are
-  cancelled and awaited, the stores closed, the loop closed.
+- **Stopped cleanly** at interpreter exit (``atexit``): the fleet records removed, the
+  listener tasks cancelled and awaited, the stores closed, the loop closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import os
 import threading
@@ -30,11 +37,9 @@ import time
 from collections.abc import Hashable
 
 from ..current import CurrentVersion
-from ..listener import Listener
-from ..protocol import parse_header
-from ..release import Release
-from ..stores import Store, open_store
-from .conf import Config
+from ..deploy import Deployment
+from ..follower import Follower
+from ..options import Options
 
 __all__ = ["Followed", "ListenerThread", "listener_thread", "stop_listener_thread"]
 
@@ -44,13 +49,12 @@ logger = logging.getLogger("spa_version")
 class Followed:
     """One store being followed: the `CurrentVersion` requests read, and its sync state."""
 
-    __slots__ = ("current", "store", "listener", "task", "synced", "wait_until")
+    __slots__ = ("current", "follower", "synced", "wait_until")
 
-    def __init__(self, current: CurrentVersion, store: Store, listener: Listener, wait_until: float) -> None:
+    def __init__(self, current: CurrentVersion, follower: Follower, wait_until: float) -> None:
         self.current = current
-        self.store = store
-        self.listener = listener
-        self.task: asyncio.Task[None] | None = None
+        #: The listener and this process's deploy switch for the store (`spa_version.follower`).
+        self.follower = follower
         #: Set (from the listener thread) once the store has been read, even if empty.
         self.synced = threading.Event()
         #: Until this `time.monotonic()` instant, requests may wait for the first read.
@@ -79,63 +83,40 @@ class ListenerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        #: The last (options, Followed) pair asked for: settings rarely change, so most
+        #: requests are answered by one identity check.
+        self._last: tuple[Options, Followed] | None = None
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def follow(self, config: Config) -> Followed:
+    def follow(self, config: Options) -> Followed:
         """The `Followed` for *config*'s store, starting the thread and its listener if needed."""
-        followed = self._followed.get(config.follow_key)
-        if followed is not None:
-            return followed
+        last = self._last
+        if last is not None and last[0] is config:
+            return last[1]
+        key = _follow_key(config)
         with self._lock:
-            followed = self._followed.get(config.follow_key)
+            followed = self._followed.get(key)
             if followed is None:
                 followed = self._start_following(config)
-                self._followed[config.follow_key] = followed
+                self._followed[key] = followed
+            self._last = (config, followed)
         return followed
 
-    def _start_following(self, config: Config) -> Followed:
+    def _start_following(self, config: Options) -> Followed:
         if self._stopped:
             raise RuntimeError("spa-version: the listener thread has been stopped")
         loop = self._ensure_loop()
         current = CurrentVersion(config.header_name)
         if config.fallback is not None:
-            parsed = parse_header(config.fallback)
-            current.offer(
-                Release(parsed.epoch, parsed.label or "fallback", parsed.policy, parsed.min_compatible)
-            )
-            current.provisional = True
-        store = open_store(config.url, app=config.app)  # opening does no I/O
-        listener = Listener(store, current, resync_interval=config.resync_interval)
-        followed = Followed(current, store, listener, time.monotonic() + config.startup_timeout)
-
-        def start() -> None:  # runs on the listener thread's loop
-            followed.task = loop.create_task(self._run(followed), name=f"spa-version listener {store!r}")
-
-        loop.call_soon_threadsafe(start)
+            current.offer_fallback(config.fallback)
+        deployment = Deployment(current, config.deploy, client_header=config.client_header)
+        follower = Follower(config.open_store(), deployment, config, owns_store=True)  # no I/O yet
+        followed = Followed(current, follower, time.monotonic() + config.startup_timeout)
+        loop.call_soon_threadsafe(follower.start, followed.synced.set)
         return followed
-
-    @staticmethod
-    async def _run(followed: Followed) -> None:
-        async def mark_synced() -> None:
-            await followed.listener.synced.wait()
-            followed.synced.set()
-
-        marker = asyncio.create_task(mark_synced())
-        try:
-            await followed.listener.run()
-        except GeneratorExit:
-            # Closed by the garbage collector, not cancelled: the event loop is gone,
-            # so await nothing.
-            marker.cancel()
-            raise
-        except BaseException:
-            marker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await marker
-            raise
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is not None:
@@ -165,23 +146,14 @@ class ListenerThread:
         return loop
 
     async def _close_all(self) -> None:
-        followed = list(self._followed.values())
-        for item in followed:
-            if item.task is not None:
-                item.task.cancel()
-        for item in followed:
-            if item.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await item.task
-            try:
-                await item.store.aclose()
-            except Exception:  # pragma: no cover - closing is best effort
-                logger.exception("spa-version: closing store %s failed", item.store.display_url)
+        for item in list(self._followed.values()):
+            await item.follower.stop()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel and await every listener, close the stores, stop the thread. Idempotent."""
         with self._lock:
             self._stopped = True
+            self._last = None
             loop, thread = self._loop, self._thread
             if loop is None or thread is None or self.pid != os.getpid():
                 return
@@ -194,6 +166,19 @@ class ListenerThread:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout)
             self._followed.clear()
+
+
+def _follow_key(config: Options) -> Hashable:
+    """What identifies one followed store: settings that share it share a listener."""
+    return (
+        config.store,
+        config.app_name,
+        config.header_name.lower(),
+        config.fallback,
+        config.resync_interval,
+        config.client_header.lower(),
+        config.deploy,
+    )
 
 
 _instance: ListenerThread | None = None

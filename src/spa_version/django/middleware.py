@@ -9,7 +9,9 @@ It does what the ASGI `spa_version.VersionMiddleware` does, the Django way:
 - refuses stale clients on enforced requests with ``409`` and ``X-SPA-Reload``
   (docs/protocol.md).
 
-The version comes from memory only: `spa_version.django.listener_thread` keeps it fresh
+What it answers itself, and when, is decided in `spa_version.responses`, shared with the
+ASGI middleware; this module is the Django adaptation. The version comes from memory
+only: `spa_version.django.listener_thread` keeps it fresh
 from a background thread, so the request path does no store I/O. Like Django's own
 ``MiddlewareMixin`` it is both sync- and async-capable, so it adds no thread hop to an
 async stack under ASGI.
@@ -25,12 +27,13 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from ..assets import load_script
-from ..cors import copied_headers, is_cross_origin, merge_expose, probe_headers
+from ..cors import copied_headers, is_cross_origin, probe_headers
 from ..current import CurrentVersion, Snapshot
-from ..protocol import DEFAULT_ENDPOINT, RELOAD_HEADER, parse_client_epoch
+from ..options import Options
+from ..protocol import parse_client_epoch
+from ..responses import Answer, Responses, outdated
 from ..templating import SCOPE_KEY
-from .conf import Config, get_config
+from .conf import get_config
 from .listener_thread import Followed, listener_thread
 
 __all__ = ["VersionMiddleware", "current_for", "stamp"]
@@ -41,8 +44,21 @@ AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
 
+# The settings' Options and their Responses, replaced together when the settings change.
+_responses: tuple[Options, Responses] | None = None
 
-def _source(request: HttpRequest | None, config: Config) -> Followed | CurrentVersion:
+
+def _settings() -> tuple[Options, Responses]:
+    """The current ``SPA_VERSION`` options and their `Responses` (one identity check)."""
+    global _responses
+    config = get_config()
+    cached = _responses
+    if cached is None or cached[0] is not config:
+        _responses = cached = (config, Responses(config))
+    return cached
+
+
+def _source(request: HttpRequest | None, config: Options) -> Followed | CurrentVersion:
     # Behind `spa_version.django.asgi.wrap_asgi` (Channels) the ASGI middleware already
     # follows the store and hands its `CurrentVersion` over in the scope: use it, so the
     # header, the endpoint and the meta tag of one response always agree (and no second
@@ -55,50 +71,71 @@ def _source(request: HttpRequest | None, config: Config) -> Followed | CurrentVe
     return listener_thread().follow(config)
 
 
-def current_for(request: HttpRequest | None, config: Config) -> CurrentVersion:
+def current_for(request: HttpRequest | None, config: Options) -> CurrentVersion:
     """The `CurrentVersion` that serves *request* (the ASGI wrapper's, else the listener thread's)."""
     source = _source(request, config)
     return source.current if isinstance(source, Followed) else source
 
 
-def _header_value(snapshot: Snapshot) -> str | None:
-    header = snapshot.header
-    # ASCII by construction (`CurrentVersion.build`); decoding a ~60-byte value is
-    # cheaper than any cache lookup keyed on the snapshot.
-    return None if header is None else header[1].decode("ascii")
-
-
-def stamp(response: HttpResponseBase, config: Config, snapshot: Snapshot) -> None:
+def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) -> None:
     """Set the version header on *response*, and expose it on CORS responses."""
-    value = _header_value(snapshot)
-    if value is None:
+    header = snapshot.header
+    if header is None:
         return
-    response.headers[config.header_name] = value  # case-insensitive: replaces any earlier value
-    if config.expose_header and _ACAO in response.headers:
-        _expose(response, config)
+    # ASCII by construction (`CurrentVersion.build`); decoding a ~60-byte value is
+    # cheaper than any cache lookup keyed on the snapshot. Case-insensitive: replaces.
+    response.headers[responses.header_name] = header[1].decode("ascii")
+    if responses.expose is not None and _ACAO in response.headers:
+        # A cross-origin page reads only the safelisted headers and those listed here
+        # (Fetch standard, CORS): merge, never replace, never duplicate.
+        exposed = response.headers.get(_ACEH)
+        merged = responses.exposed(exposed)
+        if merged != exposed:
+            response.headers[_ACEH] = merged
 
 
-def _expose(response: HttpResponseBase, config: Config) -> None:
-    # A cross-origin page can read only the safelisted headers plus those listed here
-    # (Fetch standard, CORS); merge, never replace, never duplicate. X-SPA-Reload goes
-    # with the version header: a page that reads one reads both (spa_version.cors).
-    exposed = response.headers.get(_ACEH)
-    merged = merge_expose(exposed, (config.header_name, RELOAD_HEADER))
-    if merged != exposed:
-        response.headers[_ACEH] = merged
-
-
-def _cors_request(request: HttpRequest) -> tuple[str, bool] | None:
-    """(Origin, whether it is another origin) for a CORS request, else None."""
-    origin = request.headers.get("Origin")
-    if origin is None:
+def _answer(request: HttpRequest, config: Options, responses: Responses, snapshot: Snapshot) -> Answer | None:
+    """Our own answer (the endpoint, the script, a 409), or None: the app answers."""
+    path = request.path_info
+    method = request.method or "GET"
+    if path == responses.endpoint or path == responses.script_path:
+        # A CORS preflight for them (a browser's, or the ASGI middleware's question
+        # behind wrap_asgi): the app's CORS layer answers it, not us.
+        if method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return None
+        if_none_match = request.headers.get("If-None-Match", "").encode("latin-1")
+        return responses.own(path, method, if_none_match, snapshot)
+    minimum = snapshot.min_compatible
+    if minimum is None or not responses.enforces(method, path):
         return None
-    return origin, is_cross_origin(origin, request.scheme or "http", request.META.get("HTTP_HOST"))
+    # Repeated header lines arrive joined with "," (WSGI servers, Django's ASGIRequest);
+    # parse_client_epoch reads the list (docs/protocol.md).
+    raw = request.headers.get(config.client_header)
+    client = None if raw is None else parse_client_epoch(raw)
+    return responses.stale(snapshot) if outdated(client, minimum) else None
 
 
-def _probe_request(request: HttpRequest, config: Config, origin: str) -> HttpRequest:
-    """The preflight for the version endpoint that asks the app's CORS layer (spa_version.cors)."""
-    target = config.endpoint or config.script_path or DEFAULT_ENDPOINT
+def _own_response(
+    request: HttpRequest, config: Options, responses: Responses, snapshot: Snapshot
+) -> tuple[HttpResponse, HttpRequest | None] | None:
+    """Our own response, and the preflight that asks the app's CORS layer about it (None:
+    not needed, `spa_version.cors`); None when the app answers the request."""
+    answer = _answer(request, config, responses, snapshot)
+    if answer is None:
+        return None
+    response = HttpResponse(answer.body, status=answer.status)
+    if all(name != b"content-type" for name, _ in answer.headers):
+        del response["Content-Type"]  # not Django's text/html default on a 304 or a 405
+    origin = request.headers.get("Origin")
+    for name, value in answer.headers + (responses.own_cors() if origin is not None else []):
+        response[name.decode("latin-1")] = value.decode("latin-1")
+    if origin is None or not is_cross_origin(origin, request.scheme or "http", request.META.get("HTTP_HOST")):
+        return response, None
+    return response, _probe_request(request, responses.probe_path, origin)
+
+
+def _probe_request(request: HttpRequest, target: str, origin: str) -> HttpRequest:
+    """The preflight for *target* that asks the app's CORS layer (spa_version.cors)."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "OPTIONS",
         "SCRIPT_NAME": request.META.get("SCRIPT_NAME", ""),
@@ -120,78 +157,6 @@ def _probe_request(request: HttpRequest, config: Config, origin: str) -> HttpReq
 def _copy_cors(response: HttpResponseBase, answer: HttpResponseBase) -> None:
     for name, value in copied_headers(answer.status_code, answer.headers.items()):
         response.headers[name] = value
-
-
-def _for_cors_layer(request: HttpRequest) -> bool:
-    # A CORS preflight for the endpoint or the script (a browser's, or the ASGI
-    # middleware's question behind wrap_asgi): the app's CORS layer answers it, not us.
-    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
-
-
-def _is_stale(request: HttpRequest, config: Config, min_compatible: int) -> bool:
-    if config.enforce_methods is not None and request.method not in config.enforce_methods:
-        return False
-    path = request.path_info
-    if not path.startswith(config.enforce_paths) or (
-        config.enforce_exclude and path.startswith(config.enforce_exclude)
-    ):
-        return False
-    raw = request.headers.get(config.client_header)
-    if raw is None:
-        return False
-    # Repeated header lines arrive joined with "," (WSGI servers, Django's ASGIRequest);
-    # parse_client_epoch reads the list (docs/protocol.md).
-    client = parse_client_epoch(raw)
-    # A missing or malformed header (curl, other services) is never refused.
-    return client is not None and client < min_compatible
-
-
-def _endpoint_response(request: HttpRequest, snapshot: Snapshot) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        response = HttpResponse(status=405)
-        response["Allow"] = "GET, HEAD"
-    else:
-        response = HttpResponse(snapshot.body, content_type="application/json")
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _script_response(request: HttpRequest) -> HttpResponse | None:
-    asset = load_script()
-    if asset is None:  # a source checkout whose JS was never built: let Django 404
-        return None
-    if request.method not in ("GET", "HEAD"):
-        response = HttpResponse(status=405)
-        response["Allow"] = "GET, HEAD"
-        return response
-    etag = asset.etag.decode("ascii")
-    if etag in request.headers.get("If-None-Match", ""):
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(asset.body)
-    for key, value in asset.headers:
-        response[key.decode("ascii")] = value.decode("ascii")
-    return response
-
-
-def _stale_response(config: Config, snapshot: Snapshot) -> HttpResponse:
-    body = b'{"error":"stale-client","reload":true,"current":' + snapshot.body + b"}"
-    response = HttpResponse(body, status=409, content_type="application/json")
-    response["Cache-Control"] = "no-store"
-    response[RELOAD_HEADER] = config.reload_location
-    return response
-
-
-def _answer_early(request: HttpRequest, config: Config, snapshot: Snapshot) -> HttpResponse | None:
-    """The response the middleware gives itself (endpoint, script, 409), or None."""
-    path = request.path_info
-    if path == config.endpoint:
-        return None if _for_cors_layer(request) else _endpoint_response(request, snapshot)
-    if path == config.script_path:
-        return None if _for_cors_layer(request) else _script_response(request)
-    if snapshot.min_compatible is not None and _is_stale(request, config, snapshot.min_compatible):
-        return _stale_response(config, snapshot)
-    return None
 
 
 class VersionMiddleware:
@@ -222,49 +187,39 @@ class VersionMiddleware:
             # Tell Django's handler that __call__ returns a coroutine (as MiddlewareMixin does).
             markcoroutinefunction(self)
         # Bad settings fail at start-up with ImproperlyConfigured, not on a request.
-        get_config()
+        _settings()
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.async_mode:
             return self.__acall__(request)
-        config = get_config()
+        config, responses = _settings()
         source = _source(request, config)
         if isinstance(source, Followed):
             source.wait_first_read()
             source = source.current
-        response = _answer_early(request, config, source.snapshot)
-        if response is None:
-            response = self.get_response(request)  # type: ignore[assignment]
+        ours = _own_response(request, config, responses, source.snapshot)
+        if ours is None:
+            response: HttpResponseBase = self.get_response(request)  # type: ignore[assignment]
         else:
-            cors = _cors_request(request)
-            if cors is not None:
-                if config.expose_header:
-                    _expose(response, config)
-                if cors[1]:  # another origin: ask the app's CORS layer (spa_version.cors)
-                    answer = self.get_response(_probe_request(request, config, cors[0]))
-                    _copy_cors(response, answer)  # type: ignore[arg-type]
-        assert response is not None
+            response, probe = ours
+            if probe is not None:  # another origin: ask the app's CORS layer (spa_version.cors)
+                _copy_cors(response, self.get_response(probe))  # type: ignore[arg-type]
         # Read at response time: a bump that landed mid-request is served.
-        stamp(response, config, source.snapshot)
+        stamp(response, responses, source.snapshot)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        config = get_config()
+        config, responses = _settings()
         source = _source(request, config)
         if isinstance(source, Followed):
             await source.async_wait_first_read()
             source = source.current
-        response: HttpResponseBase | None = _answer_early(request, config, source.snapshot)
-        if response is None:
-            response = await self.get_response(request)  # type: ignore[misc]
+        ours = _own_response(request, config, responses, source.snapshot)
+        if ours is None:
+            response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         else:
-            cors = _cors_request(request)
-            if cors is not None:
-                if config.expose_header:
-                    _expose(response, config)
-                if cors[1]:
-                    answer = await self.get_response(_probe_request(request, config, cors[0]))  # type: ignore[misc]
-                    _copy_cors(response, answer)
-        assert response is not None
-        stamp(response, config, source.snapshot)
+            response, probe = ours
+            if probe is not None:
+                _copy_cors(response, await self.get_response(probe))  # type: ignore[misc]
+        stamp(response, responses, source.snapshot)
         return response

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ..release import validate_app
 from .base import BumpResult, MinCompatible, Store, StoreError, StoreUnavailable
 
@@ -32,10 +30,13 @@ DEFAULT_APP = "default"
 def resolve_url(url: str | None = None, app: str | None = None) -> tuple[str, str]:
     """The store URL and app name: explicit values, else the environment, else defaults.
 
-    Environment: ``SPA_VERSION_URL`` and ``SPA_VERSION_APP``.
+    Environment: ``SPA_VERSION_URL`` and ``SPA_VERSION_APP`` (`spa_version.options`).
     """
-    url = url or os.environ.get("SPA_VERSION_URL") or DEFAULT_URL
-    app = validate_app(app or os.environ.get("SPA_VERSION_APP") or DEFAULT_APP)
+    from ..options import environment
+
+    env = environment()
+    url = url or env.get("store") or DEFAULT_URL
+    app = validate_app(app or env.get("app_name") or DEFAULT_APP)
     return url, app
 
 

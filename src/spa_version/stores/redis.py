@@ -55,7 +55,7 @@ if sys.version_info >= (3, 11, 3):
 else:  # pragma: no cover - older Pythons
     from async_timeout import timeout as async_timeout  # type: ignore[import-not-found, no-redef, unused-ignore]
 
-# redis_errors is exported for other modules that talk to the same Redis (fleet.py).
+# redis_errors is exported for other modules that talk to the same Redis (spa_version.deploy.fleet).
 __all__ = ["SCHEMES", "RedisStore", "mask_url", "redis_errors", "translate_error"]
 
 logger = logging.getLogger("spa_version")

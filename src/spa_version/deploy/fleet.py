@@ -1,7 +1,9 @@
-"""Where fleet heartbeats live, per store: Redis keys or files beside the file store.
+"""The fleet: every process's last heartbeat, where it lives per store, and how it is read.
 
-`spa_version.fleet` builds each process's record and reads the fleet; this module only
-moves those JSON records to and from the store's medium:
+Each process publishes one JSON record (`spa_version.deploy.heartbeat` writes it); the
+CLI reads them all (`read_fleet`: ``spa-version status`` and ``bump --wait``). A record
+counts as gone after its ``ttl`` (three heartbeat intervals), so a process that dies
+simply disappears. Where the records live depends on the store:
 
 - `RedisFleet` (``redis://`` and variants)::
 
@@ -28,18 +30,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .stores.base import Store
-from .stores.file import FileStore
+from ..release import Release
+from ..stores.base import Store
+from ..stores.file import FileStore
 
-__all__ = ["FileFleet", "FleetBackend", "RedisFleet", "fleet_backend", "fleet_keys"]
+__all__ = [
+    "FileFleet",
+    "FleetBackend",
+    "FleetProcess",
+    "RedisFleet",
+    "draining",
+    "fleet_backend",
+    "fleet_keys",
+    "read_fleet",
+    "require_fleet",
+    "supports_fleet",
+]
+
+logger = logging.getLogger("spa_version")
 
 
 class FleetBackend(ABC):
@@ -66,6 +84,19 @@ def fleet_backend(store: Store) -> FleetBackend | None:
     if getattr(store, "client", None) is not None and hasattr(store, "history_key"):
         return RedisFleet(store)
     return None
+
+
+def supports_fleet(store: Store) -> bool:
+    """Whether *store* can carry fleet records: Redis (shared) or a file store (one host)."""
+    return fleet_backend(store) is not None
+
+
+def require_fleet(store: Store) -> FleetBackend:
+    """The fleet medium of *store*; ``ValueError`` when it has none (the memory store)."""
+    backend = fleet_backend(store)
+    if backend is None:
+        raise ValueError(f"fleet status needs the Redis or file store, not {store.display_url}")
+    return backend
 
 
 def fleet_keys(app: str) -> tuple[str, str]:
@@ -100,7 +131,7 @@ class RedisFleet(FleetBackend):
             await pipe.execute()
 
     async def read(self) -> list[tuple[str, str | bytes]]:
-        from .stores.redis import redis_errors, translate_error
+        from ..stores.redis import redis_errors, translate_error
 
         client = self._client
         try:
@@ -198,3 +229,64 @@ def _expired(raw: bytes, now: float) -> bool:
     except (ValueError, TypeError, KeyError, AttributeError):
         return False
     return now - updated > ttl
+
+
+@dataclass(frozen=True)
+class FleetProcess:
+    """One process as its last heartbeat described it."""
+
+    name: str
+    build: str | None
+    state: str
+    epoch: int | None
+    websockets: int
+    requests_by_epoch: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+async def read_fleet(store: Store) -> list[FleetProcess]:
+    """Every process with a live heartbeat, sorted by build then name. Prunes expired records.
+
+    Raises ``ValueError`` for a store without a fleet (memory), and the store's errors.
+    """
+    out = []
+    for name, raw in await require_fleet(store).read():
+        try:
+            data = json.loads(raw)
+            if "host" in data and "pid" in data:
+                name = f"{data['host']}:{data['pid']}"  # the same name on every backend
+            out.append(
+                FleetProcess(
+                    name=name,
+                    build=data.get("build"),
+                    state=str(data.get("state", "live")),
+                    epoch=data.get("epoch"),
+                    # null: the process does not track websockets (no build declared).
+                    websockets=int(data.get("websockets") or 0),
+                    requests_by_epoch={
+                        str(k): int(v) for k, v in (data.get("requests_by_epoch") or {}).items()
+                    },
+                    raw=data,
+                )
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            logger.warning("spa-version: skipping a bad fleet record %s: %s", name, exc)
+    out.sort(key=lambda p: (p.build or "", p.name))
+    return out
+
+
+def draining(release: Release, processes: list[FleetProcess]) -> tuple[int, int]:
+    """``(open websockets on other builds, processes not caught up)`` after *release*.
+
+    Processes that declare no build are never waited for; one that has not heard of the
+    bump yet still calls itself live, so it counts as not caught up until its epoch does.
+    """
+    sockets = 0
+    behind = 0
+    for proc in processes:
+        if proc.build is None or proc.build == release.label:
+            continue
+        sockets += proc.websockets
+        if proc.epoch is None or proc.epoch < release.epoch:
+            behind += 1
+    return sockets, behind

@@ -23,7 +23,7 @@ server's last state, which is better than a guess.
 
 The answer is computed from memory and written at once: no I/O but the socket's own,
 so it returns within milliseconds and never blocks the event loop. It runs in-process
-(`VersionMiddleware(agent_port=...)`, started with the listener) or beside the app
+(`spa_version.deploy.Deployment`, started with the listener) or beside the app
 (``spa-version agent --port N --build LABEL``).
 """
 
@@ -32,19 +32,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 
-from .liveness import LIVE, STALE, Liveness
-from .stores.base import Store
+from ..stores.base import Store
+from .liveness import LIVE, Liveness
 
-__all__ = ["AGENT_HOST_ENV", "AGENT_PORT_ENV", "AgentServer", "agent_reply", "liveness_reply", "run_agent"]
+__all__ = ["AgentServer", "agent_reply", "liveness_reply", "run_agent"]
 
 logger = logging.getLogger("spa_version")
-
-AGENT_PORT_ENV = "SPA_VERSION_AGENT_PORT"
-AGENT_HOST_ENV = "SPA_VERSION_AGENT_HOST"
 
 #: The lowest weight reported while warming up: 0% would mean "drain" to HAProxy.
 _MIN_WARM_WEIGHT = 10
@@ -62,44 +58,31 @@ def liveness_reply(
     synced: Callable[[], bool],
     *,
     warmup: float = 0.0,
-    handover: float = 0.0,
     started: float | None = None,
 ) -> Callable[[], bytes | None]:
-    """A reply function for `AgentServer` that reads *liveness* (None until *synced*)."""
+    """A reply function for `AgentServer` that reads *liveness* (None until *synced*).
+
+    A stale build still handing over says ``up ready`` (`Liveness.announced`).
+    """
     began = time.monotonic() if started is None else started
 
     def reply() -> bytes | None:
         if not synced():
             return None
-        state = liveness.state
-        if state == STALE and liveness.stale_for() < handover:
-            state = LIVE  # still handing over to the new build (see the module docstring)
         weight = 100
         if warmup > 0:
             weight = int(100 * (time.monotonic() - began) / warmup)
-        return agent_reply(state, weight)
+        return agent_reply(liveness.announced(), weight)
 
     return reply
 
 
-def resolve_agent_port(port: int | None) -> int | None:
-    """*port*, else ``SPA_VERSION_AGENT_PORT``, else None (no agent)."""
-    if port is not None:
-        return port
-    raw = os.environ.get(AGENT_PORT_ENV)
-    if not raw:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"{AGENT_PORT_ENV} must be a TCP port, not {raw!r}")
-    return int(raw)
-
-
 class AgentServer:
-    """A TCP server that writes ``reply()`` to each connection and closes it."""
+    """A TCP server on *host*:*port* that writes ``reply()`` to each connection and closes it."""
 
-    def __init__(self, reply: Callable[[], bytes | None], *, host: str | None = None, port: int) -> None:
+    def __init__(self, reply: Callable[[], bytes | None], *, host: str, port: int) -> None:
         self.reply = reply
-        self.host = host or os.environ.get(AGENT_HOST_ENV) or "127.0.0.1"
+        self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -152,14 +135,17 @@ async def run_agent(
     For apps that do not run the middleware's in-process agent (another language, or a
     server without lifespan): it reads the same store, so it says what the app would.
     """
-    from .current import CurrentVersion
-    from .listener import Listener
-    from .protocol import HEADER
+    from ..current import CurrentVersion
+    from ..listener import Listener
+    from ..options import DeployOptions, environment
+    from ..protocol import HEADER
 
+    if host is None:  # the environment's, else the default (spa_version.options)
+        host = environment().get("agent_host") or DeployOptions().agent_host
     current = CurrentVersion(HEADER)
-    liveness = Liveness(build, current)
+    liveness = Liveness(build, current, handover=handover)
     listener = Listener(store, current)
-    reply = liveness_reply(liveness, listener.synced.is_set, warmup=warmup, handover=handover)
+    reply = liveness_reply(liveness, listener.synced.is_set, warmup=warmup)
     server = AgentServer(reply, host=host, port=port)
     await server.start()
     print(f"spa-version agent for build {build} on {server.host}:{server.port}", flush=True)

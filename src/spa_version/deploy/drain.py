@@ -6,7 +6,7 @@ closes every socket with 1012 at the same instant, a reconnect stampede
 
 - It tracks the process's open websockets: one set insertion at accept and one removal
   when the connection ends. Per message it checks one flag, nothing more.
-- When the process becomes stale (`spa_version.liveness`), it waits ``grace`` seconds,
+- When the process becomes stale (`spa_version.deploy.liveness`), it waits ``grace`` seconds,
   then closes each socket with **1012** and the new release's header value as the reason
   (docs/protocol.md, "Websocket drain"), spread uniformly with jitter over ``window``
   seconds: socket *i* of *n* (in random order) closes at ``window * (i + U(0, 1)) / n``.
@@ -18,8 +18,8 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   the client sees 1012 and the app's handler gets an ordinary ``websocket.disconnect``
   once the client answers. Anything the app sends after that raises `DrainedError`
   (an `OSError`, as the ASGI spec asks of sends on a closed connection).
-- New handshakes at a stale process (once the agent's ``handover`` is over) are
-  refused with ``stale_status`` (default 503; by
+- New handshakes at a stale process (once its handover is over, `Liveness.announced`)
+  are refused with ``stale_status`` (default 503; by
   HTTP where the server supports the ``websocket.http.response`` extension, else a
   close before accept with 1013 Try Again Later), or accepted when it is None.
 - `aclose` (lifespan shutdown) closes what is left the same way over
@@ -35,11 +35,13 @@ import random
 import threading
 from collections.abc import Callable
 
-from .asgi_types import ASGIApp, Message, Receive, Scope, Send
-from .current import CurrentVersion
+from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
+from ..current import CurrentVersion
+from ..options import DeployOptions
+from ..protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
+from ..release import Release
+from ..responses import draining, refuse_handshake
 from .liveness import LIVE, STALE, Liveness
-from .protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
-from .release import Release
 
 __all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays"]
 
@@ -79,33 +81,19 @@ class _Socket:
 
 
 class WebsocketDrain:
-    """Tracks this process's websockets and closes them gracefully once its build is stale."""
+    """Tracks this process's websockets and closes them gracefully once its build is stale.
 
-    def __init__(
-        self,
-        liveness: Liveness,
-        current: CurrentVersion,
-        *,
-        grace: float = 5.0,
-        window: float = 60.0,
-        shutdown_window: float = 5.0,
-        stale_status: int | None = 503,
-        handover: float = 0.0,
-    ) -> None:
-        for name, value in (("grace", grace), ("window", window), ("shutdown_window", shutdown_window)):
-            if not value >= 0:
-                raise ValueError(f"drain {name} must be >= 0 seconds, not {value!r}")
-        if stale_status is not None and not 400 <= stale_status <= 599:
-            raise ValueError(
-                f"stale_status must be an HTTP error status (400-599) or None, not {stale_status}"
-            )
+    Timing and the refusal status come from *options* (``drain_grace``,
+    ``drain_window``, ``drain_shutdown_window``, ``drain_stale_status``).
+    """
+
+    def __init__(self, liveness: Liveness, current: CurrentVersion, options: DeployOptions) -> None:
         self.liveness = liveness
         self.current = current
-        self.grace = grace
-        self.window = window
-        self.shutdown_window = shutdown_window
-        self.stale_status = stale_status
-        self.handover = handover
+        self.grace = options.drain_grace
+        self.window = options.drain_window
+        self.shutdown_window = options.drain_shutdown_window
+        self.stale_status = options.drain_stale_status
         self.sockets: set[_Socket] = set()
         #: How many sockets this drain closed (with 1012, or 4012 where the server refuses 1012).
         self.closed_count = 0
@@ -262,15 +250,8 @@ class WebsocketDrain:
         """Run *app* for one websocket connection, tracked so that the drain can close it."""
         if self._loop is None:
             self.attach()
-        if self.stale_status is not None and (
-            self.closing
-            or (
-                self.liveness.state == STALE
-                # While the agent still hands over, the balancer may send new sockets here.
-                and self.liveness.stale_for() >= self.handover
-            )
-        ):
-            await self._refuse(scope, receive, send)
+        if self.stale_status is not None and (self.closing or self.liveness.announced() == STALE):
+            await refuse_handshake(scope, receive, send, draining(self.stale_status), CLOSE_CODE_TRY_AGAIN)
             return
         sock = _Socket(send)
 
@@ -299,21 +280,3 @@ class WebsocketDrain:
                 self.sockets.discard(sock)
                 if not self.sockets and self.liveness.state == STALE and self.on_empty is not None:
                     self.on_empty()
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":  # the client left already
-            return
-        if "websocket.http.response" in scope.get("extensions", {}):
-            status = self.stale_status
-            body = b'{"error":"draining","retry":true}'
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode("ascii")),
-                (b"cache-control", b"no-store"),
-                (b"retry-after", b"1"),
-            ]
-            await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:
-            await send({"type": "websocket.close", "code": CLOSE_CODE_TRY_AGAIN})

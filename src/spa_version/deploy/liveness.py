@@ -1,8 +1,8 @@
 """Build identity: is this process's build the one that is live right now?
 
-A process may declare the build it runs (``VersionMiddleware(build=...)`` or
-``SPA_VERSION_BUILD``), the label it was deployed with. Compared with the current
-release's label, it is in one of three states:
+A process may declare the build it runs (the ``build`` option, `spa_version.options`),
+the label it was deployed with. Compared with the current release's label, it is in
+one of three states:
 
 - ``live``: its build is the current label (or no release exists yet, or it declared
   no build at all: then nothing of the deploy switch kicks in).
@@ -13,24 +13,27 @@ release's label, it is in one of three states:
   drained, new handshakes are refused, and the agent says ``drain``.
 
 A rollback to the build makes it live again.
+
+One rule decides what a stale build still accepts: for ``handover`` seconds after it
+went stale it still *announces* itself live (`Liveness.announced`), so the agent keeps
+saying ``up ready`` and new websockets are still accepted while the balancer learns of
+the bump (docs/deploy-haproxy.md, "The agent"). The agent and the drain both ask it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 
-from .current import CurrentVersion, Snapshot
-from .release import Release, validate_label
+from ..current import CurrentVersion, Snapshot
+from ..release import Release
 
-__all__ = ["BUILD_ENV", "LIVE", "PENDING", "STALE", "Liveness", "resolve_build"]
+__all__ = ["LIVE", "PENDING", "STALE", "Liveness"]
 
 logger = logging.getLogger("spa_version")
 
-BUILD_ENV = "SPA_VERSION_BUILD"
 LIVE = "live"
 PENDING = "pending"
 STALE = "stale"
@@ -40,18 +43,16 @@ STALE = "stale"
 StateCallback = Callable[[str, str, "Release | None"], None]
 
 
-def resolve_build(build: str | None) -> str | None:
-    """The declared build: *build*, else ``SPA_VERSION_BUILD``, else None. Validated like a label."""
-    value = build if build is not None else os.environ.get(BUILD_ENV) or None
-    return None if value is None else validate_label(value)
-
-
 class Liveness:
-    """Follows a `CurrentVersion` and keeps this process's state (`LIVE`, `PENDING`, `STALE`)."""
+    """Follows a `CurrentVersion` and keeps this process's state (`LIVE`, `PENDING`, `STALE`).
 
-    def __init__(self, build: str, current: CurrentVersion) -> None:
+    *handover* is in seconds (>= 0): how long a stale build still announces itself live.
+    """
+
+    def __init__(self, build: str, current: CurrentVersion, *, handover: float = 0.0) -> None:
         self.build = build
         self.current = current
+        self.handover = handover
         self._lock = threading.Lock()
         self._ever_live = False
         self._callbacks: list[StateCallback] = []
@@ -69,6 +70,17 @@ class Liveness:
         """Seconds since the build went stale (0 when it is not stale)."""
         since = self.stale_since
         return 0.0 if since is None or self.state != STALE else time.monotonic() - since
+
+    def announced(self) -> str:
+        """The state new traffic goes by: `STALE` reads `LIVE` until ``handover`` seconds passed.
+
+        The agent answers by it and the drain refuses new websockets by it, so the balancer
+        and the process never disagree about a build that is handing over.
+        """
+        state = self.state
+        if state == STALE and self.stale_for() < self.handover:
+            return LIVE
+        return state
 
     def add_callback(self, callback: StateCallback) -> None:
         """Call ``callback(old_state, new_state, release)`` whenever the state changes."""

@@ -35,11 +35,9 @@ PAGE = """<!doctype html><html><head>{meta}
 
 
 class SocketApp:
-    """A page rendered with release *epoch*, and a socket that closes at once with the code and
-    reason the test asks for."""
+    """A page, and a socket that closes at once with the code and reason the test asks for."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self) -> None:
         self.client_epochs: list[str | None] = []
 
     async def page(self, request: Request) -> HTMLResponse:

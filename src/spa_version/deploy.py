@@ -36,6 +36,7 @@ from .current import CurrentVersion
 from .drain import WebsocketDrain
 from .fleet import EpochCounter, Heartbeat, after_first_read, stop_heartbeat_task, supports_fleet
 from .liveness import Liveness
+from .pinning import PinCounter
 from .release import Release
 from .stores.base import Store
 
@@ -86,6 +87,8 @@ class DeploySwitch:
                 agent_handover,
             )
         self.counter = EpochCounter(client_header)
+        #: Requests pinned to this process's slot, when it declares one (the middleware sets it).
+        self.pins: PinCounter | None = None
         self.agent_port = agent_port
         self.agent_host = agent_host
         self.agent_warmup = agent_warmup
@@ -114,6 +117,7 @@ class DeploySwitch:
             "websockets": self.drain.open_count,
             "drained": self.drain.closed_count,
             "agent_port": None if self.agent is None else self.agent.port,
+            **({} if self.pins is None else self.pins.describe()),
         }
 
     def _poke(self) -> None:

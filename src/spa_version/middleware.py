@@ -21,6 +21,7 @@ from .deploy import DeploySwitch
 from .fleet import FleetReporter
 from .listener import Listener
 from .liveness import resolve_build
+from .pinning import PinCounter, counting, resolve_slot
 from .protocol import (
     CLIENT_HEADER,
     CLOSE_CODE_STALE_CLIENT,
@@ -226,6 +227,11 @@ class VersionMiddleware:
     - ``drain_on_sigterm``: on the first SIGTERM, close the websockets gently before the
       server's own shutdown cuts them all at once (default True; see `spa_version.deploy`).
 
+    ``slot`` (env ``SPA_VERSION_SLOT``): the blue/green slot of this process, a token of
+    1-32 characters ``A-Z a-z 0-9 _ . -``. It is stamped in the version header
+    (``; slot=blue``) so the JS helper can pin the tab's requests to it (``X-SPA-Pin``,
+    docs/protocol.md "Pinning"); with a build, the heartbeat counts those pinned requests.
+
     Every process, with or without a build, heartbeats to the fleet that ``spa-version
     status`` reads when the store can carry it (Redis, or files beside a ``file://``
     store; `spa_version.fleet`): ``heartbeat_interval`` seconds apart (default 5).
@@ -262,6 +268,7 @@ class VersionMiddleware:
         drain_stale_status: int | None = 503,
         heartbeat_interval: float = 5.0,
         drain_on_sigterm: bool = True,
+        slot: str | None = None,
     ) -> None:
         self.app = app
         if isinstance(store, Store):
@@ -273,7 +280,7 @@ class VersionMiddleware:
             self._store_factory = lambda: open_store(url, app=app_name)
             self._owns_store = True
             self.store = self._store_factory()  # opening does no I/O
-        self.current = CurrentVersion(_validate_header_name(header_name))
+        self.current = CurrentVersion(_validate_header_name(header_name), resolve_slot(slot))
         if fallback is not None:
             parsed = parse_header(fallback)
             self.current.offer(
@@ -320,7 +327,12 @@ class VersionMiddleware:
                 heartbeat_interval=heartbeat_interval,
                 drain_on_sigterm=drain_on_sigterm,
             )
-        self._count_epoch = None if self.deploy is None else self.deploy.counter.count
+        self._count_epoch: Callable[[Iterable[Header]], None] | None = (
+            None if self.deploy is None else self.deploy.counter.count
+        )
+        if self.deploy is not None and self.current.slot is not None:  # docs/protocol.md, "Pinning"
+            self.deploy.pins = PinCounter(self.current.slot)
+            self._count_epoch = counting(self._count_epoch, self.deploy.pins)
         # Every process reports to the fleet when the store can carry it;
         # without a build only a heartbeat runs: nothing per request, nothing tracked.
         self._background: DeploySwitch | FleetReporter = self.deploy or FleetReporter(

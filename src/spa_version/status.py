@@ -36,6 +36,9 @@ def fleet_summary(release: Release | None, processes: list[FleetProcess]) -> dic
         entry["websockets"] += proc.websockets
         for epoch, count in proc.requests_by_epoch.items():
             entry["requests_by_epoch"][epoch] = entry["requests_by_epoch"].get(epoch, 0) + count
+        if proc.raw.get("slot") is not None:  # pinning (docs/protocol.md): slots and pinned requests
+            entry["slots"] = sorted({*entry.get("slots", ()), str(proc.raw["slot"])})
+            entry["pinned"] = entry.get("pinned", 0) + int(proc.raw.get("pinned") or 0)
     return {
         "release": None if release is None else release.to_dict(),
         "builds": builds,
@@ -60,8 +63,9 @@ def render_status(summary: dict[str, Any]) -> str:
     if not summary["processes"]:
         lines.append("no process has reported (is one running on this store, Redis or file://?)")
         return "\n".join(lines)
+    header: tuple[str, ...]
     header = ("BUILD", "PROCS", "LIVE", "PENDING", "STALE", "SOCKETS", "REQUESTS BY CLIENT EPOCH")
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             build,
             str(b["processes"]),
@@ -73,6 +77,12 @@ def render_status(summary: dict[str, Any]) -> str:
         )
         for build, b in summary["builds"].items()
     ]
+    if any("slots" in b for b in summary["builds"].values()):  # pinning: which slot, pinned requests
+        header = (*header[:6], "SLOT", "PINNED", header[6])
+        rows = [
+            (*row[:6], ",".join(b.get("slots", ())) or "-", str(b.get("pinned", "-")), row[6])
+            for row, b in zip(rows, summary["builds"].values(), strict=True)
+        ]
     lines.append("")
     lines.extend(_table(header, rows))
     lines.append("")

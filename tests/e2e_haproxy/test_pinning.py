@@ -8,6 +8,7 @@ malformed or unknown pins, and websocket handshakes go to the live build.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from tests.e2e_haproxy.test_blue_green import (
     GREEN,
     SLACK,
     Fleet,
-    fleet,  # noqa: F401 (the fixture)
+    server_status,
     states_are,
 )
 from tests.support.servers import async_wait_for, run_cli
@@ -70,7 +71,9 @@ async def switch_to_green(fleet: Fleet, *args: str) -> None:
     await async_wait_for(lambda: states_are(fleet, GREEN, BLUE), timeout=15, interval=0.1)
     result = run_cli("bump", "B", *args, env=fleet.env)
     assert result.returncode == 0, result.stderr
-    await async_wait_for(lambda: states_are(fleet, BLUE, GREEN), timeout=AGENT_INTER + SLACK + 5, interval=0.05)
+    await async_wait_for(
+        lambda: states_are(fleet, BLUE, GREEN), timeout=AGENT_INTER + SLACK + 5, interval=0.05
+    )
 
 
 async def test_pinned_requests_reach_their_slot_while_it_drains(fleet: Fleet) -> None:
@@ -149,8 +152,6 @@ async def test_stopping_the_old_slot_moves_pinned_requests_to_the_live_build(fle
 
 
 def _pinned_of(fleet: Fleet, build: str) -> int:
-    import json
-
     result = run_cli("status", "--json", env=fleet.env)
     assert result.returncode == 0, result.stderr
     entry = json.loads(result.stdout)["builds"].get(build, {})
@@ -158,7 +159,5 @@ def _pinned_of(fleet: Fleet, build: str) -> int:
 
 
 def _blue_down(fleet: Fleet) -> bool:
-    from tests.e2e_haproxy.test_blue_green import server_status
-
     status = server_status(fleet)
     return all(status.get(name, "").startswith("DOWN") for name in BLUE)

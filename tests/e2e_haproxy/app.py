@@ -30,26 +30,41 @@ async def home(request: Request) -> PlainTextResponse:
 
 
 async def whoami(request: Request) -> JSONResponse:
-    return JSONResponse({"server": SERVER, "method": request.method})
+    return JSONResponse({"server": SERVER, "method": request.method, "pin": request.headers.get("x-spa-pin")})
 
 
 PAGE = """<!doctype html>
-<html><head>{meta}<script src="/__spa-version.js" defer></script></head>
-<body><h1 id="server">{server}</h1>
+<html><head>@META@<script src="/__spa-version.js" defer></script></head>
+<body><h1 id="server">@SERVER@</h1>
 <script>
 window.sockets = [];
-function connect() {{
+function connect() {
   const ws = SpaVersion.watchSocket(new WebSocket(SpaVersion.socketUrl("/ws")));
-  ws.onmessage = (e) => {{ if (!ws.server) {{ ws.server = e.data; window.sockets.push(e.data); }} }};
+  ws.onmessage = (e) => { if (!ws.server) { ws.server = e.data; window.sockets.push(e.data); } };
   ws.onclose = () => setTimeout(connect, 100);
-}}
+}
 addEventListener("DOMContentLoaded", connect);
+// A steady loop of fetches, as an app's API calls: every answer's server, every failure.
+window.results = [];
+window.failures = [];
+window.runLoop = async () => {
+  for (;;) {
+    try {
+      const response = await fetch("/api/whoami");
+      if (response.status !== 200) window.failures.push(response.status);
+      else window.results.push(await response.json());
+    } catch (e) {
+      window.failures.push(String(e));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
 </script></body></html>
 """
 
 
 async def page(request: Request) -> HTMLResponse:
-    html = PAGE.format(meta=meta_tag(current_from_scope(request.scope)), server=SERVER)
+    html = PAGE.replace("@META@", meta_tag(current_from_scope(request.scope))).replace("@SERVER@", SERVER)
     return HTMLResponse(html, headers={"cache-control": "no-store"})
 
 

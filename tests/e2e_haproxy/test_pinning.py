@@ -38,7 +38,7 @@ class PinLog:
 
 async def pinned_load(base: str, pin: str, log: PinLog, stop: asyncio.Event, method: str = "GET") -> None:
     """A steady loop of requests pinned to *pin*, as an old tab's fetches would be."""
-    headers = {"X-SPA-Pin": pin, "X-SPA-Client-Version": "1"}
+    headers = {"X-SPA-Client-Version": "1", **({"X-SPA-Pin": pin} if pin else {})}
     async with httpx.AsyncClient(base_url=base, timeout=15) as http:
         while not stop.is_set():
             try:

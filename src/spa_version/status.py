@@ -124,6 +124,19 @@ def _draining(release: Release, processes: list[FleetProcess]) -> tuple[int, int
     return sockets, behind
 
 
+def _pinned(release: Release, proc: FleetProcess) -> tuple[int, bool]:
+    """``(requests pinned to *proc* in its last heartbeat, quiet?)`` if it runs another build.
+
+    Quiet: none pinned, over a window of at least half an interval. A heartbeat written
+    early (on a state change) may cover a few milliseconds, and its 0 means nothing.
+    """
+    if proc.build is None or proc.build == release.label or "slot" not in proc.raw:
+        return 0, True
+    count = int(proc.raw.get("pinned") or 0)
+    window = float(proc.raw.get("requests_window") or 0.0)
+    return count, count == 0 and window >= float(proc.raw.get("interval") or 0.0) / 2
+
+
 async def wait_for_drain(
     store: Store,
     release: Release,
@@ -131,8 +144,12 @@ async def wait_for_drain(
     timeout: float,
     poll: float = 0.5,
     out: TextIO | None = None,
+    pinned: bool = False,
 ) -> bool:
     """Poll the fleet until other builds report no websockets; draw progress on *out*.
+
+    With *pinned*, also until every process of another build reports no pinned request
+    in its last heartbeat interval (docs/protocol.md, "Pinning").
 
     True when drained, False when *timeout* passed first.
     """
@@ -145,7 +162,11 @@ async def wait_for_drain(
     while True:
         processes = await read_fleet(store)
         sockets, behind = _draining(release, processes)
-        if first and sockets == 0 and behind == 0:
+        # With *pinned*: requests pinned to other builds, in each one's last interval.
+        counts = [_pinned(release, p) for p in processes] if pinned else []
+        left = sum(count for count, _ in counts)
+        busy = not all(quiet for _, quiet in counts)
+        if first and sockets == 0 and behind == 0 and not busy:
             # Nothing was ever draining (e.g. `make demo`: one process, no build declared).
             reported = f"{len(processes)} process(es) reported" if processes else "no process has reported"
             out.write(f"nothing to drain: 0 websocket(s) left on other builds ({reported})\n")
@@ -158,13 +179,15 @@ async def wait_for_drain(
         line = f"draining [{'#' * filled}{'.' * (30 - filled)}] {sockets} websocket(s) left"
         if behind:
             line += f", {behind} process(es) not caught up"
+        if left:
+            line += f", {left} pinned request(s) in the last interval"
         if tty:
             out.write("\r" + line.ljust(len(last)))
         elif line != last:
             out.write(line + "\n")
         out.flush()
         last = line
-        if sockets == 0 and behind == 0:
+        if sockets == 0 and behind == 0 and not busy:
             if tty:
                 out.write("\n")
             return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from tests.e2e_haproxy.test_blue_green import (
     server_status,
     states_are,
 )
-from tests.support.servers import async_wait_for, run_cli
+from tests.support.servers import async_wait_for, cli_command, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -161,3 +162,51 @@ def _pinned_of(fleet: Fleet, build: str) -> int:
 def _blue_down(fleet: Fleet) -> bool:
     status = server_status(fleet)
     return all(status.get(name, "").startswith("DOWN") for name in BLUE)
+
+
+async def test_bump_wait_pinned_waits_until_the_old_build_serves_no_pinned_request(fleet: Fleet) -> None:
+    """``bump --wait-pinned`` returns only once the old build's heartbeats report no pinned
+    request: it is still waiting while an old tab's pinned requests arrive at blue, and
+    returns 0 once they stop."""
+    base = f"http://{fleet.frontend}"
+    await async_wait_for(lambda: states_are(fleet, GREEN, BLUE), timeout=15, interval=0.1)
+    stop = asyncio.Event()
+    log = PinLog()
+    task = asyncio.ensure_future(pinned_load(base, "blue", log, stop))
+    bump = None
+    try:
+        await async_wait_for(lambda: len(log.served) > 5, timeout=15, interval=0.05)
+        bump = await asyncio.create_subprocess_exec(
+            *cli_command("bump", "B", "--wait-pinned", "--timeout", "60"),
+            env={**os.environ, **fleet.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        # Blue's heartbeats after the bump (stale) count pinned requests...
+        deadline = time.monotonic() + 20
+        while not await _stale_and_pinned(fleet, "A"):
+            assert time.monotonic() < deadline, "blue never reported pinned requests after the bump"
+            await asyncio.sleep(0.25)
+        # ...so the bump is still waiting.
+        if bump.returncode is not None:
+            _, err = await bump.communicate()
+            raise AssertionError(f"bump --wait-pinned returned early: {err.decode()}")
+    finally:
+        stop.set()
+        await task
+    assert log.failures == []
+    out, err = await asyncio.wait_for(bump.communicate(), 30)
+    assert bump.returncode == 0, err.decode()
+    assert "pinned request(s) in the last interval" in err.decode()
+
+
+async def _stale_and_pinned(fleet: Fleet, build: str) -> bool:
+    # The CLI runs without blocking this event loop, so the pinned load never pauses (a
+    # pause of one heartbeat interval is exactly what --wait-pinned waits for).
+    status = await asyncio.create_subprocess_exec(
+        *cli_command("status", "--json"), env={**os.environ, **fleet.env}, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await status.communicate()
+    assert status.returncode == 0
+    entry = json.loads(out)["builds"].get(build, {})
+    return bool(entry.get("stale") == 2 and entry.get("pinned", 0) > 0)

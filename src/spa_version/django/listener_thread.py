@@ -31,6 +31,7 @@ from collections.abc import Hashable
 
 from ..current import CurrentVersion
 from ..listener import Listener
+from ..pinning import resolve_slot
 from ..protocol import parse_header
 from ..release import Release
 from ..stores import Store, open_store
@@ -100,7 +101,8 @@ class ListenerThread:
         if self._stopped:
             raise RuntimeError("spa-version: the listener thread has been stopped")
         loop = self._ensure_loop()
-        current = CurrentVersion(config.header_name)
+        # The slot (docs/protocol.md, "Pinning") from SPA_VERSION_SLOT, as for ASGI.
+        current = CurrentVersion(config.header_name, resolve_slot(None))
         if config.fallback is not None:
             parsed = parse_header(config.fallback)
             current.offer(

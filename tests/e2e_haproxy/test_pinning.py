@@ -35,21 +35,37 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis]
 class PinLog:
     served: list[tuple[float, str]] = field(default_factory=list)  # (answered at, server)
     failures: list[str] = field(default_factory=list)
+    #: Requests sent again after a kept-alive connection closed without any response.
+    retried: list[float] = field(default_factory=list)
 
 
-async def pinned_load(base: str, pin: str, log: PinLog, stop: asyncio.Event, method: str = "GET") -> None:
-    """A steady loop of requests pinned to *pin*, as an old tab's fetches would be."""
+async def pinned_load(
+    base: str, pin: str, log: PinLog, stop: asyncio.Event, *, retry_closed: bool = False
+) -> None:
+    """A steady loop of GETs pinned to *pin*, as an old tab's fetches would be.
+
+    *retry_closed*: send a GET once more when its kept-alive connection was closed
+    before any response, as browsers do (RFC 9112 §9.3.1 allows it for idempotent
+    requests); each such retry is logged, a second failure counts.
+    """
     headers = {"X-SPA-Client-Version": "1", **({"X-SPA-Pin": pin} if pin else {})}
     async with httpx.AsyncClient(base_url=base, timeout=15) as http:
         while not stop.is_set():
-            try:
-                response = await http.request(method, "/api/whoami", headers=headers)
-                if response.status_code != 200:
-                    log.failures.append(f"HTTP {response.status_code}")
-                else:
-                    log.served.append((time.monotonic(), response.json()["server"]))
-            except httpx.HTTPError as exc:
-                log.failures.append(repr(exc))
+            for attempt in (1, 2):
+                try:
+                    response = await http.get("/api/whoami", headers=headers)
+                    if response.status_code != 200:
+                        log.failures.append(f"HTTP {response.status_code}")
+                    else:
+                        log.served.append((time.monotonic(), response.json()["server"]))
+                except httpx.RemoteProtocolError as exc:
+                    if retry_closed and attempt == 1:
+                        log.retried.append(time.monotonic())
+                        continue
+                    log.failures.append(f"{exc!r} at {time.monotonic():.3f}")
+                except httpx.HTTPError as exc:
+                    log.failures.append(f"{exc!r} at {time.monotonic():.3f}")
+                break
             await asyncio.sleep(0.01)
 
 

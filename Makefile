@@ -20,13 +20,15 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $@
 
 # Debian packages the tests drive for real (no mocks): Redis and Sentinel, Chromium for
-# the browser tests, HAProxy for the drain end-to-end test. Installed only when missing.
+# the browser tests, HAProxy for the drain end-to-end test, nginx for its pinning recipe.
+# Installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	command -v nginx >/dev/null || missing="$$missing nginx"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \

@@ -12,6 +12,8 @@ export interface Version {
   policy: "next-navigation" | "immediate" | "prompt" | "silent" | (string & {});
   /** Clients older than this epoch get a 409 on enforced requests. */
   min: number | null;
+  /** The blue/green slot of the process that answered (`; slot=blue`), if it declares one. */
+  slot?: string;
 }
 
 /** What a reload is about to do, or was stopped from doing. */
@@ -100,6 +102,11 @@ export interface SpaVersion {
   /** The newest strictly newer version learned, or null: non-null means this tab is stale. */
   readonly latest: Version | null;
   /**
+   * The slot this page was loaded from (with the baseline, from the same source), sent
+   * back as `X-SPA-Pin` with the client epoch; null if unknown or not a valid slot token.
+   */
+  readonly slot: string | null;
+  /**
    * Listen; returns the function that stops listening.
    *
    * @example
@@ -118,8 +125,8 @@ export interface SpaVersion {
    */
   observe(headers: Headers | { get(name: string): string | null | undefined } | Record<string, string>, status?: number): void;
   /**
-   * The request header(s) to add to a request to `url`: `{ "X-SPA-Client-Version": "41" }`,
-   * or `{}` (no baseline yet, or `url` is not one `sendClientVersion` allows).
+   * The request header(s) to add to a request to `url`: `{ "X-SPA-Client-Version": "41" }`
+   * (plus `"X-SPA-Pin": "blue"` when the page's slot is known), or `{}` (no baseline yet, or `url` is not one `sendClientVersion` allows).
    *
    * @example
    * axios.interceptors.request.use((config) => {

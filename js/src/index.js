@@ -29,7 +29,7 @@ export function parseVersion(value) {
       best = { epoch: +epoch, label: null, policy: "next-navigation", min: null };
       // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
       // A min that is not 1-15 digits (or is 0) counts as none.
-      for (const [, key, val] of params.matchAll(/;\s*(label|policy|min)\s*=\s*([^;\s]*)/g))
+      for (const [, key, val] of params.matchAll(/;\s*(label|policy|min|slot)\s*=\s*([^;\s]*)/g))
         best[key] = key != "min" ? val : (/^\d{1,15}$/.test(val) && +val) || null;
     }
   return best;
@@ -152,7 +152,12 @@ export function start(options = {}) {
   const listeners = {};
   // The baseline: the explicit option, else the server-rendered meta tag, else (learn())
   // the first response seen.
-  let base = parseVersion(o.baseline ?? w.document.querySelector("meta[name=spa-version]")?.content)?.epoch || null;
+  // Pinning (docs/protocol.md): the slot that served the page comes with the baseline,
+  // from the same source, and goes back as X-SPA-Pin. Not a slot token: no pin.
+  let base = null;
+  let pin;
+  const take = (v) => v && ((base = v.epoch), (pin = /^[\w.-]{1,32}$/.test(v.slot) && v.slot));
+  take(parseVersion(o.baseline ?? w.document.querySelector("meta[name=spa-version]")?.content));
   let latest = null;
   let routed = l.href;
   let leaving;
@@ -168,7 +173,7 @@ export function start(options = {}) {
     const v = parseVersion(value);
     if (!v) return;
     // No baseline yet: the first response becomes it (docs/js.md: the race this opens).
-    if (!base) return void (response && (base = v.epoch));
+    if (!base) return void (response && take(v));
     // Only a strictly newer epoch counts: a cached or 304 response, or a server that has
     // not heard of the bump yet, may carry an older one (docs/protocol.md).
     if (v.epoch <= (latest?.epoch || base)) return;
@@ -188,13 +193,14 @@ export function start(options = {}) {
     if (to) reload("stale-client", to == "*" ? "" : to, 1);
   };
 
-  // The request header carrying our epoch, if a request to `url` should have it. Same
-  // origin only by default: a custom header makes a cross-origin request preflighted.
+  // The request headers carrying our epoch (and slot), if a request to `url` should have
+  // them. Same origin only by default: a custom header makes a cross-origin request
+  // preflighted.
   const headersFor = (url) => {
     const send = o.sendClientVersion;
     const u = new URL(url, l.href);
     return base && send !== false && (send ? send === true || send(u) : u.origin == l.origin)
-      ? { [o.clientHeader || "X-SPA-Client-Version"]: "" + base }
+      ? { [o.clientHeader || "X-SPA-Client-Version"]: "" + base, ...(pin && { "X-SPA-Pin": pin }) }
       : {};
   };
 
@@ -242,6 +248,9 @@ export function start(options = {}) {
     },
     get latest() {
       return latest;
+    },
+    get slot() {
+      return pin || null;
     },
     on(type, fn) {
       (listeners[type] = listeners[type] || []).push(fn);

@@ -41,6 +41,7 @@ startAll({ focusCheck: 30_000 });
 
 // Instance members.
 const baseline: number | null = sv.baseline;
+const slot: string | null = sv.slot;
 const latest: Version | null = sv.latest;
 sv.options.idle = 5_000;
 const off: () => void = sv.on("prompt", (v) => {

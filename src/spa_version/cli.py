@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then wait until other builds report 0 websockets (Redis or file store; exit 3: timeout)",
     )
+    bump.add_argument(
+        "--wait-pinned",
+        action="store_true",
+        help="--wait, and also until other builds served no pinned request in their last heartbeat",
+    )
     bump.add_argument("--timeout", type=_positive_float, default=300.0, metavar="S", help="for --wait (300)")
 
     commands.add_parser("get", parents=[common], help="print the current release")
@@ -185,10 +190,11 @@ async def _run(args: argparse.Namespace) -> int:
                 at_least=at_least,
             )
             _report_bump(result.release, result.receivers, as_json)
-            if args.wait:
+            if args.wait or args.wait_pinned:
                 from .status import wait_for_drain
 
-                if not await wait_for_drain(store, result.release, timeout=args.timeout):
+                pinned = args.wait_pinned
+                if not await wait_for_drain(store, result.release, timeout=args.timeout, pinned=pinned):
                     print(f"{PROG}: websockets still open after {args.timeout:g} s", file=sys.stderr)
                     return 3
             return 0

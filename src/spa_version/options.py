@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from .assets import DEFAULT_SCRIPT_PATH
+from .pinning import SLOT_ENV, validate_slot
 from .protocol import CLIENT_HEADER, DEFAULT_ENDPOINT, HEADER, parse_header
 from .release import InvalidRelease, validate_app, validate_label
 from .stores import _REDIS_SCHEMES, Store, open_store
@@ -52,6 +53,7 @@ ENVIRONMENT = {
     "build": "SPA_VERSION_BUILD",
     "agent_port": "SPA_VERSION_AGENT_PORT",
     "agent_host": "SPA_VERSION_AGENT_HOST",
+    "slot": SLOT_ENV,
 }
 
 # RFC 9110 §5.6.2 token: what a header name or a method may be.
@@ -115,6 +117,13 @@ def _check_with(option: str, validate: Callable[[Any], object], value: object) -
         validate(value)
     except (InvalidRelease, AttributeError, TypeError) as exc:
         _fail(option, f"is invalid: {exc}")
+
+
+def _check_slot(value: object) -> None:
+    try:
+        validate_slot(value)  # type: ignore[arg-type]  # it checks the type too
+    except ValueError as exc:
+        _fail("slot", f"is invalid: {exc}")
 
 
 def _check_header_value(option: str, value: object) -> None:
@@ -208,6 +217,11 @@ class Options:
     expose_header: bool = True
     #: A header value (``"1; label=boot"``) stamped until the store has been read.
     fallback: str | None = None
+    #: The blue/green slot of this process (env ``SPA_VERSION_SLOT``): a token of 1-32
+    #: characters ``A-Z a-z 0-9 _ . -``, stamped as ``; slot=<slot>`` in the version header
+    #: so the JS helper pins the tab's requests to it (docs/protocol.md, "Pinning"); with
+    #: a build, the heartbeat counts those pinned requests. None: no slot.
+    slot: str | None = None
     #: Methods checked against ``min_compatible`` (None: every method, ``"*"``), and the
     #: path prefixes checked and skipped.
     enforce_methods: frozenset[str] | None = UNSAFE_METHODS
@@ -244,6 +258,8 @@ class Options:
         _check_bool("expose_header", self.expose_header)
         if self.fallback is not None:
             _check_with("fallback", parse_header, self.fallback)
+        if self.slot is not None:
+            _check_slot(self.slot)
         methods = self.enforce_methods
         if methods is not None and not (
             isinstance(methods, frozenset)
@@ -314,6 +330,7 @@ class OptionArgs(TypedDict, total=False):
     stamp_websocket: bool | None
     expose_header: bool
     fallback: str | None
+    slot: str | None
     enforce_methods: Iterable[str] | str
     enforce_paths: Iterable[str]
     enforce_exclude: Iterable[str]

@@ -36,6 +36,9 @@ def fleet_summary(release: Release | None, processes: list[FleetProcess]) -> dic
         entry["websockets"] += proc.websockets
         for epoch, count in proc.requests_by_epoch.items():
             entry["requests_by_epoch"][epoch] = entry["requests_by_epoch"].get(epoch, 0) + count
+        if proc.raw.get("slot") is not None:  # pinning (docs/protocol.md): slots and pinned requests
+            entry["slots"] = sorted({*entry.get("slots", ()), str(proc.raw["slot"])})
+            entry["pinned"] = entry.get("pinned", 0) + int(proc.raw.get("pinned") or 0)
     return {
         "release": None if release is None else release.to_dict(),
         "builds": builds,
@@ -60,8 +63,9 @@ def render_status(summary: dict[str, Any]) -> str:
     if not summary["processes"]:
         lines.append("no process has reported (is one running on this store, Redis or file://?)")
         return "\n".join(lines)
+    header: tuple[str, ...]
     header = ("BUILD", "PROCS", "LIVE", "PENDING", "STALE", "SOCKETS", "REQUESTS BY CLIENT EPOCH")
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             build,
             str(b["processes"]),
@@ -73,6 +77,12 @@ def render_status(summary: dict[str, Any]) -> str:
         )
         for build, b in summary["builds"].items()
     ]
+    if any("slots" in b for b in summary["builds"].values()):  # pinning: which slot, pinned requests
+        header = (*header[:6], "SLOT", "PINNED", header[6])
+        rows = [
+            (*row[:6], ",".join(b.get("slots", ())) or "-", str(b.get("pinned", "-")), row[6])
+            for row, b in zip(rows, summary["builds"].values(), strict=True)
+        ]
     lines.append("")
     lines.extend(_table(header, rows))
     lines.append("")
@@ -100,6 +110,19 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in every]
 
 
+def _pinned(release: Release, proc: FleetProcess) -> tuple[int, bool]:
+    """``(requests pinned to *proc* in its last heartbeat, quiet?)`` if it runs another build.
+
+    Quiet: none pinned, over a window of at least half an interval. A heartbeat written
+    early (on a state change) may cover a few milliseconds, and its 0 means nothing.
+    """
+    if proc.build is None or proc.build == release.label or "slot" not in proc.raw:
+        return 0, True
+    count = int(proc.raw.get("pinned") or 0)
+    window = float(proc.raw.get("requests_window") or 0.0)
+    return count, count == 0 and window >= float(proc.raw.get("interval") or 0.0) / 2
+
+
 async def wait_for_drain(
     store: Store,
     release: Release,
@@ -107,8 +130,12 @@ async def wait_for_drain(
     timeout: float,
     poll: float = 0.5,
     out: TextIO | None = None,
+    pinned: bool = False,
 ) -> bool:
     """Poll the fleet until other builds report no websockets; draw progress on *out*.
+
+    With *pinned*, also until every process of another build reports no pinned request
+    in its last heartbeat interval (docs/protocol.md, "Pinning").
 
     True when drained, False when *timeout* passed first.
     """
@@ -121,7 +148,11 @@ async def wait_for_drain(
     while True:
         processes = await read_fleet(store)
         sockets, behind = draining(release, processes)
-        if first and sockets == 0 and behind == 0:
+        # With *pinned*: requests pinned to other builds, in each one's last interval.
+        counts = [_pinned(release, p) for p in processes] if pinned else []
+        left = sum(count for count, _ in counts)
+        busy = not all(quiet for _, quiet in counts)
+        if first and sockets == 0 and behind == 0 and not busy:
             # Nothing was ever draining (e.g. `make demo`: one process, no build declared).
             reported = f"{len(processes)} process(es) reported" if processes else "no process has reported"
             out.write(f"nothing to drain: 0 websocket(s) left on other builds ({reported})\n")
@@ -134,13 +165,15 @@ async def wait_for_drain(
         line = f"draining [{'#' * filled}{'.' * (30 - filled)}] {sockets} websocket(s) left"
         if behind:
             line += f", {behind} process(es) not caught up"
+        if left:
+            line += f", {left} pinned request(s) in the last interval"
         if tty:
             out.write("\r" + line.ljust(len(last)))
         elif line != last:
             out.write(line + "\n")
         out.flush()
         last = line
-        if sockets == 0 and behind == 0:
+        if sockets == 0 and behind == 0 and not busy:
             if tty:
                 out.write("\n")
             return True

@@ -105,6 +105,7 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
                 **os.environ,
                 **store_env,
                 "SPA_VERSION_BUILD": "A" if name in BLUE else "B",
+                "SPA_VERSION_SLOT": "blue" if name in BLUE else "green",
                 "SPA_VERSION_AGENT_PORT": str(agent_port),
                 "E2E_SERVER": name,
                 "E2E_DRAIN_GRACE": str(GRACE),

@@ -18,7 +18,9 @@ modules behind it:
 Every process has a `Deployment`. Only one that declares its build (``build=``,
 ``SPA_VERSION_BUILD``: the label it was deployed with) tracks websockets, counts
 requests by client epoch and answers agent checks. Without a build it only heartbeats
-(state live, build null), so its request path costs exactly what it did.
+(state live, build null), so its request path costs exactly what it did. One that also
+declares a slot (`spa_version.options.Options.slot`) counts the requests pinned to it
+(`spa_version.pinning.PinCounter`; docs/protocol.md, "Pinning") in the same call.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 from ..asgi_types import ASGIApp, Receive, Scope, Send
 from ..current import CurrentVersion
 from ..options import DeployOptions
+from ..pinning import PinCounter
 from ..release import Release
 from ..stores.base import Store
 from .agent import AgentServer, liveness_reply
@@ -50,10 +53,10 @@ logger = logging.getLogger("spa_version")
 class Deployment:
     """This process's part in a deploy: liveness, drain, agent, heartbeat and SIGTERM.
 
-    *current* is the version the process serves, *options* the deploy options
-    (`spa_version.options.DeployOptions`: the build, the agent, the drain, the
-    heartbeat), *client_header* the request header carrying a client's epoch (counted
-    by the heartbeat).
+    *current* is the version the process serves (and names its slot, if any),
+    *options* the deploy options (`spa_version.options.DeployOptions`: the build, the
+    agent, the drain, the heartbeat), *client_header* the request header carrying a
+    client's epoch (counted by the heartbeat).
     """
 
     def __init__(self, current: CurrentVersion, options: DeployOptions, *, client_header: str) -> None:
@@ -65,6 +68,8 @@ class Deployment:
         self.liveness: Liveness | None = None
         self.drain: WebsocketDrain | None = None
         self._counter: EpochCounter | None = None
+        #: The requests pinned to this process's slot, or None: no build or no slot.
+        self.pins: PinCounter | None = None
         #: Called with each HTTP request's ASGI headers, or None: nothing is counted.
         self.count_request: Callable[[Iterable[tuple[bytes, bytes]]], None] | None = None
         if options.build is not None:
@@ -81,6 +86,9 @@ class Deployment:
                 )
             self._counter = EpochCounter(client_header.lower().encode("ascii"))
             self.count_request = self._counter.count
+            if current.slot is not None:
+                self.pins = PinCounter(current.slot)
+                self.count_request = _count_both(self._counter.count, self.pins.count)
             self.liveness.add_callback(self._on_state)
             self.drain.on_empty = self._poke
         self._agent: AgentServer | None = None
@@ -124,6 +132,7 @@ class Deployment:
             "websockets": self.websockets,
             "drained": 0 if self.drain is None else self.drain.closed_count,
             "agent_port": self.agent_port,
+            **({} if self.pins is None else self.pins.describe()),
         }
 
     # -- the request path --------------------------------------------------------
@@ -240,3 +249,16 @@ class Deployment:
             self._poke()
         else:
             loop.call_soon_threadsafe(self._poke)
+
+
+def _count_both(
+    count_epoch: Callable[[Iterable[tuple[bytes, bytes]]], None],
+    count_pin: Callable[[Iterable[tuple[bytes, bytes]]], None],
+) -> Callable[[Iterable[tuple[bytes, bytes]]], None]:
+    """One request-path call counting the client's epoch, then the pin (a slot is declared)."""
+
+    def count(headers: Iterable[tuple[bytes, bytes]]) -> None:
+        count_epoch(headers)
+        count_pin(headers)
+
+    return count

@@ -109,7 +109,7 @@ class ListenerThread:
         if self._stopped:
             raise RuntimeError("spa-version: the listener thread has been stopped")
         loop = self._ensure_loop()
-        current = CurrentVersion(config.header_name)
+        current = CurrentVersion(config.header_name, config.slot)
         if config.fallback is not None:
             current.offer_fallback(config.fallback)
         deployment = Deployment(current, config.deploy, client_header=config.client_header)
@@ -175,6 +175,7 @@ def _follow_key(config: Options) -> Hashable:
         config.app_name,
         config.header_name.lower(),
         config.fallback,
+        config.slot,  # stamped in the header (docs/protocol.md, "Pinning")
         config.resync_interval,
         config.client_header.lower(),
         config.deploy,

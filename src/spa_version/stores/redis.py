@@ -8,7 +8,8 @@ Redis can hold many apps and a Redis Cluster keeps all of an app's keys in one s
 - ``spa-version:{APP}:bump``    the pub/sub channel; each message is the new record
 
 The current release is ``LINDEX history 0``. A bump is one Lua script (increment,
-push, trim, publish), so no reader ever sees half of one (shared/NOTES.md).
+push, trim, publish), so no reader ever sees half of one (Redis docs, "Scripting with
+Lua": a script runs atomically).
 
 URLs (docs/redis.md has the full list and the least-privilege ACLs):
 
@@ -111,7 +112,7 @@ return {epoch, receivers, record}
 
 #: Ping the pub/sub connection after this long without traffic, and give up on it when
 #: no reply came within `PING_TIMEOUT`: a half-open link otherwise looks like silence
-#: (shared/NOTES.md). Both can be set per store (``?ping_interval=&ping_timeout=``).
+#: (redis-py "health_check_interval" docs). Both can be set per store (``?ping_interval=&ping_timeout=``).
 PING_INTERVAL = 5.0
 PING_TIMEOUT = 5.0
 
@@ -380,7 +381,7 @@ class RedisStore(Store):
             if connection is not None:
                 connection.register_connect_callback(reconnected.mark)
             # Pub/sub is at-most-once: whatever was published while we were away is
-            # lost, so re-read the record after every (re)subscribe (shared/NOTES.md).
+            # lost, so re-read the record after every (re)subscribe (Redis docs, "Pub/Sub").
             await self._resync(on_release)
             loop = asyncio.get_running_loop()
             next_resync = loop.time() + resync_interval
@@ -413,11 +414,17 @@ class RedisStore(Store):
                 if loop.time() >= next_resync:
                     next_resync = loop.time() + resync_interval
                     await self._resync(on_release)
+        except GeneratorExit:
+            # Closed by the garbage collector, not cancelled: the event loop is gone, so
+            # await nothing (the connection goes with the process).
+            raise
+        except BaseException:
+            with contextlib.suppress(redis_errors.RedisError, OSError):
+                await pubsub.aclose()
+            raise
         finally:
             if connection is not None:
                 connection.deregister_connect_callback(reconnected.mark)
-            with contextlib.suppress(redis_errors.RedisError, OSError):
-                await pubsub.aclose()
 
     async def _bounded(self, step: Awaitable[_T], where: str, extra: float = 0.0) -> _T:
         """Await one listener step for at most ``ping_timeout`` (plus *extra*) seconds.

@@ -253,14 +253,15 @@ def breakdown(number: int = 100_000) -> list[tuple[str, float]]:
     followed.wait_first_read()
     snapshot = followed.current.snapshot
     assert snapshot.header is not None, "the listener must have read the release"
+    _, responses = ours._settings()
     steps = {
-        "get_config()": lambda: ours.get_config(),
+        "_settings(): the options and their Responses": ours._settings,
         "_source(request, config): the listener-thread lookup": lambda: ours._source(request, config),
-        "- of which config.follow_key (a 5-tuple built per call)": lambda: config.follow_key,
         "Followed.wait_first_read()": followed.wait_first_read,
-        "_answer_early(request, config, snapshot)": lambda: ours._answer_early(request, config, snapshot),
-        "stamp(response, config, snapshot)": lambda: ours.stamp(response, config, snapshot),
-        "- of which the header value decoded from bytes": lambda: ours._header_value(snapshot),
+        "_own_response(request, config, responses, snapshot)": lambda: ours._own_response(
+            request, config, responses, snapshot
+        ),
+        "stamp(response, responses, snapshot)": lambda: ours.stamp(response, responses, snapshot),
         "- of which 'Access-Control-Allow-Origin' in response.headers": lambda: (
             "Access-Control-Allow-Origin" in response.headers
         ),

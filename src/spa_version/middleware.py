@@ -11,6 +11,7 @@ this module is the ASGI adaptation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
@@ -125,6 +126,7 @@ class VersionMiddleware:
         self._count_request = self.deployment.count_request
         self._own_paths = (opts.endpoint, opts.script_path)
         self._expose = self.responses.expose
+        self._merge_lengths = self.responses.merge_lengths
 
     @property
     def running(self) -> bool:
@@ -162,15 +164,27 @@ class VersionMiddleware:
             if minimum is not None and self._refuses(scope, path, minimum):
                 await self._send_own(scope, send, self.responses.stale(snapshot))
                 return
-            expose = self._expose
+            expose, merge_lengths = self._expose, self._merge_lengths
 
-            async def send_stamped(message: Message) -> None:
+            # A plain function that returns send's awaitable: the ASGI spec asks for an
+            # awaitable callable, and this saves a coroutine of our own per message.
+            def send_stamped(message: Message) -> Awaitable[None]:
                 if message["type"] == "http.response.start":
                     # Read at response time: a bump that landed mid-request is served.
                     header = current.snapshot.header
                     if header is not None:
-                        message["headers"] = stamp_headers(message.get("headers"), header, expose)
-                await send(message)
+                        headers = message.get("headers")
+                        if headers.__class__ is not list:
+                            message["headers"] = stamp_headers(headers, header, expose)
+                            return send(message)
+                        # stamp_headers' common case, inlined: a list with no name as long
+                        # as ours or ACAO's (Responses.merge_lengths) needs only the append.
+                        for key, _ in headers:
+                            if len(key) in merge_lengths:
+                                message["headers"] = stamp_headers(headers, header, expose)
+                                return send(message)
+                        message["headers"] = [*headers, header]
+                return send(message)
 
             await self.app(scope, receive, send_stamped)
         elif scope_type == "websocket":

@@ -99,6 +99,7 @@ class Responses:
         "client_header",
         "expose",
         "probe_path",
+        "merge_lengths",
         "_methods",
         "_paths",
         "_exclude",
@@ -120,6 +121,11 @@ class Responses:
         #: Where the app's CORS layer is asked about our own answers (`spa_version.cors`):
         #: a path of ours, so that no view of the app ever runs for the question.
         self.probe_path = options.endpoint or options.script_path or DEFAULT_ENDPOINT
+        #: The name lengths for which `stamp_headers` must look closer: ours (to replace
+        #: it) and ``Access-Control-Allow-Origin`` (to merge the expose list). A header list
+        #: with no name of these lengths only gets the header appended: the hot path's
+        #: shortcut in `spa_version.VersionMiddleware`.
+        self.merge_lengths = frozenset((len(options.header_name), _ACAO_LENGTH))
         self._methods = options.enforce_methods
         self._paths = options.enforce_paths
         self._exclude = options.enforce_exclude

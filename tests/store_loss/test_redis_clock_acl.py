@@ -101,3 +101,20 @@ def test_deploy_user_without_publish_is_told_in_one_line(acl_redis: Admin) -> No
     result = run_cli("--url", deploy_url(server), "--app", APP, "bump", "v1")
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "permission denied by Redis ACL" in result.stderr and "Traceback" not in result.stderr
+    assert "publish" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["+publish", "+lpush", "+ltrim"])
+def test_a_refused_write_leaves_the_store_as_it_was(acl_redis: Admin, missing: str) -> None:
+    """Redis keeps what a script ran before a refused command: every write is checked first."""
+    server, admin = acl_redis
+    set_deploy_user(admin, documented_deploy_rules())
+    assert run_cli("--url", deploy_url(server), "--app", APP, "bump", "v1").returncode == 0
+    keys = sorted(admin.keys("*"))
+    before = {key: admin.dump(key) for key in keys}
+    set_deploy_user(admin, [r for r in documented_deploy_rules() if r != missing])
+    result = run_cli("--url", deploy_url(server), "--app", APP, "bump", "v2")
+    assert result.returncode == 1 and "permission denied by Redis ACL" in result.stderr, result.stderr
+    assert "nothing was changed" in result.stderr
+    assert sorted(admin.keys("*")) == keys
+    assert {key: admin.dump(key) for key in keys} == before

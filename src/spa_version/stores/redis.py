@@ -76,12 +76,25 @@ SCHEMES = frozenset(
 # The epoch is max(counter + 1, floor, this server's TIME in ms): docs/protocol.md. TIME
 # goes through pcall: an ACL written before the script called it (docs/redis.md lists
 # +time now) refuses it, and the bump then does without the server's clock.
+# Every write is checked against the ACL before the first one (redis.acl_check_cmd, Redis
+# 7.0+): Redis runs a script's commands one by one and keeps what ran when a later one is
+# refused, so a refused PUBLISH would otherwise leave a release that no worker was told
+# about. Redis 6 has no such check (docs/redis.md).
 _BUMP_SCRIPT = """
 local max_epoch = 999999999999999
 local stored = redis.call('GET', KEYS[1]) or '0'
 if not string.match(stored, '^[0-9]+$') or #stored > 15 then
   return redis.error_reply('SPAVERSION-CORRUPT the epoch counter ' .. KEYS[1] .. ' holds ' ..
     string.format('%q', string.sub(stored, 1, 40)) .. ', not an epoch; nothing was changed')
+end
+if redis.acl_check_cmd then
+  for _, cmd in ipairs({{'SET', KEYS[1], '1'}, {'LPUSH', KEYS[2], '{}'}, {'LTRIM', KEYS[2], '0', '0'},
+                        {'PUBLISH', ARGV[4], '{}'}}) do
+    if not redis.acl_check_cmd(unpack(cmd)) then
+      return redis.error_reply('NOPERM this user has no permissions to run the ' .. string.lower(cmd[1]) ..
+        ' command on ' .. cmd[2] .. ', which a bump needs; nothing was changed')
+    end
+  end
 end
 local server_clock = 0
 local now = redis.pcall('TIME')

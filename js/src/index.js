@@ -289,25 +289,21 @@ export function check(sv = start()) {
 export function watchXHR(sv = start()) {
   return once(sv, "_xhr", (w) => {
     const X = w.XMLHttpRequest.prototype;
-    const { open, send } = X;
-    const urls = new WeakMap();
+    const open = X.open;
+    // open() knows the URL, and the request headers may be set from then until send().
     X.open = function (method, url) {
-      urls.set(this, url);
-      return open.apply(this, arguments);
-    };
-    X.send = function () {
+      open.apply(this, arguments);
       try {
-        const add = sv.headersFor(urls.get(this));
+        const add = sv.headersFor(url);
         for (const name in add) this.setRequestHeader(name, add[name]);
       } catch {}
       // getAllResponseHeaders(), not getResponseHeader(): Chromium logs an error for each
       // header a CORS response does not expose; this lists only the readable ones.
       this.addEventListener("loadend", () => {
         const all = this.getAllResponseHeaders();
-        const get = (name) => (all.match(RegExp(`^${name}:[ \t]*([^\r\n]*)`, "im")) || [])[1];
+        const get = (name) => all.match(RegExp(`^${name}: *(.*)`, "im"))?.[1]; // ".": not \r, \n
         sv.observe({ get }, this.status);
       });
-      return send.apply(this, arguments);
     };
   });
 }

@@ -324,11 +324,13 @@ export function watchTabs(sv = start()) {
       sv.offer(e.data);
       incoming = 0;
     };
-    // Sent as a header value, so the other tab runs it through the same parser as a
+    // Sent as a header value ("2;epoch=2;policy=prompt;label=b", the unknown key ignored),
+    // so the other tab, whatever its release, runs it through the same parser as a
     // response; news that came from the channel is not echoed back into it.
     sv.on("update", (v) => {
-      if (!incoming)
-        bc.postMessage(`${v.epoch}; policy=${v.policy}${v.label ? "; label=" + v.label : ""}${v.min ? "; min=" + v.min : ""}`);
+      let value = v.epoch;
+      for (const key in v) if (v[key] != null) value += `;${key}=${v[key]}`;
+      incoming || bc.postMessage(value);
     });
   });
 }

@@ -101,7 +101,8 @@ function idleTimer(w, o, fire) {
  */
 function wrapFetch(w, headersFor, observe) {
   const fetch = w.fetch;
-  w.fetch = function (input, init) {
+  // An arrow: a window's own methods need no `this` (Web IDL falls back to the global).
+  w.fetch = (input, init) => {
     try {
       const add = headersFor(input.url || "" + input); // a Request, a URL or a string
       for (const name in add) {
@@ -111,7 +112,7 @@ function wrapFetch(w, headersFor, observe) {
         init = { ...init, headers };
       }
     } catch {}
-    return fetch.call(this, input, init).then((res) => (safely(w, () => observe(res.headers, res.status)), res));
+    return fetch(input, init).then((res) => (safely(w, () => observe(res.headers, res.status)), res));
   };
 }
 
@@ -124,10 +125,10 @@ function wrapHistory(w, route) {
   const h = w.history;
   for (const m of ["pushState", "replaceState"]) {
     const orig = h[m];
-    h[m] = function () {
-      const r = orig.apply(this, arguments);
+    // (Both return undefined.)
+    h[m] = (...args) => {
+      orig.apply(h, args);
       safely(w, route); // a throwing beforeReload must not make the router's pushState throw
-      return r;
     };
   }
   w.addEventListener("popstate", route);
@@ -199,7 +200,7 @@ export function start(options = {}) {
   const headersFor = (url) => {
     const send = o.sendClientVersion;
     const u = new URL(url, l.href);
-    return base && send !== false && (send ? send === true || send(u) : u.origin == l.origin)
+    return base && (send?.call ? send(u) : send ?? u.origin == l.origin)
       ? { [o.clientHeader || "X-SPA-Client-Version"]: "" + base, ...(pin && { "X-SPA-Pin": pin }) }
       : {};
   };
@@ -341,11 +342,10 @@ export function watchTabs(sv = start()) {
  */
 export function watchFocus(sv = start()) {
   return once(sv, "_focus", (w) => {
-    const d = w.document;
     let last = Date.now();
-    d.addEventListener("visibilitychange", () => {
+    w.document.addEventListener("visibilitychange", () => {
       const every = sv.options.focusCheck;
-      if (!d.hidden && every !== false && Date.now() - last >= (every ?? 6e4)) {
+      if (!w.document.hidden && every !== false && Date.now() - last >= (every ?? 6e4)) {
         last = Date.now();
         check(sv);
       }

@@ -105,11 +105,10 @@ function wrapFetch(w, headersFor, observe) {
   w.fetch = (input, init) => {
     try {
       const add = headersFor(input.url || "" + input); // a Request, a URL or a string
+      // Headers given in init replace a Request's own, so start from those.
       for (const name in add) {
-        // Headers given in init replace a Request's own, so start from those.
-        const headers = new w.Headers(init?.headers || input.headers);
-        headers.set(name, add[name]);
-        init = { ...init, headers };
+        init = { ...init, headers: new w.Headers(init?.headers || input.headers) };
+        init.headers.set(name, add[name]);
       }
     } catch {}
     return fetch(input, init).then((res) => (safely(w, () => observe(res.headers, res.status)), res));
@@ -172,17 +171,17 @@ export function start(options = {}) {
   // to nothing).
   const learn = (value, response) => {
     const v = parseVersion(value);
-    if (!v) return;
     // No baseline yet: the first response becomes it (docs/js.md: the race this opens).
-    if (!base) return void (response && take(v));
+    if (!base) response && take(v);
     // Only a strictly newer epoch counts: a cached or 304 response, or a server that has
     // not heard of the bump yet, may carry an older one (docs/protocol.md).
-    if (v.epoch <= (latest?.epoch || base)) return;
-    latest = v;
-    emit("update", v);
-    // Then an event named after the policy: "prompt" is the one an app shows a toast for.
-    emit(v.policy, v);
-    if (immediate()) o.immediate || w.document.hidden ? reload("immediate") : idle();
+    else if (v?.epoch > (latest?.epoch || base)) {
+      latest = v;
+      emit("update", v);
+      // Then an event named after the policy: "prompt" is the one an app shows a toast for.
+      emit(v.policy, v);
+      if (immediate()) o.immediate || w.document.hidden ? reload("immediate") : idle();
+    }
   };
 
   const observe = (headers, status) => {

@@ -28,9 +28,9 @@ export function parseVersion(value) {
     if (epoch > (best?.epoch || 0)) {
       best = { epoch: +epoch, label: null, policy: "next-navigation", min: null };
       // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
-      // A min that is not 1-15 digits (or is 0) counts as none.
+      // A min is read as an epoch is: not 1-15 digits (or 0), it counts as none.
       for (const [, key, val] of params.matchAll(/;\s*(label|policy|min|slot)\s*=\s*([^;\s]*)/g))
-        best[key] = key != "min" ? val : (/^\d{1,15}$/.test(val) && +val) || null;
+        best[key] = key != "min" ? val : parseVersion(val)?.epoch || null;
     }
   return best;
 }
@@ -185,7 +185,8 @@ export function start(options = {}) {
   };
 
   const observe = (headers, status) => {
-    const get = (name) => (headers.get ? headers.get(name) : headers[name.toLowerCase()] || headers[name]);
+    // A Headers, an object with get(), or a plain object with lowercase keys (index.d.ts).
+    const get = (name) => (headers.get ? headers.get(name) : headers[name.toLowerCase()]);
     learn(get(o.header || "X-SPA-Version"), 1);
     // A 409 carrying the reload instruction: reload now, to the location given; only the
     // loop guard may stop it (docs/protocol.md, "Stale clients").

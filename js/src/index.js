@@ -44,9 +44,9 @@ export function parseVersion(value) {
  * Run an app callback (a listener, beforeReload): one that throws must not break the app's
  * fetch() or our bookkeeping, so its error is reported from a task of its own.
  */
-function safely(w, fn) {
+function safely(w, fn, ...args) {
   try {
-    fn();
+    fn(...args);
   } catch (e) {
     w.setTimeout(() => {
       throw e;
@@ -111,7 +111,7 @@ function wrapFetch(w, headersFor, observe) {
         init.headers.set(name, add[name]);
       }
     } catch {}
-    return fetch(input, init).then((res) => (safely(w, () => observe(res.headers, res.status)), res));
+    return fetch(input, init).then((res) => (safely(w, observe, res.headers, res.status), res));
   };
 }
 
@@ -130,8 +130,7 @@ function wrapHistory(w, route) {
       safely(w, route); // a throwing beforeReload must not make the router's pushState throw
     };
   }
-  w.addEventListener("popstate", route);
-  w.addEventListener("hashchange", route);
+  for (const type of ["popstate", "hashchange"]) w.addEventListener(type, route);
 }
 
 /**
@@ -163,7 +162,7 @@ export function start(options = {}) {
   let leaving;
   const immediate = () => latest?.policy == "immediate";
   const emit = (type, detail) => {
-    for (const fn of listeners[type] || []) safely(w, () => fn(detail));
+    for (const fn of listeners[type] || []) safely(w, fn, detail);
   };
 
   // Learn a header value; `response`: it came from an HTTP response, the only source that

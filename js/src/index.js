@@ -369,7 +369,7 @@ export function watchChunks(sv = start()) {
     // "Loading chunk 7 failed".
     w.addEventListener(
       "unhandledrejection",
-      (e) => /dynamically imported|module script|chunk/i.test(e.reason?.message) && recover(),
+      (e) => /dynamically|module script|chunk/i.test(e.reason?.message) && recover(),
     );
     w.addEventListener("vite:preloadError", recover);
   });

@@ -48,6 +48,13 @@ test("the script-tag build starts itself with every helper on", async () => {
   assert.equal(srv.requests[0].headers["x-spa-client-version"], "1");
 });
 
+test("window.SpaVersion has every export of the package entry, and nothing else", async () => {
+  const { w } = page((await serve()).url, meta("1"), { scripts: true });
+  runScript(w, await freshIIFE(), { "data-manual": "" });
+  const api = await import("../src/index.js");
+  assert.deepEqual(Object.keys(w.SpaVersion).sort(), Object.keys(api).sort());
+});
+
 test("data-manual leaves starting to the page", async () => {
   const srv = await serve(() => ({ headers: { "X-SPA-Version": "2" } }));
   const { w } = page(srv.url, meta("1"), { scripts: true });

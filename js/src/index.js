@@ -28,9 +28,9 @@ export function parseVersion(value) {
     if (epoch > (best?.epoch || 0)) {
       best = { epoch: +epoch, label: null, policy: "next-navigation", min: null };
       // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
-      // A min that is not 1-15 digits (or is 0) counts as none.
+      // A min is read as an epoch is: not 1-15 digits (or 0), it counts as none.
       for (const [, key, val] of params.matchAll(/;\s*(label|policy|min|slot)\s*=\s*([^;\s]*)/g))
-        best[key] = key != "min" ? val : (/^\d{1,15}$/.test(val) && +val) || null;
+        best[key] = key != "min" ? val : parseVersion(val)?.epoch || null;
     }
   return best;
 }
@@ -44,9 +44,9 @@ export function parseVersion(value) {
  * Run an app callback (a listener, beforeReload): one that throws must not break the app's
  * fetch() or our bookkeeping, so its error is reported from a task of its own.
  */
-function safely(w, fn) {
+function safely(w, fn, ...args) {
   try {
-    fn();
+    fn(...args);
   } catch (e) {
     w.setTimeout(() => {
       throw e;
@@ -101,17 +101,17 @@ function idleTimer(w, o, fire) {
  */
 function wrapFetch(w, headersFor, observe) {
   const fetch = w.fetch;
-  w.fetch = function (input, init) {
+  // An arrow: a window's own methods need no `this` (Web IDL falls back to the global).
+  w.fetch = (input, init) => {
     try {
       const add = headersFor(input.url || "" + input); // a Request, a URL or a string
+      // Headers given in init replace a Request's own, so start from those.
       for (const name in add) {
-        // Headers given in init replace a Request's own, so start from those.
-        const headers = new w.Headers(init?.headers || input.headers);
-        headers.set(name, add[name]);
-        init = { ...init, headers };
+        init = { ...init, headers: new w.Headers(init?.headers || input.headers) };
+        init.headers.set(name, add[name]);
       }
     } catch {}
-    return fetch.call(this, input, init).then((res) => (safely(w, () => observe(res.headers, res.status)), res));
+    return fetch(input, init).then((res) => (safely(w, observe, res.headers, res.status), res));
   };
 }
 
@@ -124,14 +124,13 @@ function wrapHistory(w, route) {
   const h = w.history;
   for (const m of ["pushState", "replaceState"]) {
     const orig = h[m];
-    h[m] = function () {
-      const r = orig.apply(this, arguments);
+    // (Both return undefined.)
+    h[m] = (...args) => {
+      orig.apply(h, args);
       safely(w, route); // a throwing beforeReload must not make the router's pushState throw
-      return r;
     };
   }
-  w.addEventListener("popstate", route);
-  w.addEventListener("hashchange", route);
+  for (const type of ["popstate", "hashchange"]) w.addEventListener(type, route);
 }
 
 /**
@@ -163,7 +162,7 @@ export function start(options = {}) {
   let leaving;
   const immediate = () => latest?.policy == "immediate";
   const emit = (type, detail) => {
-    for (const fn of listeners[type] || []) safely(w, () => fn(detail));
+    for (const fn of listeners[type] || []) safely(w, fn, detail);
   };
 
   // Learn a header value; `response`: it came from an HTTP response, the only source that
@@ -171,21 +170,22 @@ export function start(options = {}) {
   // to nothing).
   const learn = (value, response) => {
     const v = parseVersion(value);
-    if (!v) return;
     // No baseline yet: the first response becomes it (docs/js.md: the race this opens).
-    if (!base) return void (response && take(v));
+    if (!base) response && take(v);
     // Only a strictly newer epoch counts: a cached or 304 response, or a server that has
     // not heard of the bump yet, may carry an older one (docs/protocol.md).
-    if (v.epoch <= (latest?.epoch || base)) return;
-    latest = v;
-    emit("update", v);
-    // Then an event named after the policy: "prompt" is the one an app shows a toast for.
-    emit(v.policy, v);
-    if (immediate()) o.immediate || w.document.hidden ? reload("immediate") : idle();
+    else if (v?.epoch > (latest?.epoch || base)) {
+      latest = v;
+      emit("update", v);
+      // Then an event named after the policy: "prompt" is the one an app shows a toast for.
+      emit(v.policy, v);
+      if (immediate()) o.immediate || w.document.hidden ? reload("immediate") : idle();
+    }
   };
 
   const observe = (headers, status) => {
-    const get = (name) => (headers.get ? headers.get(name) : headers[name.toLowerCase()] || headers[name]);
+    // A Headers, an object with get(), or a plain object with lowercase keys (index.d.ts).
+    const get = (name) => (headers.get ? headers.get(name) : headers[name.toLowerCase()]);
     learn(get(o.header || "X-SPA-Version"), 1);
     // A 409 carrying the reload instruction: reload now, to the location given; only the
     // loop guard may stop it (docs/protocol.md, "Stale clients").
@@ -199,7 +199,7 @@ export function start(options = {}) {
   const headersFor = (url) => {
     const send = o.sendClientVersion;
     const u = new URL(url, l.href);
-    return base && send !== false && (send ? send === true || send(u) : u.origin == l.origin)
+    return base && (send?.call ? send(u) : send ?? u.origin == l.origin)
       ? { [o.clientHeader || "X-SPA-Client-Version"]: "" + base, ...(pin && { "X-SPA-Pin": pin }) }
       : {};
   };
@@ -289,25 +289,21 @@ export function check(sv = start()) {
 export function watchXHR(sv = start()) {
   return once(sv, "_xhr", (w) => {
     const X = w.XMLHttpRequest.prototype;
-    const { open, send } = X;
-    const urls = new WeakMap();
+    const open = X.open;
+    // open() knows the URL, and the request headers may be set from then until send().
     X.open = function (method, url) {
-      urls.set(this, url);
-      return open.apply(this, arguments);
-    };
-    X.send = function () {
+      open.apply(this, arguments);
       try {
-        const add = sv.headersFor(urls.get(this));
+        const add = sv.headersFor(url);
         for (const name in add) this.setRequestHeader(name, add[name]);
       } catch {}
       // getAllResponseHeaders(), not getResponseHeader(): Chromium logs an error for each
       // header a CORS response does not expose; this lists only the readable ones.
       this.addEventListener("loadend", () => {
         const all = this.getAllResponseHeaders();
-        const get = (name) => (all.match(RegExp(`^${name}:[ \t]*([^\r\n]*)`, "im")) || [])[1];
+        const get = (name) => all.match(RegExp(`^${name}: *(.*)`, "im"))?.[1]; // ".": not \r, \n
         sv.observe({ get }, this.status);
       });
-      return send.apply(this, arguments);
     };
   });
 }
@@ -328,11 +324,13 @@ export function watchTabs(sv = start()) {
       sv.offer(e.data);
       incoming = 0;
     };
-    // Sent as a header value, so the other tab runs it through the same parser as a
+    // Sent as a header value ("2;epoch=2;policy=prompt;label=b", the unknown key ignored),
+    // so the other tab, whatever its release, runs it through the same parser as a
     // response; news that came from the channel is not echoed back into it.
     sv.on("update", (v) => {
-      if (!incoming)
-        bc.postMessage(`${v.epoch}; policy=${v.policy}${v.label ? "; label=" + v.label : ""}${v.min ? "; min=" + v.min : ""}`);
+      let value = v.epoch;
+      for (const key in v) if (v[key] != null) value += `;${key}=${v[key]}`;
+      incoming || bc.postMessage(value);
     });
   });
 }
@@ -343,11 +341,10 @@ export function watchTabs(sv = start()) {
  */
 export function watchFocus(sv = start()) {
   return once(sv, "_focus", (w) => {
-    const d = w.document;
     let last = Date.now();
-    d.addEventListener("visibilitychange", () => {
+    w.document.addEventListener("visibilitychange", () => {
       const every = sv.options.focusCheck;
-      if (!d.hidden && every !== false && Date.now() - last >= (every ?? 6e4)) {
+      if (!w.document.hidden && every !== false && Date.now() - last >= (every ?? 6e4)) {
         last = Date.now();
         check(sv);
       }
@@ -372,7 +369,7 @@ export function watchChunks(sv = start()) {
     // "Loading chunk 7 failed".
     w.addEventListener(
       "unhandledrejection",
-      (e) => /dynamically imported|module script|chunk/i.test(e.reason?.message) && recover(),
+      (e) => /dynamically|module script|chunk/i.test(e.reason?.message) && recover(),
     );
     w.addEventListener("vite:preloadError", recover);
   });

@@ -64,10 +64,10 @@ test("watchXHR: wraps once however often it is called", async () => {
   const { w } = page(srv.url, meta("1"));
   const sv = start({ window: w });
   watchXHR(sv);
-  const send = w.XMLHttpRequest.prototype.send;
+  const open = w.XMLHttpRequest.prototype.open;
   watchXHR(sv);
   startAll({ window: w });
-  assert.equal(w.XMLHttpRequest.prototype.send, send);
+  assert.equal(w.XMLHttpRequest.prototype.open, open);
   await xhr(w, "GET", "/api");
   assert.equal(srv.requests[0].headers["x-spa-client-version"], "1", "one header, not a list");
 });

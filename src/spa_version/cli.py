@@ -286,9 +286,9 @@ async def _served_floor(store: Store) -> int | None:
     hold, but the processes still say it in their heartbeats. The bump's epoch then
     exceeds it (`Store.bump`'s ``at_least``), and the operator is told in one line.
     """
-    from .deploy.fleet import read_fleet, supports_fleet
+    from .deploy.fleet import read_fleet
 
-    if not supports_fleet(store):
+    if store.fleet() is None:
         return None
     current = await _read_current(store)
     try:

@@ -245,7 +245,7 @@ async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
     except StoreError:  # the bump is done; the count is only a courtesy
         return
     if followers == 0:
-        following = "no running process follows it (is this the directory your app uses?)"
+        following = "no process follows it yet (if your app is running, is this the directory it uses?)"
     else:
         following = f"{followers} process{'es follow' if followers != 1 else ' follows'} it"
     print(f"{PROG}: wrote {store.location} (app {store.app}); {following}", file=sys.stderr)

@@ -42,17 +42,8 @@ from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ..release import InvalidRelease, Release
-from . import REDIS_SCHEMES
-from .base import (
-    HISTORY_LIMIT,
-    BumpResult,
-    Fleet,
-    MinCompatible,
-    OnRelease,
-    Store,
-    StoreError,
-    StoreUnavailable,
-)
+from . import REDIS_SCHEMES, Fleet
+from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, StoreError, StoreUnavailable
 
 try:
     import redis.asyncio as aioredis

@@ -137,9 +137,11 @@ class NaiveRedisStamp:
     def __init__(self, app: ASGIApp, url: str) -> None:
         import redis.asyncio as aioredis
 
+        from spa_version.stores.redis import key_prefix
+
         self.app = app
         self.client = aioredis.Redis.from_url(url)
-        self.key = f"spa-version:{{{APP_NAME}}}:history"
+        self.key = f"{key_prefix(APP_NAME)}:history"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

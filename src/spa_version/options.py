@@ -27,7 +27,7 @@ from .assets import DEFAULT_SCRIPT_PATH
 from .pinning import SLOT_ENV, validate_slot
 from .protocol import CLIENT_HEADER, DEFAULT_ENDPOINT, HEADER, parse_header
 from .release import InvalidRelease, validate_app, validate_label
-from .stores import _REDIS_SCHEMES, Store, open_store
+from .stores import SCHEMES, Store, open_store
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -58,7 +58,6 @@ ENVIRONMENT = {
 
 # RFC 9110 §5.6.2 token: what a header name or a method may be.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
-STORE_SCHEMES = _REDIS_SCHEMES | {"file", "memory"}
 
 
 class InvalidOptions(ValueError):
@@ -242,7 +241,7 @@ class Options:
         store = self.store
         if store is not None and not isinstance(store, Store):
             scheme, sep, _ = store.partition("://") if isinstance(store, str) else ("", "", "")
-            if not sep or scheme.lower() not in STORE_SCHEMES:
+            if not sep or scheme.lower() not in SCHEMES:
                 _fail(
                     "store",
                     "must be a store URL (redis://, rediss://, redis+sentinel://, redis+cluster://, "

@@ -11,8 +11,9 @@ modules behind it:
   still handing over (the one place that decides it);
 - `drain`: tracks the websockets and closes them gently once the build is stale;
 - `agent`: HAProxy's agent-check responder (also ``spa-version agent``);
-- `heartbeat`: writes this process's fleet record; `fleet`: where the records live and
-  how ``spa-version status`` and ``bump --wait`` read them;
+- `heartbeat`: writes this process's fleet record to the store's fleet
+  (`spa_version.stores.base.Store.fleet`); `fleet`: how ``spa-version status`` and
+  ``bump --wait`` read the records back;
 - `sigterm`: closes the websockets before the server's own shutdown cuts them.
 
 Every process has a `Deployment`. Only one that declares its build (``build=``,
@@ -40,7 +41,6 @@ from ..release import Release
 from ..stores.base import Store
 from .agent import AgentServer, liveness_reply
 from .drain import WebsocketDrain
-from .fleet import supports_fleet
 from .heartbeat import EpochCounter, Heartbeat, after_first_read
 from .liveness import LIVE, Liveness
 from .sigterm import hook_sigterm
@@ -166,10 +166,11 @@ class Deployment:
                 self._restore_sigterm = hook_sigterm(self._loop, self._before_sigterm)
         await self._start_agent(synced)
         try:
-            if supports_fleet(store):
+            fleet = store.fleet()
+            if fleet is not None:
                 interval = self.options.heartbeat_interval
                 await after_first_read(synced, interval)
-                self._heartbeat = Heartbeat(store, self.describe, interval=interval, counter=self._counter)
+                self._heartbeat = Heartbeat(fleet, self.describe, interval=interval, counter=self._counter)
                 await self._heartbeat.run()
             elif self._agent is not None:
                 await asyncio.Event().wait()  # nothing to write to: the agent lives on

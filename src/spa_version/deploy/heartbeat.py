@@ -2,7 +2,8 @@
 
 Every ``interval`` seconds (and at once when its state changes or its last websocket
 closes) a process publishes one JSON record that counts as gone after three intervals
-(its ``ttl``); `spa_version.deploy.fleet` says where it lives and reads them all.
+(its ``ttl``) to the store's fleet (`spa_version.stores.base.Fleet`: Redis keys or
+files, per store); `spa_version.deploy.fleet` reads them all.
 
 The record is `spa_version.deploy.Deployment.describe` plus the common fields (host,
 pid, started_at, updated_at, interval, ttl) and, where the process counts them, the
@@ -23,8 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..protocol import parse_client_epoch
-from ..stores.base import Store
-from .fleet import FleetBackend, require_fleet
+from ..stores.base import Fleet
 
 __all__ = ["EpochCounter", "Heartbeat", "after_first_read"]
 
@@ -83,13 +83,13 @@ class EpochCounter:
 class Heartbeat:
     """Publishes this process's record every *interval* seconds until stopped or cancelled.
 
-    *describe* returns the process's own fields (a JSON-ready dict); *interval* is in
-    seconds (> 0). Raises ``ValueError`` for a store without a fleet.
+    *fleet* is where the record goes (`spa_version.stores.base.Store.fleet`), *describe*
+    returns the process's own fields (a JSON-ready dict); *interval* is in seconds (> 0).
     """
 
     def __init__(
         self,
-        store: Store,
+        fleet: Fleet,
         describe: Callable[[], dict[str, Any]],
         *,
         interval: float = 5.0,
@@ -97,8 +97,7 @@ class Heartbeat:
     ) -> None:
         if not interval > 0:
             raise ValueError(f"heartbeat interval must be > 0 seconds, not {interval!r}")
-        self.backend: FleetBackend = require_fleet(store)
-        self.store = store
+        self.fleet = fleet
         self.describe = describe
         self.interval = interval
         self.counter = counter
@@ -145,7 +144,7 @@ class Heartbeat:
     async def beat(self) -> None:
         """Write the record once."""
         payload = json.dumps(self.record(), separators=(",", ":"))
-        await self.backend.write(self.host, self.pid, payload, self.ttl)
+        await self.fleet.write(self.host, self.pid, payload, self.ttl)
 
     async def run(self) -> None:
         """Beat until `stop` (or cancelled); a store outage is logged and retried, never raised."""
@@ -176,7 +175,7 @@ class Heartbeat:
     async def remove(self) -> None:
         """Forget this process (on shutdown); best effort."""
         try:
-            await self.backend.remove(self.host, self.pid)
+            await self.fleet.remove(self.host, self.pid)
         except Exception as exc:
             logger.debug("spa-version: removing the fleet record failed: %s", exc)
 

@@ -24,7 +24,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from ..options import InvalidOptions, Options
 from ..protocol import RELOAD_HEADER
-from ..stores import _REDIS_SCHEMES
+from ..stores import REDIS_SCHEMES
 from .conf import SETTING
 
 MIDDLEWARE_PATH = "spa_version.django.VersionMiddleware"
@@ -57,7 +57,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     # The environment's URL is in the options already (spa_version.options).
     url = options.store if isinstance(options.store, str) else None
     scheme = (url or "file://").partition("://")[0].lower()
-    if scheme in _REDIS_SCHEMES and importlib.util.find_spec("redis") is None:
+    if scheme in REDIS_SCHEMES and importlib.util.find_spec("redis") is None:
         messages.append(
             Error(
                 f"SPA_VERSION uses {scheme}:// but redis-py is not installed.",

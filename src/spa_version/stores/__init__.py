@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from ..release import validate_app
-from .base import BumpResult, MinCompatible, Store, StoreError, StoreUnavailable
+from .base import BumpResult, Fleet, MinCompatible, Store, StoreError, StoreUnavailable
 
 __all__ = [
     "DEFAULT_APP",
     "DEFAULT_URL",
+    "REDIS_SCHEMES",
+    "SCHEMES",
     "BumpResult",
+    "Fleet",
     "MinCompatible",
     "Store",
     "StoreError",
@@ -17,10 +20,13 @@ __all__ = [
     "resolve_url",
 ]
 
-# Kept in step with `spa_version.stores.redis.SCHEMES`, which needs redis-py to import.
-_REDIS_SCHEMES = frozenset(
+#: The URL schemes of the Redis store (`spa_version.stores.redis`, which needs redis-py):
+#: one server over TCP, TLS or a Unix socket, Sentinel and Cluster (docs/redis.md).
+REDIS_SCHEMES = frozenset(
     {"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
 )
+#: Every URL scheme `open_store` accepts.
+SCHEMES = REDIS_SCHEMES | {"file", "memory"}
 
 #: The embedded default: a directory in the working directory, no Redis needed.
 DEFAULT_URL = "file://.spa-version"
@@ -56,7 +62,7 @@ def open_store(url: str | None = None, *, app: str | None = None) -> Store:
     if not sep:
         raise ValueError(f"store URL {url!r} has no scheme (redis://, rediss://, file://, memory://)")
     scheme = scheme.lower()
-    if scheme in _REDIS_SCHEMES:
+    if scheme in REDIS_SCHEMES:
         from .redis import RedisStore
 
         return RedisStore(url, app=app)

@@ -1,4 +1,8 @@
-"""What every store offers, and the errors it raises."""
+"""What every store offers, and the errors it raises.
+
+A store holds the release of one app (`Store`) and, where other processes can read it,
+the fleet's heartbeat records (`Fleet`, from `Store.fleet`).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from ..release import (
 
 __all__ = [
     "BumpResult",
+    "Fleet",
     "MinCompatible",
     "OnRelease",
     "Store",
@@ -81,6 +86,28 @@ class BumpResult:
     receivers: int | None
 
 
+class Fleet(abc.ABC):
+    """Where a store keeps the fleet's heartbeat records: one JSON record per process.
+
+    Each record is named by the writer's host name and process id, and counts as gone
+    *ttl* seconds after it was written (docs/deploy-haproxy.md, "Fleet status";
+    `spa_version.deploy.heartbeat` writes them, `spa_version.deploy.fleet` reads them).
+    Every method may raise `StoreUnavailable` or `StoreError`.
+    """
+
+    @abc.abstractmethod
+    async def write(self, host: str, pid: int, payload: str, ttl: float) -> None:
+        """Publish this process's record (JSON text), to count as gone after *ttl* seconds."""
+
+    @abc.abstractmethod
+    async def remove(self, host: str, pid: int) -> None:
+        """Forget this process's record (may raise: callers treat it as best effort)."""
+
+    @abc.abstractmethod
+    async def read(self) -> list[tuple[str, str | bytes]]:
+        """``(name, raw JSON)`` of each record still alive; prunes the ones that are not."""
+
+
 class Store(abc.ABC):
     """A place that holds the current release and its history for one app.
 
@@ -120,6 +147,20 @@ class Store(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Release connections. The store must not be used afterwards."""
+
+    def fleet(self) -> Fleet | None:
+        """Where this store keeps the fleet's heartbeat records; None when it has none.
+
+        A store that other processes share has one (Redis; a file store, for one host).
+        The memory store has none: it lives in one process, nobody else could read them.
+        """
+        return None
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for an operator to check: `display_url` unless the
+        store knows better (a file store names its absolute directory)."""
+        return self.display_url
 
     async def bump(
         self,

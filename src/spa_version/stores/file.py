@@ -10,6 +10,9 @@ or the new one, never half of one. Readers do not ``stat()`` per request: the
 listener polls the file's identity (inode, size, mtime) a few times a second in the
 background, so a bump is seen within ``poll_interval`` (default 0.25 s).
 
+The fleet's heartbeat records live beside the document, in ``DIR/<app>.fleet/``
+(`spa_version.stores.file_fleet`).
+
 ``file://.spa-version`` is relative to the working directory; ``file:///var/lib/x``
 is absolute. The path is percent-decoded (``file:///srv/my%20app`` is ``/srv/my app``).
 """
@@ -30,6 +33,7 @@ from ..release import InvalidRelease, Release, is_epoch
 from .base import (
     HISTORY_LIMIT,
     BumpResult,
+    Fleet,
     MinCompatible,
     OnRelease,
     Store,
@@ -38,6 +42,7 @@ from .base import (
     check_min_compatible,
     next_epoch,
 )
+from .file_fleet import FileFleet
 
 logger = logging.getLogger("spa_version")
 
@@ -55,6 +60,16 @@ class FileStore(Store):
         self.path = self.directory / f"{app}.json"
         self.display_url = f"file://{directory}"
         self.poll_interval = poll_interval
+
+    def fleet(self) -> Fleet:
+        """The fleet's heartbeat records, in ``DIR/<app>.fleet/`` (`spa_version.stores.file_fleet`)."""
+        return FileFleet(self.directory, self.app)
+
+    @property
+    def location(self) -> str:
+        """The store's directory as an absolute path (a relative ``file://`` URL is
+        relative to the working directory of the process that opened it)."""
+        return str(self.directory.absolute())
 
     # -- reading ---------------------------------------------------------------
 

@@ -1,11 +1,13 @@
 """Redis as the production store: one server, Sentinel or Cluster, over TCP or TLS.
 
-Keys and the channel are hash-tagged per app (``spa-version:{APP}:...``), so one
-Redis can hold many apps and a Redis Cluster keeps all of an app's keys in one slot.
+Keys and the channel are hash-tagged per app (``spa-version:{APP}:...``, `key_prefix`),
+so one Redis can hold many apps and a Redis Cluster keeps all of an app's keys in one slot.
 
 - ``spa-version:{APP}:epoch``   the epoch counter
 - ``spa-version:{APP}:history`` a list of release records (JSON), newest first
 - ``spa-version:{APP}:bump``    the pub/sub channel; each message is the new record
+
+The fleet's heartbeat records live beside them (`spa_version.stores.redis_fleet`).
 
 The current release is ``LINDEX history 0``. A bump is one Lua script (increment,
 push, trim, publish), so no reader ever sees half of one (Redis docs, "Scripting with
@@ -40,6 +42,7 @@ from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ..release import InvalidRelease, Release
+from . import REDIS_SCHEMES, Fleet
 from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, StoreError, StoreUnavailable
 
 try:
@@ -56,15 +59,20 @@ if sys.version_info >= (3, 11, 3):
 else:  # pragma: no cover - older Pythons
     from async_timeout import timeout as async_timeout  # type: ignore[import-not-found, no-redef, unused-ignore]
 
-# redis_errors is exported for other modules that talk to the same Redis (spa_version.deploy.fleet).
-__all__ = ["SCHEMES", "RedisStore", "mask_url", "redis_errors", "translate_error"]
+# redis_errors is exported for other modules that talk to the same Redis (spa_version.stores.redis_fleet).
+__all__ = ["RedisStore", "key_prefix", "mask_url", "redis_errors", "translate_error"]
 
 logger = logging.getLogger("spa_version")
 
-#: Every URL scheme this store accepts (`spa_version.stores.open_store` dispatches on it).
-SCHEMES = frozenset(
-    {"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
-)
+
+def key_prefix(app: str) -> str:
+    """``spa-version:{APP}``: the start of every key and channel of *app* (docs/redis.md).
+
+    The braces are a Redis Cluster hash tag: only *app* is hashed, so all of an app's
+    keys land in one slot (Redis Cluster specification, "Hash tags").
+    """
+    return f"spa-version:{{{app}}}"
+
 
 # KEYS: epoch, history. ARGV: record JSON without epoch/min_compatible, min
 # ('' | 'current' | digits), history length, channel, floor (digits: the client's clock
@@ -234,6 +242,8 @@ def _build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, flo
     """(the redis-py client for *url*, our own options, an extra object to close or None)."""
     scheme, _, _ = url.partition("://")
     scheme = scheme.lower()
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError(f"not a Redis URL: {mask_url(url)!r}")
     parts = urlsplit(url)
     own, kwargs, query = _split_options(parts.query)
     defaults = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0, **options}
@@ -263,15 +273,14 @@ def _build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, flo
             hosts, sentinel_kwargs=sentinel_kwargs, username=username, password=password, **kwargs
         )
         return sentinel.master_for(unquote(path[0])), own, sentinel
-    if scheme.endswith("+cluster"):
-        from redis.asyncio.cluster import ClusterNode, RedisCluster
+    # The rest of REDIS_SCHEMES: redis+cluster:// and rediss+cluster://.
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-        username, password, hosts = _split_hosts(parts.netloc, 6379)
-        if parts.path.strip("/") not in ("", "0"):
-            raise ValueError("Redis Cluster has only database 0: leave the path out of redis+cluster:// URLs")
-        nodes = [ClusterNode(host, port) for host, port in hosts]
-        return RedisCluster(startup_nodes=nodes, username=username, password=password, **kwargs), own, None
-    raise ValueError(f"not a Redis URL: {mask_url(url)!r}")
+    username, password, hosts = _split_hosts(parts.netloc, 6379)
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError("Redis Cluster has only database 0: leave the path out of redis+cluster:// URLs")
+    nodes = [ClusterNode(host, port) for host, port in hosts]
+    return RedisCluster(startup_nodes=nodes, username=username, password=password, **kwargs), own, None
 
 
 class _ReconnectFlag:
@@ -311,7 +320,7 @@ class RedisStore(Store):
     ) -> None:
         self.app = app
         self.display_url = mask_url(url)
-        prefix = f"spa-version:{{{app}}}"
+        prefix = key_prefix(app)
         self.epoch_key = f"{prefix}:epoch"
         self.history_key = f"{prefix}:history"
         self.channel = f"{prefix}:bump"
@@ -332,6 +341,13 @@ class RedisStore(Store):
         else:  # RedisCluster keeps its node options elsewhere
             value = getattr(self.client, "connection_kwargs", {}).get("socket_timeout")
         return None if value is None else float(value)
+
+    def fleet(self) -> Fleet:
+        """The fleet's heartbeat records, beside the app's keys (`spa_version.stores.redis_fleet`)."""
+        # Imported here: redis_fleet builds on this module.
+        from .redis_fleet import RedisFleet
+
+        return RedisFleet(self.client, self.app)
 
     async def _call(self, where: str, *args: Any) -> Any:
         try:

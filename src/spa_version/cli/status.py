@@ -1,9 +1,9 @@
-"""What ``spa-version status`` and ``spa-version bump --wait`` show (the CLI's output).
+"""What ``spa-version status`` and ``spa-version bump --wait`` show.
 
-Both read the fleet records (`spa_version.deploy.fleet`) next to the current release:
-``status`` prints them once (a table, or ``--json``), ``bump --wait`` polls them until
-every process running another build reports zero websockets, drawing a progress bar
-(or saying at once that there is nothing to drain). Processes that declare no build
+Both read the fleet records (`spa_version.deploy.fleet.read_fleet`) next to the current
+release: ``status`` prints them once (a table, or ``--json``), ``bump --wait`` polls them
+until every process running another build reports zero websockets, drawing a progress
+bar (or saying at once that there is nothing to drain). Processes that declare no build
 are listed as live with websockets "-" (untracked) and never waited for.
 """
 
@@ -15,9 +15,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .deploy.fleet import FleetProcess, draining, read_fleet
-from .release import Release
-from .stores.base import Store
+from ..deploy.fleet import FleetProcess, draining, read_fleet
+from ..release import Release
+from ..stores.base import Store
 
 __all__ = ["fleet_summary", "render_status", "wait_for_drain"]
 

@@ -1,0 +1,251 @@
+"""One coroutine per ``spa-version`` command (`COMMANDS`).
+
+Each takes the parsed arguments (`spa_version.cli.parser.parse_args`), checks what it
+can before touching the store, opens the store, prints its output and returns the exit
+code. Errors are raised; `spa_version.cli.main` turns them into one line and an exit code.
+Results go to stdout (pure JSON with ``--json``); notes and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from ..current import CurrentVersion
+from ..deploy.agent import run_agent
+from ..deploy.fleet import read_fleet
+from ..listener import Listener
+from ..protocol import HEADER, format_header
+from ..release import InvalidRelease, Release, is_epoch, validate_label
+from ..stores import BumpResult, Store, StoreError, open_store
+from .parser import PROG
+from .status import fleet_summary, render_status, wait_for_drain
+
+__all__ = ["COMMANDS", "default_label"]
+
+
+def default_label(now: float | None = None) -> str:
+    """A label for a bare ``bump``: the short git commit (if any) plus a UTC timestamp.
+
+    Only a short hash is published, not the full SHA: labels go out in every response
+    header (docs/protocol.md), so they stay short and opaque.
+    """
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return validate_label(f"{commit}-{stamp}" if commit else f"build-{stamp}")
+
+
+@contextlib.asynccontextmanager
+async def _opened(args: argparse.Namespace) -> AsyncIterator[Store]:
+    """The store named by ``--url`` / ``--app`` (else the environment), closed afterwards."""
+    store = open_store(args.url, app=args.app)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def bump(args: argparse.Namespace) -> int:
+    """``bump [LABEL]``: publish a new release; with ``--wait``, wait for the drain (exit 3: timeout)."""
+    label = args.label if args.label is not None else default_label()
+    validate_label(label)  # before touching the store
+    async with _opened(args) as store:
+        result = await store.bump(
+            label,
+            policy=args.policy,
+            min_compatible=args.min_compatible,
+            note=args.note,
+            at_least=await _served_floor(store),
+        )
+        await _report_bump(store, result, args.json)
+        if args.wait or args.wait_pinned:
+            pinned = args.wait_pinned
+            if not await wait_for_drain(store, result.release, timeout=args.timeout, pinned=pinned):
+                print(f"{PROG}: websockets still open after {args.timeout:g} s", file=sys.stderr)
+                return 3
+    return 0
+
+
+async def get(args: argparse.Namespace) -> int:
+    """``get``: print the current release."""
+    async with _opened(args) as store:
+        release = await _read_current(store)
+        if release is None and not args.json:
+            print(f"the store {store.display_url} has no release for app {store.app} (no bump yet, or lost)")
+        else:
+            _print_release(release, args.json)
+    return 0
+
+
+async def history(args: argparse.Namespace) -> int:
+    """``history``: print the last ``--limit`` releases, newest first."""
+    async with _opened(args) as store:
+        releases = await store.history(args.limit)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in releases]))
+    elif not releases:
+        print("no release yet")
+    else:
+        for release in releases:
+            _print_release(release, False)
+    return 0
+
+
+async def rollback(args: argparse.Namespace) -> int:
+    """``rollback [--to EPOCH]``: bump back to an earlier release (default: the previous one)."""
+    async with _opened(args) as store:
+        result = await store.rollback(args.to, at_least=await _served_floor(store))
+        await _report_bump(store, result, args.json)
+    return 0
+
+
+async def watch(args: argparse.Namespace) -> int:
+    """``watch``: print the current release, then each bump, until interrupted."""
+    async with _opened(args) as store:
+        # The same supervised listener the middleware uses: a Redis blip is retried
+        # with backoff, not fatal.
+        current = CurrentVersion(HEADER)
+        current.add_observer(lambda old, new: _print_release(new.release, args.json, flush=True))
+        await Listener(store, current).run()
+    return 0
+
+
+async def status(args: argparse.Namespace) -> int:
+    """``status``: print the fleet (a table, or ``--json``); exit 2 for a store without one."""
+    async with _opened(args) as store:
+        summary = fleet_summary(await _read_current(store), await read_fleet(store))
+    print(json.dumps(summary) if args.json else render_status(summary))
+    return 0
+
+
+async def agent(args: argparse.Namespace) -> int:
+    """``agent``: serve HAProxy's agent-check for ``--build`` until interrupted."""
+    build = validate_label(args.build)  # before touching the store
+    async with _opened(args) as store:
+        await run_agent(
+            store, build, port=args.port, host=args.host, warmup=args.warmup, handover=args.handover
+        )
+    return 0
+
+
+#: The coroutine behind each command name.
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "bump": bump,
+    "get": get,
+    "history": history,
+    "rollback": rollback,
+    "watch": watch,
+    "status": status,
+    "agent": agent,
+}
+
+
+async def _served_floor(store: Store) -> int | None:
+    """One more than the highest epoch the fleet reports serving (None: none reported).
+
+    A store that lost its data (restarted empty, restored from an older snapshot, failed
+    over to a replica that missed a bump) no longer knows what open tabs and workers
+    hold, but the processes still say it in their heartbeats. The bump's epoch then
+    exceeds it (`Store.bump`'s ``at_least``), and the operator is told in one line.
+    """
+    if store.fleet() is None:
+        return None
+    current = await _read_current(store)
+    try:
+        fleet = await read_fleet(store)
+    except StoreError:  # e.g. an ACL that allows bumping but not reading the fleet
+        return None
+    epochs = [p.epoch for p in fleet if p.epoch is not None and is_epoch(p.epoch)]
+    if not epochs:
+        return None
+    highest = max(epochs)
+    if current is None:
+        _warn(
+            f"the store {store.display_url} has no release, but {len(epochs)} process(es) report "
+            f"serving epoch {highest}: was it reset or replaced? The new epoch will exceed it."
+        )
+    elif current is not None and highest > current.epoch:
+        _warn(
+            f"processes report serving epoch {highest}, newer than the store's {current.epoch}: "
+            "was it restored from an older snapshot or failed over? The new epoch will exceed it."
+        )
+    return highest + 1
+
+
+async def _read_current(store: Store) -> Release | None:
+    """``store.get()``, with a current record that does not validate reported as the store's fault.
+
+    A record that is null, a list, an object without the fields, an epoch out of range,
+    JSON nested too deeply: the operator did not type it, so it is not bad input (exit 2)
+    but bad data in the store (exit 1), said in one line that names the store.
+    """
+    try:
+        return await store.get()
+    except InvalidRelease as exc:
+        raise StoreError(
+            f"the current release of app {store.app} in {store.display_url} is not valid ({exc}); "
+            "fix or remove it (nothing was changed)"
+        ) from None
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def _print_release(release: Release | None, as_json: bool, *, flush: bool = False) -> None:
+    if as_json:
+        print(json.dumps(None if release is None else release.to_dict()), flush=flush)
+    elif release is None:
+        print("no release yet")
+    else:
+        line = f"epoch {release.epoch}  label {release.label}  policy {release.policy}"
+        if release.min_compatible is not None:
+            line += f"  min-compatible {release.min_compatible}"
+        line += f"  created {release.created_at}"
+        if release.note:
+            line += f"  note {release.note}"
+        print(line, flush=flush)
+
+
+async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
+    """What a bump made (stdout), and who will hear of it.
+
+    Redis counts the subscribers its message reached. A file store cannot: its followers
+    poll it. So the bump names the store's absolute directory and counts the processes
+    whose heartbeats it holds (stderr). A relative ``file://`` URL is relative to the
+    working directory, and a bump run from another one writes a second store nobody follows.
+    """
+    release, receivers = result.release, result.receivers
+    if as_json:
+        print(json.dumps({**release.to_dict(), "receivers": receivers}))
+    else:
+        line = f"bumped to epoch {release.epoch} ({format_header(release)})"
+        if receivers is not None:
+            line += f"; {receivers} subscriber{'s' if receivers != 1 else ''} received it"
+        print(line)
+    if receivers is not None or store.fleet() is None:
+        return
+    try:
+        followers = len(await read_fleet(store))
+    except StoreError:  # the bump is done; the count is only a courtesy
+        return
+    if followers == 0:
+        following = "no process follows it yet (if your app is running, is this the directory it uses?)"
+    else:
+        following = f"{followers} process{'es follow' if followers != 1 else ' follows'} it"
+    print(f"{PROG}: wrote {store.location} (app {store.app}); {following}", file=sys.stderr)

@@ -1,0 +1,109 @@
+"""The fleet records of a file store (`spa_version.stores.file`): one JSON file a process.
+
+Layout, for ``file://DIR`` and app APP::
+
+    DIR/APP.fleet/<host>-<pid>.json     the record, published with temp file + os.replace
+
+Files do not expire by themselves: a reader treats a record whose ``updated_at`` is more
+than its ``ttl`` ago as gone (the process died without removing it) and deletes it.
+docs/deploy-haproxy.md, "Fleet status", describes the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from .base import Fleet
+
+__all__ = ["FileFleet"]
+
+#: Characters kept in a record's file name; anything else (never in a sane host name)
+#: becomes "_", so a name can never leave the fleet directory.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class FileFleet(Fleet):
+    """Records as JSON files in ``DIR/<app>.fleet/`` (see the module docstring).
+
+    File I/O runs in a worker thread, so a slow disk never blocks the event loop.
+    """
+
+    def __init__(self, directory: Path, app: str) -> None:
+        self.directory = Path(directory) / f"{app}.fleet"
+
+    def _path(self, host: str, pid: int) -> Path:
+        return self.directory / f"{_UNSAFE.sub('_', host)}-{pid}.json"
+
+    def _write(self, path: Path, payload: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.stem}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(payload)
+            os.chmod(tmp, 0o644)
+            # Atomic: a reader sees the previous record or this one, never half of one.
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    async def write(self, host: str, pid: int, payload: str, ttl: float) -> None:
+        # ttl is in the record itself (the reader checks updated_at + ttl).
+        await asyncio.to_thread(self._write, self._path(host, pid), payload)
+
+    async def remove(self, host: str, pid: int) -> None:
+        path = self._path(host, pid)
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(os.unlink, path)
+
+    def _read(self) -> list[tuple[str, str | bytes]]:
+        try:
+            entries = sorted(os.scandir(self.directory), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        now = time.time()
+        out: list[tuple[str, str | bytes]] = []
+        for entry in entries:
+            if entry.name.endswith(".tmp"):
+                # A writer that died between mkstemp and os.replace: clean up after a while.
+                with contextlib.suppress(OSError):
+                    if now - entry.stat().st_mtime > 60:
+                        os.unlink(entry.path)
+                continue
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                raw = Path(entry.path).read_bytes()
+            except FileNotFoundError:
+                continue  # removed by its process (or another reader) just now
+            if _expired(raw, now):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                continue
+            out.append((entry.name[: -len(".json")], raw))
+        return out
+
+    async def read(self) -> list[tuple[str, str | bytes]]:
+        return await asyncio.to_thread(self._read)
+
+
+def _expired(raw: bytes, now: float) -> bool:
+    """Whether a file record is past its TTL (as Redis would have expired the key).
+
+    An unreadable record is left alone here; the caller reports it as bad.
+    """
+    try:
+        data = json.loads(raw)
+        updated = float(data["updated_at"])
+        ttl = float(data.get("ttl") or 3 * float(data.get("interval", 5.0)))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return now - updated > ttl

@@ -1,0 +1,61 @@
+"""The fleet records of the Redis store (`spa_version.stores.redis`).
+
+Keys, for app APP::
+
+    spa-version:{APP}:proc:<host>:<pid>   the record (SET ... EX ttl)
+    spa-version:{APP}:fleet               a set of the <host>:<pid> names, so a reader
+                                          needs no SCAN; expired names are pruned on read
+
+Both are hash-tagged like the rest of the app's keys (docs/protocol.md), so a Redis
+Cluster keeps them in one slot; docs/redis.md gives the ACL that lets a web process
+write them. Needs redis-py, like the store itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Fleet
+from .redis import key_prefix, redis_errors, translate_error
+
+__all__ = ["RedisFleet"]
+
+
+class RedisFleet(Fleet):
+    """Records as TTL'd keys plus an index set (see the module docstring).
+
+    *client* is the store's redis-py client (shared, not closed here), *app* the app name.
+    """
+
+    def __init__(self, client: Any, app: str) -> None:
+        self.client = client
+        prefix = key_prefix(app)
+        self.index_key = f"{prefix}:fleet"
+        self.prefix = f"{prefix}:proc:"
+
+    async def write(self, host: str, pid: int, payload: str, ttl: float) -> None:
+        name = f"{host}:{pid}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self.prefix + name, payload, ex=max(1, round(ttl)))
+            pipe.sadd(self.index_key, name)
+            await pipe.execute()
+
+    async def remove(self, host: str, pid: int) -> None:
+        name = f"{host}:{pid}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.prefix + name)
+            pipe.srem(self.index_key, name)
+            await pipe.execute()
+
+    async def read(self) -> list[tuple[str, str | bytes]]:
+        client = self.client
+        try:
+            members = await client.smembers(self.index_key)
+            names = sorted(n.decode() if isinstance(n, bytes) else n for n in members)
+            raws = await client.mget([self.prefix + n for n in names]) if names else []
+            gone = [n for n, raw in zip(names, raws, strict=True) if raw is None]
+            if gone:
+                await client.srem(self.index_key, *gone)
+        except (redis_errors.RedisError, OSError) as exc:
+            raise translate_error(exc, "status") from None
+        return [(n, raw) for n, raw in zip(names, raws, strict=True) if raw is not None]

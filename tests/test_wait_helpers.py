@@ -19,6 +19,18 @@ def test_wait_for_fails_with_the_message_after_the_deadline() -> None:
         wait_for(lambda: False, timeout=0.05, interval=0.01, message="never ready")
 
 
+def test_a_message_function_is_called_when_the_wait_fails() -> None:
+    """A callable message is built at the deadline, so it can show the last value seen."""
+    seen: list[int] = []
+    with pytest.raises(AssertionError, match=r"last seen: \d+"):
+        wait_for(
+            lambda: seen.append(len(seen)),
+            timeout=0.05,
+            interval=0.01,
+            message=lambda: f"last seen: {seen[-1]}",
+        )
+
+
 async def test_async_wait_for_awaits_an_async_predicate() -> None:
     """An ``async def`` predicate is awaited each round: its result counts, not the coroutine."""
     rounds: list[int] = []

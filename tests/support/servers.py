@@ -32,8 +32,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: What a failed wait says: a text, or a function that builds it then (to show what was seen last).
+Message = str | Callable[[], str] | None
+
+
 def wait_for(
-    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, message: str | None = None
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, message: Message = None
 ) -> Any:
     """Poll *predicate* until it returns something truthy, and return that; fail (with
     *message*, if given) after *timeout* seconds."""
@@ -45,7 +49,7 @@ def wait_for(
 
 
 async def async_wait_for(
-    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, message: str | None = None
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, message: Message = None
 ) -> Any:
     """`wait_for` for coroutines: polls without blocking the event loop. *predicate* may
     be an ``async def`` (or return any awaitable): its result is awaited each round."""
@@ -61,9 +65,10 @@ async def async_wait_for(
     return result
 
 
-def _fail_after(deadline: float, timeout: float, predicate: object, message: str | None) -> None:
+def _fail_after(deadline: float, timeout: float, predicate: object, message: Message) -> None:
     if time.monotonic() > deadline:
-        raise AssertionError(message or f"condition not met within {timeout} s: {predicate!r}")
+        text = message() if callable(message) else message
+        raise AssertionError(text or f"condition not met within {timeout} s: {predicate!r}")
 
 
 class _Loopback:

@@ -107,12 +107,13 @@ STARLETTE_SCRIPT = textwrap.dedent(
 
         async def collect(message):
             sent.append(message)
+            if message["type"] == "lifespan.startup.complete":
+                started.set()
 
-        stopping = asyncio.Event()
+        stopping, started = asyncio.Event(), asyncio.Event()
         lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
                                            lifespan_receive, collect))
-        while {"type": "lifespan.startup.complete"} not in sent:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(started.wait(), 30)
 
         async def receive():
             return {"type": "http.request", "body": b"", "more_body": False}

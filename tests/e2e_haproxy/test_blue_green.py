@@ -259,14 +259,16 @@ async def run_http_load(base: str, log: HttpLog, stop: asyncio.Event) -> None:
 
 async def bump_landed(addr: str, label: str, timeout: float) -> int:
     """Poll one app server's version endpoint directly until it serves *label*; its epoch."""
-    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=f"http://{addr}", timeout=5) as http:
-        while time.monotonic() < deadline:
+
+        async def epoch() -> int | None:
             release = (await http.get("/__spa-version")).json()
-            if release is not None and release["label"] == label:
-                return int(release["epoch"])
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"the bump did not reach {addr} within {timeout} s")
+            return int(release["epoch"]) if release is not None and release["label"] == label else None
+
+        landed: int = await async_wait_for(
+            epoch, timeout=timeout, message=f"the bump did not reach {addr} within {timeout} s"
+        )
+        return landed
 
 
 # -- the tests --------------------------------------------------------------------------

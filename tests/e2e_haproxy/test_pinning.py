@@ -204,10 +204,12 @@ async def test_bump_wait_pinned_waits_until_the_old_build_serves_no_pinned_reque
             stderr=asyncio.subprocess.PIPE,
         )
         # Blue's heartbeats after the bump (stale) count pinned requests...
-        deadline = time.monotonic() + 20
-        while not await _stale_and_pinned(fleet, "A"):
-            assert time.monotonic() < deadline, "blue never reported pinned requests after the bump"
-            await asyncio.sleep(0.25)
+        await async_wait_for(
+            lambda: _stale_and_pinned(fleet, "A"),
+            timeout=20,
+            interval=0.25,
+            message="blue never reported pinned requests after the bump",
+        )
         # ...so the bump is still waiting.
         if bump.returncode is not None:
             _, err = await bump.communicate()

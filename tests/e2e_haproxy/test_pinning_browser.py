@@ -9,7 +9,6 @@ reach green; at its next route change it reloads into green.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +18,7 @@ from playwright.async_api import Browser, Page
 
 from tests.e2e_haproxy.test_blue_green import BLUE, GREEN, Fleet, server_status
 from tests.e2e_haproxy.test_pinning import _blue_down, switch_to_green
+from tests.support.browser import eventually
 from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.redis]
@@ -43,22 +43,6 @@ async def pages(browser: Browser) -> AsyncIterator[Any]:
 
 async def js(page: Page, expression: str) -> Any:
     return await page.evaluate(expression)
-
-
-async def eventually(page: Page, expression: str, timeout: float = 20.0) -> Any:
-    """Poll a JS expression until truthy (a page load in between is just "not yet")."""
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = await page.evaluate(expression)
-            if value:
-                return value
-        except Exception:  # the page is navigating
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {expression}")
-        await asyncio.sleep(0.05)
 
 
 async def results_since(page: Page, start: int) -> list[dict[str, Any]]:

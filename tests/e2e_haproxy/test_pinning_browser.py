@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from tests.e2e_haproxy.test_blue_green import BLUE, GREEN, Fleet, server_status
-from tests.e2e_haproxy.test_pinning import _blue_down, switch_to_green
+from tests.e2e_haproxy.test_pinning import blue_down, switch_to_green
 from tests.support.browser import eventually
 from tests.support.servers import async_wait_for
 
@@ -91,7 +91,7 @@ async def test_an_old_tab_stays_on_its_slot_until_it_is_gone(fleet: Fleet, pages
         fleet.procs[name].terminate()
     for name in BLUE:
         fleet.procs[name].wait(timeout=20)
-    await async_wait_for(lambda: _blue_down(fleet), timeout=20, interval=0.1)
+    await async_wait_for(lambda: blue_down(fleet), timeout=20, interval=0.1)
     mark = await js(old, "window.results.length")
     await eventually(old, f"window.results.length > {mark} + 10")
     after = await results_since(old, mark)

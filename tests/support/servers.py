@@ -32,6 +32,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:*port* right now."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 #: What a failed wait says: a text, or a function that builds it then (to show what was seen last).
 Message = str | Callable[[], str] | None
 

@@ -142,9 +142,8 @@ def test_watch_streams_each_bump(env: dict[str, str]) -> None:
     import os
     import select
     import subprocess
-    import time
 
-    from tests.support.servers import cli_command
+    from tests.support.servers import cli_command, wait_for
 
     assert run_cli("bump", "v1", env=env).returncode == 0
     proc = subprocess.Popen(
@@ -157,12 +156,11 @@ def test_watch_streams_each_bump(env: dict[str, str]) -> None:
     assert proc.stdout is not None
 
     def next_line(timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-            if ready:
-                return proc.stdout.readline()  # type: ignore[union-attr]
-        raise AssertionError("watch printed nothing in time")
+        def readable() -> bool:
+            return bool(select.select([proc.stdout], [], [], 0.1)[0])
+
+        wait_for(readable, timeout=timeout, interval=0, message="watch printed nothing in time")
+        return proc.stdout.readline()  # type: ignore[union-attr]
 
     try:
         assert json.loads(next_line())["label"] == "v1"

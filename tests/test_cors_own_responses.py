@@ -57,13 +57,37 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str]) -> htt
         return await client.request(method, path, headers=headers)
 
 
-def stack(url: str, *, cors: bool = True, credentials: bool = False) -> tuple[VersionMiddleware, Spy]:
-    """VersionMiddleware outermost, a spy, then (optionally) Starlette's CORSMiddleware, then the app."""
-    inner: Any = Starlette(routes=[Route("/api/items", items, methods=["POST"])])
-    spy_target = inner
+async def served(mw: VersionMiddleware, *requests: tuple[str, str, dict[str, str]]) -> list[httpx.Response]:
+    """Each (method, path, headers) request through *mw*, between lifespan startup and shutdown."""
+    await mw.startup()
+    try:
+        return [await call(mw, *request) for request in requests]
+    finally:
+        await mw.shutdown()
+
+
+def stale_post(origin: str, old: Release) -> tuple[str, str, dict[str, str]]:
+    """A POST from a tab of release *old* (refused with 409), sent from *origin*."""
+    return ("POST", "/api/items", {"Origin": origin, "X-SPA-Client-Version": str(old.epoch)})
+
+
+def router() -> Any:
+    return Starlette(routes=[Route("/api/items", items, methods=["POST"])])
+
+
+async def broken(scope: Any, receive: Any, send: Any) -> None:
+    raise RuntimeError("boom")
+
+
+def stack(
+    url: str, *, cors: bool = True, credentials: bool = False, inner: Any = None
+) -> tuple[VersionMiddleware, Spy]:
+    """VersionMiddleware outermost, a spy, then (optionally) Starlette's CORSMiddleware, then
+    the app (*inner*, by default a router with POST /api/items)."""
+    spy_target = router() if inner is None else inner
     if cors:
         spy_target = CORSMiddleware(
-            inner,
+            spy_target,
             allow_origins=[ALLOWED],
             allow_methods=["GET", "POST"],
             allow_headers=["X-SPA-Client-Version"],
@@ -80,12 +104,7 @@ async def test_the_409_carries_the_cors_layers_decision(
     """An allowed origin's stale POST: the 409 copies the CORS layer's decision, exposes both headers."""
     url, old, _ = releases
     mw, spy = stack(url, credentials=credentials)
-    await mw.startup()
-    try:
-        stale = {"Origin": ALLOWED, "X-SPA-Client-Version": str(old.epoch)}
-        response = await call(mw, "POST", "/api/items", stale)
-    finally:
-        await mw.shutdown()
+    [response] = await served(mw, stale_post(ALLOWED, old))
     assert response.status_code == 409
     assert response.headers["access-control-allow-origin"] == ALLOWED
     assert response.headers.get("access-control-allow-credentials") == ("true" if credentials else None)
@@ -95,66 +114,36 @@ async def test_the_409_carries_the_cors_layers_decision(
     assert spy.seen == [("OPTIONS", "/__spa-version")]
 
 
-async def test_a_refused_origin_gets_no_cors_headers(releases: tuple[str, Release, Release]) -> None:
-    """The CORS layer refuses the origin: no Access-Control-Allow-Origin on the 409 (the browser hides it)."""
+@pytest.mark.parametrize(
+    ("origin", "cors", "inner"),
+    [
+        # The CORS layer refuses the origin: the browser hides the 409, as it should.
+        pytest.param("http://evil.example", True, None, id="refused-origin"),
+        # No CORS layer: the preflight meets the router (405/404), nothing is copied.
+        pytest.param(ALLOWED, False, None, id="no-cors-layer"),
+        # The preflight is ours, not the client's: an app raising on it changes nothing but CORS.
+        pytest.param(ALLOWED, False, broken, id="app-raises-on-the-preflight"),
+    ],
+)
+async def test_without_the_apps_consent_the_409_has_no_cors_headers(
+    releases: tuple[str, Release, Release], origin: str, cors: bool, inner: Any
+) -> None:
+    """The stale POST still gets its 409, without Access-Control-Allow-Origin, after one preflight."""
     url, old, _ = releases
-    mw, _ = stack(url)
-    await mw.startup()
-    try:
-        stale = {"Origin": "http://evil.example", "X-SPA-Client-Version": str(old.epoch)}
-        response = await call(mw, "POST", "/api/items", stale)
-    finally:
-        await mw.shutdown()
-    assert response.status_code == 409
-    assert "access-control-allow-origin" not in response.headers
-
-
-async def test_without_a_cors_layer_nothing_is_allowed(releases: tuple[str, Release, Release]) -> None:
-    """No CORS layer: the preflight meets the router (405/404), nothing is copied."""
-    url, old, _ = releases
-    mw, spy = stack(url, cors=False)
-    await mw.startup()
-    try:
-        stale = {"Origin": ALLOWED, "X-SPA-Client-Version": str(old.epoch)}
-        response = await call(mw, "POST", "/api/items", stale)
-    finally:
-        await mw.shutdown()
+    mw, spy = stack(url, cors=cors, inner=inner)
+    [response] = await served(mw, stale_post(origin, old))
     assert response.status_code == 409
     assert "access-control-allow-origin" not in response.headers
     assert spy.seen == [("OPTIONS", "/__spa-version")]
-
-
-async def test_an_app_failing_the_preflight_still_gets_the_409(
-    releases: tuple[str, Release, Release],
-) -> None:
-    """The preflight is ours, not the client's: an app raising on it changes nothing but CORS."""
-    url, old, _ = releases
-
-    async def broken(scope: Any, receive: Any, send: Any) -> None:
-        raise RuntimeError("boom")
-
-    mw = VersionMiddleware(broken, store=url, app_name=url.removeprefix("memory://"))
-    await mw.startup()
-    try:
-        stale = {"Origin": ALLOWED, "X-SPA-Client-Version": str(old.epoch)}
-        response = await call(mw, "POST", "/api/items", stale)
-    finally:
-        await mw.shutdown()
-    assert response.status_code == 409
-    assert "access-control-allow-origin" not in response.headers
 
 
 async def test_same_origin_asks_nothing(releases: tuple[str, Release, Release]) -> None:
     """A same-origin request with Origin (browsers send it on POST) gets the expose list, no preflight."""
     url, old, _ = releases
     mw, spy = stack(url)
-    await mw.startup()
-    try:
-        stale = {"Origin": "http://api.example", "X-SPA-Client-Version": str(old.epoch)}
-        response = await call(mw, "POST", "/api/items", stale)
-        endpoint = await call(mw, "GET", "/__spa-version", {})
-    finally:
-        await mw.shutdown()
+    response, endpoint = await served(
+        mw, stale_post("http://api.example", old), ("GET", "/__spa-version", {})
+    )
     assert response.status_code == 409
     assert response.headers["access-control-expose-headers"] == "X-SPA-Version, X-SPA-Reload"
     assert spy.seen == []
@@ -168,17 +157,14 @@ async def test_a_preflight_for_the_endpoint_goes_to_the_cors_layer(
     """The browser's preflight for the endpoint is answered by the app's CORS layer, not with our 405."""
     url, _, _ = releases
     mw, spy = stack(url)
-    await mw.startup()
-    try:
-        preflight = {
-            "Origin": ALLOWED,
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "x-spa-client-version",
-        }
-        response = await call(mw, "OPTIONS", "/__spa-version", preflight)
-        plain = await call(mw, "OPTIONS", "/__spa-version", {})
-    finally:
-        await mw.shutdown()
+    preflight = {
+        "Origin": ALLOWED,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "x-spa-client-version",
+    }
+    response, plain = await served(
+        mw, ("OPTIONS", "/__spa-version", preflight), ("OPTIONS", "/__spa-version", {})
+    )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED
     assert spy.seen == [("OPTIONS", "/__spa-version")]

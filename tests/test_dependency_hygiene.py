@@ -1,7 +1,9 @@
-"""Runtime dependencies stay minimal: Django users need no Starlette, Starlette users need no Django.
+"""The wheel users install: it carries what the package serves, and its runtime
+dependencies stay minimal (Django users need no Starlette, Starlette users need no Django).
 
-Each test builds a fresh virtualenv (no system site-packages), installs the wheel built
-from this checkout plus exactly one framework, and runs that framework's path there.
+The wheel is built from this checkout. Each dependency test builds a fresh virtualenv
+(no system site-packages), installs the wheel plus exactly one framework, and runs that
+framework's path there.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import subprocess
 import sys
 import textwrap
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from spa_version.assets import load_script
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +40,20 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT))
     (built,) = out.glob("spa_version-*.whl")
     return built
+
+
+def test_the_wheel_ships_the_script_and_py_typed(wheel: Path) -> None:
+    """The wheel carries the script-tag build the middleware serves at /__spa-version.js
+    (`spa_version.assets.load_script`, docs/js.md) and the PEP 561 ``py.typed`` marker."""
+    with zipfile.ZipFile(wheel) as built:
+        names = set(built.namelist())
+        assert "spa_version/py.typed" in names, sorted(names)
+        assert "spa_version/static/spa-version.js" in names, sorted(names)
+        shipped = built.read("spa_version/static/spa-version.js")
+    checkout = load_script()  # this checkout's copy (the editable install)
+    assert checkout is not None
+    assert shipped == checkout.body
+    assert b"globalThis.SpaVersion=" in shipped  # the script-tag build, not the ES module
 
 
 def make_venv(tmp_path: Path, *requirements: str) -> Path:
@@ -107,12 +126,13 @@ STARLETTE_SCRIPT = textwrap.dedent(
 
         async def collect(message):
             sent.append(message)
+            if message["type"] == "lifespan.startup.complete":
+                started.set()
 
-        stopping = asyncio.Event()
+        stopping, started = asyncio.Event(), asyncio.Event()
         lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
                                            lifespan_receive, collect))
-        while {"type": "lifespan.startup.complete"} not in sent:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(started.wait(), 30)
 
         async def receive():
             return {"type": "http.request", "body": b"", "more_body": False}

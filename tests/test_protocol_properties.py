@@ -176,8 +176,17 @@ def test_websocket_handshake_never_fails_on_client_input(query: bytes, header_va
         "headers": [(b"x-spa-client-version", value) for value in header_values],
         "extensions": {"websocket.http.response": {}},
     }
-    # The websocket path proper, without starting the store listener a first request would.
-    asyncio.run(middleware._websocket(scope, receive, send))
+
+    async def handshake() -> None:
+        # As a server runs it: lifespan startup (the first read of the empty store keeps
+        # the fallback), the connection, shutdown.
+        await middleware.startup()
+        try:
+            await middleware(scope, receive, send)
+        finally:
+            await middleware.shutdown()
+
+    asyncio.run(handshake())
     client = highest(parse_client_query(query, NAME), *(parse_client_epoch(v) for v in header_values))
     if client is not None and client < _MIN:
         assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 409

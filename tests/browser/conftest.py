@@ -6,10 +6,8 @@ go through the real CLI. Nothing is mocked: what these tests see is what a user'
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request
 
+from tests.support.browser import eventually
 from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli, wait_for
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "starlette_app" / "app.py"
@@ -111,19 +110,8 @@ class Tab:
         return await self.page.evaluate(expression)
 
     async def eventually(self, expression: str, timeout: float = 15.0) -> Any:
-        """Poll a JS expression until truthy, across page loads (a reload destroys the
-        context mid-evaluation; that is just "not yet")."""
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            try:
-                value = await self.page.evaluate(expression)
-                if value:
-                    return value
-            except Exception as exc:  # navigation in progress
-                last_error = exc
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"not true within {timeout} s: {expression} (last error: {last_error})")
+        """Poll a JS expression until truthy, across page loads (`tests.support.browser.eventually`)."""
+        return await eventually(self.page, expression, timeout)
 
     async def mark(self) -> None:
         """Tag this document: the tag is gone after any full page load."""

@@ -1,14 +1,19 @@
-"""Helpers for the Django tests: a fresh memory-store namespace per test, and bumps into it."""
+"""Helpers for the Django tests: a fresh memory-store namespace per test, bumps into it,
+and `SpaVersionTestCase`, the base of the ``SimpleTestCase`` classes here."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
+
+from django.http import HttpResponseBase
+from django.test import SimpleTestCase, override_settings
 
 from spa_version.release import Release
 from spa_version.stores import open_store
+from tests.support.servers import wait_for
 
 MEMORY_URL = "memory://django-tests"
 
@@ -32,3 +37,52 @@ def header_value(release: Release) -> str:
     if release.min_compatible is not None:
         value += f"; min={release.min_compatible}"
     return value
+
+
+class SpaVersionTestCase(SimpleTestCase):
+    """A ``SimpleTestCase`` whose every test runs on a store namespace of its own.
+
+    ``setUp`` overrides ``SPA_VERSION`` with `fresh_settings` (plus the class's
+    `spa_settings`) for the whole test, as ``self.spa``. The listener thread follows each
+    namespace separately, and tests/django/conftest.py stops it after each module.
+    """
+
+    #: Extra ``SPA_VERSION`` keys for every test of the class.
+    spa_settings: ClassVar[dict[str, Any]] = {}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.spa = self.use_settings(**self.spa_settings)
+
+    def use_settings(self, **extra: Any) -> dict[str, Any]:
+        """Switch this test to a new namespace with *extra* settings (until it ends); return them."""
+        self.spa = fresh_settings(**extra)
+        override = override_settings(SPA_VERSION=self.spa)
+        override.enable()
+        self.addCleanup(override.disable)
+        return self.spa
+
+    def bump(self, label: str, **kwargs: Any) -> Release:
+        """Bump this test's namespace (`bump`)."""
+        return bump(self.spa, label, **kwargs)
+
+    def get_once_stamped(
+        self, release: Release, path: str = "/", header: str = "X-SPA-Version", suffix: str = ""
+    ) -> HttpResponseBase:
+        """GET *path* until its *header* is *release*'s value (plus *suffix*); that response.
+
+        A bump reaches the listener thread asynchronously (a store notification), so the
+        request right after one may still see the release before it: poll, with a deadline.
+        """
+        expected = header_value(release) + suffix
+        seen: list[str | None] = []
+
+        def stamped() -> HttpResponseBase | None:
+            response: HttpResponseBase = self.client.get(path)
+            seen.append(response.get(header))
+            return response if seen[-1] == expected else None
+
+        response: HttpResponseBase = wait_for(
+            stamped, message=lambda: f"{path} never stamped {expected!r}; last {header}: {seen[-1:]!r}"
+        )
+        return response

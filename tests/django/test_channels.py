@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-import time
 
 import httpx
 import pytest
@@ -14,7 +12,7 @@ from django.test import override_settings
 
 from spa_version.django.listener_thread import stop_listener_thread
 from tests.support.epochs import bumped_epoch
-from tests.support.servers import RedisServer, ThreadedUvicorn, run_cli
+from tests.support.servers import RedisServer, ThreadedUvicorn, async_wait_for, run_cli
 
 from .channels_app import build_application
 
@@ -57,14 +55,15 @@ async def test_channels_websocket_handshake_is_stamped(
         second = bumped_epoch(run_cli("--url", redis.url, "--app", app_name, "bump", "--json", "ch-2"))
         assert second > first
 
-        deadline = time.monotonic() + 10
-        latest = None
-        while time.monotonic() < deadline:  # bounded in time: a fresh handshake each round
-            latest = await handshake_version(ws_url)
-            if latest is not None and latest.startswith(f"{second}; label=ch-2;"):
-                break
-            await asyncio.sleep(0.05)
-        assert latest is not None and latest.startswith(f"{second}; label=ch-2;"), latest
+        seen: list[str | None] = []
+
+        async def handshake_stamped() -> bool:  # a fresh handshake each round
+            seen.append(await handshake_version(ws_url))
+            return (seen[-1] or "").startswith(f"{second}; label=ch-2;")
+
+        await async_wait_for(
+            handshake_stamped, timeout=10, interval=0.05, message=lambda: f"last: {seen[-1:]}"
+        )
     # The wrapper ran lifespan itself (Django refuses it) without complaint.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 

@@ -18,8 +18,7 @@ import pytest
 
 from spa_version.protocol import format_header
 from spa_version.release import Release
-from tests.servers.support import ServerProcess
-from tests.support.servers import cli_command, run_cli, wait_for
+from tests.support.servers import ServerProcess, cli_command, run_cli, wait_for
 
 TARGETS = {
     "runserver": "tests.django.process_settings",

@@ -5,30 +5,24 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import ImproperlyConfigured
-from django.test import SimpleTestCase, override_settings
+from django.test import override_settings
 
 from spa_version.assets import load_script
 
-from .support import bump, fresh_settings, header_value
+from .support import SpaVersionTestCase, bump, fresh_settings, header_value
 
 
-class StampingTests(SimpleTestCase):
-    def setUp(self) -> None:
-        self.spa = fresh_settings()
-        self.override = override_settings(SPA_VERSION=self.spa)
-        self.override.enable()
-        self.addCleanup(self.override.disable)
-
+class StampingTests(SpaVersionTestCase):
     def test_sync_view_is_stamped(self) -> None:
         """A sync view's response carries the current release's header."""
-        release = bump(self.spa, "sync-1")
+        release = self.bump("sync-1")
         response = self.client.get("/")
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response["X-SPA-Version"], header_value(release))
 
     async def test_async_view_is_stamped(self) -> None:
         """An async view, through the async client, is stamped too."""
-        release = bump(self.spa, "async-1", policy="immediate")
+        release = self.bump("async-1", policy="immediate")
         response = await self.async_client.get("/api/async/")
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response["X-SPA-Version"], header_value(release))
@@ -40,29 +34,29 @@ class StampingTests(SimpleTestCase):
         self.assertFalse(response.has_header("X-SPA-Version"))
 
     def test_bump_is_picked_up_without_restart(self) -> None:
-        """A bump lands on the next response of the same process."""
-        first = bump(self.spa, "one")
+        """A bump reaches the running process: its responses carry the new release, no restart."""
+        first = self.bump("one")
         self.assertEqual(self.client.get("/").headers["X-SPA-Version"], header_value(first))
-        second = bump(self.spa, "two")
+        second = self.bump("two")
         self.assertGreater(second.epoch, first.epoch)
-        self.assertEqual(self.client.get("/")["X-SPA-Version"], header_value(second))
+        self.get_once_stamped(second)  # the listener thread hears of the bump asynchronously
 
     def test_header_replaces_one_set_by_the_view(self) -> None:
         """A header set by the view is replaced, never duplicated."""
-        release = bump(self.spa, "replace")
+        release = self.bump("replace")
         response = self.client.get("/preset/")
         self.assertEqual(response.headers["X-SPA-Version"], header_value(release))
 
     def test_redirect_from_common_middleware_is_stamped(self) -> None:
         """Answers from middleware below ours (APPEND_SLASH redirects) are stamped."""
-        release = bump(self.spa, "redirect")
+        release = self.bump("redirect")
         response = self.client.get("/api/async")
         self.assertEqual(response.status_code, 301)
         self.assertEqual(response["X-SPA-Version"], header_value(release))
 
     def test_template_tags_render_meta_and_script(self) -> None:
         """{% spa_version_meta %} renders the header value, {% spa_version_script %} the script tag."""
-        release = bump(self.spa, "tags-1")
+        release = self.bump("tags-1")
         html = self.client.get("/").content.decode()
         self.assertIn(f'<meta name="spa-version" content="{header_value(release)}">', html)
         self.assertIn('<script src="/__spa-version.js" defer></script>', html)
@@ -74,25 +68,18 @@ class StampingTests(SimpleTestCase):
 
     def test_custom_header_name_and_script_path(self) -> None:
         """HEADER_NAME and SCRIPT_PATH are honoured by the middleware and the tags."""
-        spa = fresh_settings(HEADER_NAME="X-Deploy", SCRIPT_PATH="/static/spa.js")
-        with override_settings(SPA_VERSION=spa):
-            release = bump(spa, "custom")
-            response = self.client.get("/")
-            self.assertEqual(response["X-Deploy"], header_value(release))
-            self.assertFalse(response.has_header("X-SPA-Version"))
-            self.assertIn('<script src="/static/spa.js" defer></script>', response.content.decode())
+        self.use_settings(HEADER_NAME="X-Deploy", SCRIPT_PATH="/static/spa.js")
+        release = self.bump("custom")
+        response = self.client.get("/")
+        self.assertEqual(response["X-Deploy"], header_value(release))
+        self.assertFalse(response.has_header("X-SPA-Version"))
+        self.assertIn('<script src="/static/spa.js" defer></script>', response.content.decode())
 
 
-class EndpointTests(SimpleTestCase):
-    def setUp(self) -> None:
-        self.spa = fresh_settings()
-        self.override = override_settings(SPA_VERSION=self.spa)
-        self.override.enable()
-        self.addCleanup(self.override.disable)
-
+class EndpointTests(SpaVersionTestCase):
     def test_endpoint_returns_the_current_record(self) -> None:
         """GET /__spa-version returns the release as JSON, uncached, stamped."""
-        release = bump(self.spa, "endpoint", note="hello")
+        release = self.bump("endpoint", note="hello")
         response = self.client.get("/__spa-version")
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response["Content-Type"], "application/json")
@@ -118,13 +105,11 @@ class EndpointTests(SimpleTestCase):
         with override_settings(SPA_VERSION={**self.spa, "ENDPOINT": None}):
             self.assertEqual(self.client.get("/__spa-version").status_code, 404)
 
-    def test_script_is_served_when_shipped(self) -> None:
-        """/__spa-version.js serves the shipped script-tag build (404 in a checkout without it)."""
+    def test_script_is_served(self) -> None:
+        """/__spa-version.js serves the shipped script-tag build, with an ETag for a cheap 304."""
         asset = load_script()
+        assert asset is not None, "the package ships spa_version/static/spa-version.js"
         response = self.client.get("/__spa-version.js")
-        if asset is None:
-            self.assertEqual(response.status_code, 404)
-            return
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.content, asset.body)
         self.assertTrue(response["Content-Type"].startswith("text/javascript"))
@@ -132,14 +117,11 @@ class EndpointTests(SimpleTestCase):
         self.assertEqual(again.status_code, 304)
 
 
-class EnforcementTests(SimpleTestCase):
+class EnforcementTests(SpaVersionTestCase):
     def setUp(self) -> None:
-        self.spa = fresh_settings()
-        self.override = override_settings(SPA_VERSION=self.spa)
-        self.override.enable()
-        self.addCleanup(self.override.disable)
-        self.old = bump(self.spa, "old")
-        self.current = bump(self.spa, "new", min_compatible="current")
+        super().setUp()
+        self.old = self.bump("old")
+        self.current = self.bump("new", min_compatible="current")
 
     def test_stale_client_post_gets_409_with_reload(self) -> None:
         """A POST from a client older than min_compatible is refused with 409 and X-SPA-Reload."""
@@ -196,13 +178,10 @@ class EnforcementTests(SimpleTestCase):
             self.assertEqual(response.status_code, 200)
 
 
-class CorsTests(SimpleTestCase):
+class CorsTests(SpaVersionTestCase):
     def setUp(self) -> None:
-        self.spa = fresh_settings()
-        self.override = override_settings(SPA_VERSION=self.spa)
-        self.override.enable()
-        self.addCleanup(self.override.disable)
-        bump(self.spa, "cors")
+        super().setUp()
+        self.bump("cors")
 
     def test_header_exposed_when_cors_allows_origin(self) -> None:
         """With Access-Control-Allow-Origin, the header name is added to the expose list."""
@@ -234,7 +213,7 @@ class CorsTests(SimpleTestCase):
             self.assertTrue(response.has_header("X-SPA-Version"))
 
 
-class SettingsTests(SimpleTestCase):
+class SettingsTests(SpaVersionTestCase):
     def test_override_settings_switches_store(self) -> None:
         """Settings are read at access time: two overrides, two stores, two versions."""
         first, second = fresh_settings(), fresh_settings()
@@ -248,11 +227,10 @@ class SettingsTests(SimpleTestCase):
 
     def test_fallback_is_stamped_until_the_store_has_a_release(self) -> None:
         """FALLBACK stamps a provisional value that the first real release replaces."""
-        spa = fresh_settings(FALLBACK="1; label=boot")
-        with override_settings(SPA_VERSION=spa):
-            self.assertTrue(self.client.get("/")["X-SPA-Version"].startswith("1; label=boot"))
-            release = bump(spa, "real")
-            self.assertEqual(self.client.get("/")["X-SPA-Version"], header_value(release))
+        self.use_settings(FALLBACK="1; label=boot")
+        self.assertTrue(self.client.get("/")["X-SPA-Version"].startswith("1; label=boot"))
+        release = self.bump("real")
+        self.get_once_stamped(release)  # the listener thread hears of the bump asynchronously
 
     def test_bad_settings_raise_improperly_configured(self) -> None:
         """A typo or a bad value is a clear ImproperlyConfigured naming the key."""
@@ -281,13 +259,7 @@ class SettingsTests(SimpleTestCase):
                 VersionMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]
 
 
-class CapabilityTests(SimpleTestCase):
-    def setUp(self) -> None:
-        self.spa = fresh_settings()
-        self.override = override_settings(SPA_VERSION=self.spa)
-        self.override.enable()
-        self.addCleanup(self.override.disable)
-
+class CapabilityTests(SpaVersionTestCase):
     def test_sync_and_async_capable_like_middleware_mixin(self) -> None:
         """With an async get_response it is a coroutine function (Django adds no thread hop); else sync."""
         from asgiref.sync import iscoroutinefunction
@@ -304,7 +276,7 @@ class CapabilityTests(SimpleTestCase):
 
     def test_head_endpoint_and_script_tag_off(self) -> None:
         """HEAD on the endpoint answers like GET; SCRIPT_PATH=None renders no script tag."""
-        release = bump(self.spa, "head")
+        release = self.bump("head")
         head = self.client.head("/__spa-version")
         self.assertEqual(head.status_code, 200)
         self.assertEqual(head["X-SPA-Version"], header_value(release))

@@ -7,29 +7,30 @@ from __future__ import annotations
 import os
 from unittest import mock
 
-from django.test import SimpleTestCase, override_settings
-
-from .support import bump, fresh_settings, header_value
+from .support import SpaVersionTestCase, header_value
 
 
-class SlotTests(SimpleTestCase):
+class SlotTests(SpaVersionTestCase):
+    # Each test has a namespace of its own (SpaVersionTestCase): its listener starts with this env.
+
     def test_the_declared_slot_is_stamped(self) -> None:
-        spa = fresh_settings()  # a namespace of its own: a listener started with this env
-        with mock.patch.dict(os.environ, {"SPA_VERSION_SLOT": "green"}), override_settings(SPA_VERSION=spa):
-            release = bump(spa, "slot-1")
+        """SPA_VERSION_SLOT is stamped as ``; slot=<slot>``."""
+        with mock.patch.dict(os.environ, {"SPA_VERSION_SLOT": "green"}):
+            release = self.bump("slot-1")
             response = self.client.get("/")
         self.assertEqual(response["X-SPA-Version"], header_value(release) + "; slot=green")
 
     def test_no_slot_no_parameter(self) -> None:
-        spa = fresh_settings()
-        with mock.patch.dict(os.environ, {"SPA_VERSION_SLOT": ""}), override_settings(SPA_VERSION=spa):
-            release = bump(spa, "plain-1")
+        """An empty SPA_VERSION_SLOT stamps no slot parameter at all."""
+        with mock.patch.dict(os.environ, {"SPA_VERSION_SLOT": ""}):
+            release = self.bump("plain-1")
             response = self.client.get("/")
         self.assertEqual(response["X-SPA-Version"], header_value(release))
 
     def test_the_slot_setting_wins_over_the_environment(self) -> None:
-        spa = fresh_settings(SLOT="blue")
-        with mock.patch.dict(os.environ, {"SPA_VERSION_SLOT": "green"}), override_settings(SPA_VERSION=spa):
-            release = bump(spa, "setting-1")
+        """The SLOT setting is stamped, not SPA_VERSION_SLOT."""
+        self.use_settings(SLOT="blue")
+        with mock.patch.dict(os.environ, {"SPA_VERSION_SLOT": "green"}):
+            release = self.bump("setting-1")
             response = self.client.get("/")
         self.assertEqual(response["X-SPA-Version"], header_value(release) + "; slot=blue")

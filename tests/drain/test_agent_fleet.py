@@ -30,6 +30,11 @@ from tests.support.servers import (
 )
 
 
+async def agent_says(port: int, reply: bytes) -> bool:
+    """Whether one agent check now gets *reply*."""
+    return await ask_agent(port) == reply
+
+
 async def ask_agent(port: int) -> bytes:
     """One agent check, the way HAProxy does it: connect, read until the agent closes."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
@@ -70,16 +75,10 @@ async def test_in_process_agent_says_ready_then_drain_after_a_bump(app_name: str
         assert await ask_agent(port) == b"up ready 100%\n"
         await store.bump("B")
 
-        async def drained() -> bool:
-            return await ask_agent(port) == b"drain\n"
-
-        await _poll(drained)
+        await async_wait_for(lambda: agent_says(port, b"drain\n"), interval=0.05)
         await store.bump("A")  # a rollback makes it ready again
 
-        async def ready() -> bool:
-            return await ask_agent(port) == b"up ready 100%\n"
-
-        await _poll(ready)
+        await async_wait_for(lambda: agent_says(port, b"up ready 100%\n"), interval=0.05)
     # Stopped with the server: nothing listens any more.
     with pytest.raises(OSError):
         await ask_agent(port)
@@ -96,18 +95,7 @@ async def test_pending_build_is_drained_by_the_agent_and_warms_up_when_live(app_
         assert await ask_agent(port) == b"drain\n"
         await store.bump("B")
 
-        async def warming() -> bool:
-            return await ask_agent(port) == b"up ready 10%\n"
-
-        await _poll(warming)
-
-
-async def _poll(check: object, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+        await async_wait_for(lambda: agent_says(port, b"up ready 10%\n"), interval=0.05)
 
 
 @pytest.fixture
@@ -138,16 +126,10 @@ async def test_standalone_agent_command_follows_the_store(agent_proc: tuple[int,
     """``spa-version agent --port N --build A`` says ready, then drain once ``bump B`` lands."""
     port, env = agent_proc
 
-    async def ready() -> bool:
-        return await ask_agent(port) == b"up ready 100%\n"
-
-    await _poll(ready)
+    await async_wait_for(lambda: agent_says(port, b"up ready 100%\n"), interval=0.05)
     assert (await asyncio.to_thread(run_cli, "bump", "B", env=env)).returncode == 0
 
-    async def drained() -> bool:
-        return await ask_agent(port) == b"drain\n"
-
-    await _poll(drained)
+    await async_wait_for(lambda: agent_says(port, b"drain\n"), interval=0.05)
 
 
 # -- fleet ---------------------------------------------------------------------------------
@@ -281,10 +263,7 @@ async def test_a_stale_build_hands_over_before_it_drains(app_name: str) -> None:
         if liveness.stale_for() < 1.5:
             assert reply == b"up ready 100%\n"
 
-        async def drained() -> bool:
-            return await ask_agent(port) == b"drain\n"
-
-        await _poll(drained)
+        await async_wait_for(lambda: agent_says(port, b"drain\n"), interval=0.05)
         assert liveness.stale_for() >= 1.5
         with pytest.raises(InvalidStatus) as refused:
             await websockets.connect(server.ws_url + "/ws", open_timeout=10)

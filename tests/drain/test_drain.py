@@ -154,7 +154,7 @@ async def test_stale_handshakes_can_be_accepted_and_are_then_drained(store: Stor
     mw, _ = build_middleware(store, drain_grace=0.2, drain_window=0.1, drain_stale_status=None)
     with ThreadedUvicorn(mw) as server:
         await store.bump("B")
-        await async_wait_for(lambda: mw.deployment.drain is not None and mw.deployment.drain._swept)
+        await async_wait_for(lambda: mw.deployment.drain is not None and mw.deployment.drain.swept)
         [client] = await open_clients(server.ws_url + "/ws", 1)
         await async_wait_for(lambda: client.closed_at is not None, timeout=10)
         assert client.code == CLOSE_CODE_DRAIN
@@ -170,8 +170,8 @@ async def test_a_pending_build_drains_nothing(store: Store) -> None:
         await store.bump("C")
         await async_wait_for(lambda: mw.current.release is not None and mw.current.release.label == "C")
         assert mw.deployment.state == PENDING
-        # The drain task never starts for a pending build (no timing involved).
-        assert mw.deployment.drain is not None and mw.deployment.drain._task is None
+        # The drain never starts for a pending build (no timing involved).
+        assert mw.deployment.drain is not None and not mw.deployment.drain.started
         assert client.closed_at is None
         await close_clients([client])
 
@@ -269,7 +269,7 @@ async def test_a_close_the_server_refuses_does_not_count_as_closed() -> None:
     served = asyncio.create_task(drain.serve({"type": "websocket"}, inbox.get, server_send, app))
     await async_wait_for(lambda: drain.open_count == 1)
     current.offer(_release(2, "B"))  # stale: the drain starts and tries to close
-    await async_wait_for(lambda: drain._swept)
+    await async_wait_for(lambda: drain.swept)
     assert refused[:2] == [CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK]
     assert drain.open_count == 1 and drain.closed_count == 0 and emptied == []
     inbox.put_nowait({"type": "websocket.disconnect", "code": 1006})  # the connection ends
@@ -305,7 +305,7 @@ async def test_a_server_that_refuses_1012_gets_4012_with_the_same_reason() -> No
     await async_wait_for(lambda: drain.open_count == 2)
     new = _release(2, "B")
     current.offer(new)
-    await async_wait_for(lambda: drain._swept)
+    await async_wait_for(lambda: drain.swept)
     assert sent == [(CLOSE_CODE_DRAIN_FALLBACK, close_reason(new))] * 2
     assert drain.close_code == CLOSE_CODE_DRAIN_FALLBACK
     assert drain.open_count == 0 and drain.closed_count == 2

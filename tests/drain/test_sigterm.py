@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -13,15 +12,9 @@ from pathlib import Path
 
 from spa_version.protocol import CLOSE_CODE_DRAIN, parse_header
 from tests.drain.conftest import close_clients, open_clients
-from tests.support.servers import async_wait_for, free_port, run_cli, wait_for
+from tests.support.servers import async_wait_for, free_port, port_open, run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def test_sigterm_closes_sockets_with_1012_spread_before_uvicorn_shuts_down(tmp_path: Path) -> None:
@@ -44,7 +37,7 @@ async def test_sigterm_closes_sockets_with_1012_spread_before_uvicorn_shuts_down
     command = [sys.executable, "-m", "uvicorn", "tests.e2e_haproxy.app:app", "--port", str(port)]
     proc = subprocess.Popen([*command, "--log-level", "warning"], cwd=ROOT, env=env)
     try:
-        wait_for(lambda: _port_open(port), timeout=30)
+        wait_for(lambda: port_open(port), timeout=30)
         clients = await open_clients(f"ws://127.0.0.1:{port}/ws", count)
         proc.send_signal(signal.SIGTERM)
         await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=20)

@@ -29,15 +29,22 @@ import websockets
 from websockets.exceptions import InvalidHandshake
 
 from spa_version.protocol import CLOSE_CODE_DRAIN, parse_header
+from tests.e2e_haproxy.support import BLUE, GREEN, start_app_server, stop_all
 from tests.support.epochs import bumped_epoch
-from tests.support.servers import RedisServer, async_wait_for, cli_command, free_port, run_cli, wait_for
+from tests.support.servers import (
+    RedisServer,
+    async_wait_for,
+    cli_command,
+    free_port,
+    port_open,
+    run_cli,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "haproxy" / "haproxy.cfg"
 DOC = ROOT / "docs" / "deploy-haproxy.md"
 
-BLUE = ("blue1", "blue2")
-GREEN = ("green1", "green2")
 CLIENTS = 200
 AGENT_INTER = 1.0  # seconds: below inter x (rise - 1) = 2 s (docs/deploy-haproxy.md, Timing)
 # Issue #5: "HAProxy marks blue DRAIN within the agent interval". Blue says "drain" at
@@ -74,12 +81,6 @@ class Fleet:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture
 def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
     if shutil.which("haproxy") is None:
@@ -102,48 +103,22 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
             fleet.addrs[name] = haproxy_env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
             haproxy_env[f"{name.upper()}_AGENT_PORT"] = str(agent_port)
             env = {
-                **os.environ,
                 **store_env,
-                "SPA_VERSION_BUILD": "A" if name in BLUE else "B",
-                "SPA_VERSION_SLOT": "blue" if name in BLUE else "green",
                 "SPA_VERSION_AGENT_PORT": str(agent_port),
-                "E2E_SERVER": name,
                 "E2E_DRAIN_GRACE": str(GRACE),
                 "E2E_DRAIN_WINDOW": str(WINDOW),
                 "E2E_HEARTBEAT": "1",
             }
-            fleet.procs[name] = subprocess.Popen(
-                [
-                    *cli_command()[:1],
-                    "-m",
-                    "uvicorn",
-                    "tests.e2e_haproxy.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
+            fleet.procs[name] = start_app_server(name, port, env)
         for port in ports.values():
-            wait_for(lambda port=port: _port_open(port), timeout=30)  # type: ignore[misc]
+            wait_for(lambda port=port: port_open(port), timeout=30)  # type: ignore[misc]
         fleet.procs["haproxy"] = subprocess.Popen(
             ["haproxy", "-db", "-f", str(CONFIG)], env={**os.environ, **haproxy_env}, cwd=tmp
         )
-        wait_for(lambda: _port_open(front_port) and os.path.exists(fleet.stats_socket), timeout=15)
+        wait_for(lambda: port_open(front_port) and os.path.exists(fleet.stats_socket), timeout=15)
         yield fleet
     finally:
-        for proc in fleet.procs.values():
-            proc.terminate()
-        for proc in fleet.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_all(fleet.procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -259,14 +234,16 @@ async def run_http_load(base: str, log: HttpLog, stop: asyncio.Event) -> None:
 
 async def bump_landed(addr: str, label: str, timeout: float) -> int:
     """Poll one app server's version endpoint directly until it serves *label*; its epoch."""
-    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=f"http://{addr}", timeout=5) as http:
-        while time.monotonic() < deadline:
+
+        async def epoch() -> int | None:
             release = (await http.get("/__spa-version")).json()
-            if release is not None and release["label"] == label:
-                return int(release["epoch"])
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"the bump did not reach {addr} within {timeout} s")
+            return int(release["epoch"]) if release is not None and release["label"] == label else None
+
+        landed: int = await async_wait_for(
+            epoch, timeout=timeout, message=f"the bump did not reach {addr} within {timeout} s"
+        )
+        return landed
 
 
 # -- the tests --------------------------------------------------------------------------

@@ -24,9 +24,25 @@ from string import Template
 
 import pytest
 
-from tests.e2e_haproxy.test_blue_green import BLUE, GREEN, _port_open
-from tests.e2e_haproxy.test_pinning import PinLog, pinned_load, served_by, ws_server
-from tests.support.servers import RedisServer, async_wait_for, cli_command, free_port, run_cli, wait_for
+from tests.e2e_haproxy.support import (
+    BLUE,
+    GREEN,
+    assert_only_blue_pins_reach_blue,
+    pinned_traffic,
+    served_by,
+    start_app_server,
+    stop_all,
+    stop_slot,
+)
+from tests.support.servers import (
+    RedisServer,
+    async_wait_for,
+    cli_command,
+    free_port,
+    port_open,
+    run_cli,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "nginx" / "nginx.conf"
@@ -75,35 +91,10 @@ def nginx_fleet(redis: RedisServer, app_name: str) -> Iterator[NginxFleet]:
         for name in BLUE + GREEN:
             port = free_port()
             fleet.addrs[name] = f"127.0.0.1:{port}"
-            env = {
-                **os.environ,
-                **store_env,
-                "SPA_VERSION_BUILD": "A" if name in BLUE else "B",
-                "SPA_VERSION_SLOT": "blue" if name in BLUE else "green",
-                "E2E_SERVER": name,
-                "E2E_HEARTBEAT": "1",
-                "E2E_DRAIN_GRACE": "2",
-                "E2E_DRAIN_WINDOW": "2",
-            }
-            env.pop("SPA_VERSION_AGENT_PORT", None)
-            fleet.procs[name] = subprocess.Popen(
-                [
-                    *cli_command()[:1],
-                    "-m",
-                    "uvicorn",
-                    "tests.e2e_haproxy.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],  # fmt: skip
-                cwd=ROOT,
-                env=env,
-            )
+            env = {**store_env, "E2E_HEARTBEAT": "1", "E2E_DRAIN_GRACE": "2", "E2E_DRAIN_WINDOW": "2"}
+            fleet.procs[name] = start_app_server(name, port, env)
         for addr in fleet.addrs.values():
-            wait_for(lambda addr=addr: _port_open(int(addr.rsplit(":", 1)[1])), timeout=30)  # type: ignore[misc]
+            wait_for(lambda addr=addr: port_open(int(addr.rsplit(":", 1)[1])), timeout=30)  # type: ignore[misc]
         values = {f"{name.upper()}_ADDR": addr for name, addr in fleet.addrs.items()}
         values["FRONTEND_ADDR"] = fleet.frontend
         (prefix / "nginx.conf").write_text(Template(CONFIG.read_text()).safe_substitute(values))
@@ -112,18 +103,10 @@ def nginx_fleet(redis: RedisServer, app_name: str) -> Iterator[NginxFleet]:
         fleet.procs["nginx"] = subprocess.Popen(
             [nginx, "-p", str(prefix), "-c", "nginx.conf", "-g", "daemon off;"], cwd=prefix
         )
-        wait_for(lambda: _port_open(front_port), timeout=15)
+        wait_for(lambda: port_open(front_port), timeout=15)
         yield fleet
     finally:
-        for proc in fleet.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGQUIT if proc is fleet.procs.get("nginx") else signal.SIGTERM)
-        for proc in fleet.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_all(fleet.procs, {"nginx": signal.SIGQUIT})  # nginx's graceful shutdown
         shutil.rmtree(prefix, ignore_errors=True)
 
 
@@ -131,15 +114,11 @@ async def test_nginx_pins_requests_to_their_slot_until_it_stops(nginx_fleet: Ngi
     fleet = nginx_fleet
     base = f"http://{fleet.frontend}"
     assert await served_by(base, {}) <= set(BLUE)
-    stop = asyncio.Event()
-    pinned = [PinLog() for _ in range(3)]
-    unpinned = PinLog()
     # nginx's reload (the switch) closes the client connections its old workers kept
     # alive; a request sent on one at that instant sees a close without a response, and
     # a browser sends it again. The clients here do the same, once (PinLog.retried).
-    tasks = [asyncio.ensure_future(pinned_load(base, "blue", log, stop, retry_closed=True)) for log in pinned]
-    tasks.append(asyncio.ensure_future(pinned_load(base, "", unpinned, stop, retry_closed=True)))
-    try:
+    async with pinned_traffic(base, "blue", "blue", "blue", "", retry_closed=True) as logs:
+        *pinned, unpinned = logs
         await async_wait_for(lambda: all(len(log.served) > 5 for log in pinned), timeout=15, interval=0.05)
         # The switch: nginx's live upstream to green (a reload), then the bump.
         fleet.switch(GREEN)
@@ -147,45 +126,26 @@ async def test_nginx_pins_requests_to_their_slot_until_it_stops(nginx_fleet: Ngi
             *cli_command("bump", "B"), env={**os.environ, **fleet.env}, stdout=asyncio.subprocess.DEVNULL
         )
         assert await bump.wait() == 0
-        await async_wait_for(lambda: _recent(unpinned) and _recent(unpinned) <= set(GREEN), timeout=20)
+        await async_wait_for(lambda: (recent := unpinned.recent(0.3)) and recent <= set(GREEN), timeout=20)
         switched = time.monotonic()
         await async_wait_for(
             lambda: all(any(at > switched for at, _ in log.served) for log in pinned), timeout=10
         )
         # Blue is stale now: pinned requests still reach it, everything else reaches green.
-        assert await served_by(base, {"X-SPA-Pin": "blue"}, n=20) == set(BLUE)
-        assert await served_by(base, {"X-SPA-Pin": "blue ,green"}) <= set(BLUE)
-        assert await served_by(base, {"X-SPA-Pin": "blue"}, method="POST") <= set(BLUE)
-        for headers in ({}, {"X-SPA-Pin": "green"}, {"X-SPA-Pin": "purple"}, {"X-SPA-Pin": "Blue"},
-                        {"X-SPA-Pin": "blue!"}, {"X-SPA-Pin": ""}, {"X-SPA-Pin": ",blue"}):  # fmt: skip
-            assert await served_by(base, headers) <= set(GREEN), headers
-        for _ in range(4):
-            assert await ws_server(fleet.frontend, {"X-SPA-Pin": "blue"}) in GREEN
+        await assert_only_blue_pins_reach_blue(fleet.frontend, blue_requests=20)
 
         # Blue stops: the pinned load goes on, answered by green.
         stopped = time.monotonic()
-        for name in BLUE:
-            fleet.procs[name].terminate()
-        for name in BLUE:
-            await asyncio.get_running_loop().run_in_executor(None, fleet.procs[name].wait, 20)
+        await stop_slot(fleet.procs, BLUE)
         mark = time.monotonic()
         await async_wait_for(
             lambda: all(sum(at > mark for at, _ in log.served) > 10 for log in pinned), timeout=20
         )
-    finally:
-        stop.set()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert [r for r in results if isinstance(r, BaseException)] == []
     phases = f"switched at {switched:.3f}, blue stopped at {stopped:.3f}"
-    assert [f for log in [*pinned, unpinned] for f in log.failures] == [], phases
+    assert [f for log in logs for f in log.failures] == [], phases
     # Only the reload closes connections: never blue's stop (nginx opens a fresh upstream
     # connection per request and passes a refused one to the next server).
-    assert all(at < stopped for log in [*pinned, unpinned] for at in log.retried)
+    assert all(at < stopped for log in logs for at in log.retried)
     served = [(at, server) for log in pinned for at, server in log.served]
     assert {server for at, server in served if switched < at < stopped} == set(BLUE)
     assert {server for at, server in served if at > mark} <= set(GREEN)
-
-
-def _recent(log: PinLog) -> set[str]:
-    now = time.monotonic()
-    return {server for at, server in log.served if at > now - 0.3}

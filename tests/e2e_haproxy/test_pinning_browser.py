@@ -9,7 +9,6 @@ reach green; at its next route change it reloads into green.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from tests.e2e_haproxy.test_blue_green import BLUE, GREEN, Fleet, server_status
-from tests.e2e_haproxy.test_pinning import _blue_down, switch_to_green
+from tests.e2e_haproxy.test_pinning import blue_down, switch_to_green
+from tests.support.browser import eventually
 from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.redis]
@@ -43,22 +43,6 @@ async def pages(browser: Browser) -> AsyncIterator[Any]:
 
 async def js(page: Page, expression: str) -> Any:
     return await page.evaluate(expression)
-
-
-async def eventually(page: Page, expression: str, timeout: float = 20.0) -> Any:
-    """Poll a JS expression until truthy (a page load in between is just "not yet")."""
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = await page.evaluate(expression)
-            if value:
-                return value
-        except Exception:  # the page is navigating
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {expression}")
-        await asyncio.sleep(0.05)
 
 
 async def results_since(page: Page, start: int) -> list[dict[str, Any]]:
@@ -107,7 +91,7 @@ async def test_an_old_tab_stays_on_its_slot_until_it_is_gone(fleet: Fleet, pages
         fleet.procs[name].terminate()
     for name in BLUE:
         fleet.procs[name].wait(timeout=20)
-    await async_wait_for(lambda: _blue_down(fleet), timeout=20, interval=0.1)
+    await async_wait_for(lambda: blue_down(fleet), timeout=20, interval=0.1)
     mark = await js(old, "window.results.length")
     await eventually(old, f"window.results.length > {mark} + 10")
     after = await results_since(old, mark)

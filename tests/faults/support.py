@@ -17,7 +17,7 @@ from typing import Any
 import redis as sync_redis
 
 from spa_version import VersionMiddleware
-from tests.support.servers import ThreadedUvicorn, free_port
+from tests.support.servers import ThreadedUvicorn, free_port, wait_for
 
 #: Every app in this suite re-reads the store this often, so "served within resync
 #: interval + slack after the fault heals" is a short, meaningful bound.
@@ -181,16 +181,19 @@ class Traffic:
 
     def wait_for_epoch(self, epoch: int, timeout: float) -> None:
         """Wait until the responses carry *epoch* or newer; fail after *timeout* seconds."""
-        deadline = time.monotonic() + timeout
         start = len(self.seen)
-        while time.monotonic() < deadline:
+
+        def served() -> bool:
             recent = [v for v in self.seen[start:] if v is not None]
-            if recent and int(recent[-1].split(";", 1)[0]) >= epoch:
-                return
-            time.sleep(0.02)
-        raise AssertionError(
-            f"epoch {epoch} not served within {timeout} s; last header {self.seen[-1:]!r}, "
-            f"failures {self.failures[:3]!r}"
+            return bool(recent) and int(recent[-1].split(";", 1)[0]) >= epoch
+
+        wait_for(
+            served,
+            timeout=timeout,
+            message=lambda: (
+                f"epoch {epoch} not served within {timeout} s; last header {self.seen[-1:]!r}, "
+                f"failures {self.failures[:3]!r}"
+            ),
         )
 
 

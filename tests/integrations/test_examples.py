@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from playwright.async_api import Browser
 
 from spa_version.assets import load_script
 from tests.support.epochs import bumped_epoch
-from tests.support.servers import free_port, run_cli, wait_for
+from tests.support.servers import async_wait_for, free_port, run_cli, wait_for
 
 from .support import ws_echo_version
 
@@ -92,8 +90,9 @@ async def test_example_shows_meta_helper_and_websocket(example: tuple[str, str, 
         assert '<script src="/__spa-version.js" defer></script>' in page.text
         assert page.headers["x-spa-version"] == f"{first}; label=ex-1; policy=next-navigation"
         script = await client.get("/__spa-version.js")
-        # The helper ships in built packages (issue 3); a checkout without it answers 404.
-        assert script.status_code == (404 if load_script() is None else 200)
+        # The package ships the helper (tests/test_dependency_hygiene.py checks the wheel).
+        asset = load_script()
+        assert asset is not None and (script.status_code, script.content) == (200, asset.body)
         assert (await client.get(api_path)).headers["x-spa-version"].startswith(f"{first}; label=ex-1;")
         ws_url = url.replace("http://", "ws://") + ws_path
         assert (await ws_echo_version(ws_url) or "").startswith(f"{first}; label=ex-1;")
@@ -101,12 +100,14 @@ async def test_example_shows_meta_helper_and_websocket(example: tuple[str, str, 
         second = bumped_epoch(run_cli("bump", "--json", "ex-2", env=env))
         assert second > first
 
-        deadline = time.monotonic() + 15  # the file store is polled: a bump lands within a second or two
-        latest = ""
-        while time.monotonic() < deadline and not latest.startswith(f"{second}; label=ex-2;"):
-            await asyncio.sleep(0.05)
-            latest = (await client.get(api_path)).headers["x-spa-version"]
-        assert latest.startswith(f"{second}; label=ex-2;"), latest
+        seen: list[str] = []
+
+        async def landed() -> bool:
+            seen.append((await client.get(api_path)).headers["x-spa-version"])
+            return seen[-1].startswith(f"{second}; label=ex-2;")
+
+        # The file store is polled: a bump lands within a second or two.
+        await async_wait_for(landed, timeout=15, interval=0.05, message=lambda: f"last header: {seen[-1:]}")
         # The page rendered now has the same version in its meta tag as in its header.
         assert f'content="{second}; label=ex-2;' in (await client.get("/")).text
         assert (await ws_echo_version(ws_url) or "").startswith(f"{second}; label=ex-2;")
@@ -117,8 +118,6 @@ async def test_example_page_in_chromium(
     browser: Browser, example: tuple[str, str, str, dict[str, str]]
 ) -> None:
     """In a real tab: the websocket echoes, and after a bump the helper shows the new-version banner."""
-    if load_script() is None:
-        pytest.skip("the JS helper is not built into this checkout (issue 3)")
     url, _, _, env = example
     first = json.loads(run_cli("get", "--json", env=env).stdout)["epoch"]  # the fixture's ex-1
     tab = await browser.new_page()
@@ -131,10 +130,12 @@ async def test_example_page_in_chromium(
         assert await tab.evaluate("window.SpaVersion.start().baseline") == first
         assert not await tab.is_visible("#banner")
         second = bumped_epoch(run_cli("bump", "--json", "ex-2", env=env))
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not (await tab.inner_text("#seen")).startswith(f"{second};"):
+
+        async def seen_by_an_api_call() -> bool:
             await tab.click("#call")  # an API call: its response carries the new header once it lands
-            await asyncio.sleep(0.2)
+            return (await tab.inner_text("#seen")).startswith(f"{second};")
+
+        await async_wait_for(seen_by_an_api_call, timeout=15, interval=0.2)
         assert (await tab.inner_text("#seen")).startswith(f"{second}; label=ex-2;")
         await tab.wait_for_selector("#banner", state="visible", timeout=5000)
         assert await tab.inner_text("#new") == f"{second} (ex-2)"

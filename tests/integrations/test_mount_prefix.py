@@ -6,14 +6,12 @@ mount, and the script tag the template renders carries the prefix.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from spa_version import VersionMiddleware, open_store
 from spa_version.middleware import route_path
 from spa_version.release import Release
 from spa_version.templating import install
-from tests.support.servers import ThreadedUvicorn, free_port, run_cli, wait_for
+from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 UVICORN = str(Path(sys.executable).parent / "uvicorn")
@@ -151,10 +149,11 @@ def test_uvicorn_root_path_process(
 
 async def poll_epoch(client: httpx.AsyncClient, url: str, epoch: int, timeout: float = 10.0) -> None:
     """Read the endpoint until it serves *epoch*; fail after *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while ((await client.get(url)).json() or {}).get("epoch") != epoch:
-        assert time.monotonic() < deadline, f"{url} never served epoch {epoch}"
-        await asyncio.sleep(0.02)
+
+    async def served() -> bool:
+        return bool(((await client.get(url)).json() or {}).get("epoch") == epoch)
+
+    await async_wait_for(served, timeout=timeout, message=f"{url} never served epoch {epoch}")
 
 
 async def _items(request: Any) -> PlainTextResponse:

@@ -68,9 +68,9 @@ async def test_wrong_ca_fails_closed_with_a_clear_message(
     """A CA that did not sign the server's certificate: every operation is refused, clearly."""
     store = open_store(tls_redis.tls_url(tls_files.other_ca, socket_timeout=2), app=app_name)
     try:
-        with pytest.raises(StoreError, match="TLS certificate verification failed") as caught:
+        # The message says what failed, and which option to check.
+        with pytest.raises(StoreError, match=r"TLS certificate verification failed.*ssl_ca_certs"):
             await store.get()
-        assert "ssl_ca_certs" in str(caught.value)
         with pytest.raises(StoreError, match="TLS certificate verification failed"):
             await store.bump("never")
     finally:

@@ -18,8 +18,7 @@ from spa_version import open_store
 from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, format_header
 from spa_version.release import Release
 from tests.drain.conftest import Client, close_clients, open_clients
-from tests.servers.support import SERVERS, ServerProcess
-from tests.support.servers import async_wait_for, cli_command, run_cli
+from tests.support.servers import SERVERS, ServerProcess, async_wait_for, cli_command, run_cli
 
 pytestmark = pytest.mark.slow
 

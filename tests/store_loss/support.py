@@ -128,8 +128,8 @@ class Workers:
         started = time.monotonic()
         last: dict[int, tuple[int, str | None] | None] = dict.fromkeys(self.pids)
         done: set[int] = set()
-        deadline = started + timeout
-        for _ in range(100_000):  # bounded in count as well as in time
+
+        def all_serve() -> bool:
             status, header, body = get(self.url, "/__pid")
             if status == 200 and header is not None:
                 pid = int(body)
@@ -137,12 +137,15 @@ class Workers:
                 last[pid] = (parsed.epoch, parsed.label)
                 if (parsed.epoch, parsed.label) == (epoch, label):
                     done.add(pid)
-            if done >= self.pids:
-                return time.monotonic() - started
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.005)
-        raise AssertionError(f"not every worker serves ({epoch}, {label}) within {timeout} s: {last}")
+            return done >= self.pids
+
+        wait_for(
+            all_serve,
+            timeout=timeout,
+            interval=0.005,
+            message=lambda: f"not every worker serves ({epoch}, {label}) within {timeout} s: {last}",
+        )
+        return time.monotonic() - started
 
     def warnings(self, text: str) -> int:
         """How many log lines of the workers contain *text*."""

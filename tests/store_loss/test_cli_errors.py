@@ -198,14 +198,11 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
 def fill(directory: Path) -> Path:
     """Write a file until the file system says it is full; return it."""
     filler = directory / "filler"
-    with filler.open("wb", buffering=0) as f:  # unbuffered: close() has nothing left to write
-        try:
-            for _ in range(100_000):  # bounded: 256 KiB fill long before this
-                f.write(b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
-        else:
-            raise AssertionError("the tmpfs never filled up")
+    # Unbuffered: close() has nothing left to write.
+    with filler.open("wb", buffering=0) as f, pytest.raises(OSError) as full:
+        for _ in range(100_000):  # bounded: 256 KiB fill long before this
+            f.write(b"\0" * 4096)
+    assert full.value.errno == errno.ENOSPC, full.value
     return filler
 
 

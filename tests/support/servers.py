@@ -1,11 +1,14 @@
-"""Real servers for tests: a private redis-server, and uvicorn in a background thread."""
+"""Real servers for tests: a private redis-server, uvicorn in a background thread, each
+ASGI server of the matrix (docs/servers.md) as a process; and deadline waits for them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -13,9 +16,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+import httpx
 import uvicorn
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -25,28 +32,64 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll *predicate* until it returns something truthy; fail after *timeout* seconds."""
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:*port* right now."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+#: What a failed wait says: a text, or a function that builds it then (to show what was seen last).
+Message = str | Callable[[], str] | None
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, message: Message = None
+) -> Any:
+    """Poll *predicate* until it returns something truthy, and return that; fail (with
+    *message*, if given) after *timeout* seconds."""
     deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+    while not (result := predicate()):
+        _fail_after(deadline, timeout, predicate, message)
         time.sleep(interval)
+    return result
 
 
-async def async_wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """`wait_for` for coroutines: polls without blocking the event loop."""
-    deadline = time.monotonic() + timeout
-    while True:
+async def async_wait_for(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, message: Message = None
+) -> Any:
+    """`wait_for` for coroutines: polls without blocking the event loop. *predicate* may
+    be an ``async def`` (or return any awaitable): its result is awaited each round."""
+
+    async def check() -> Any:
         result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        return await result if inspect.isawaitable(result) else result
+
+    deadline = time.monotonic() + timeout
+    while not (result := await check()):
+        _fail_after(deadline, timeout, predicate, message)
         await asyncio.sleep(interval)
+    return result
+
+
+def _fail_after(deadline: float, timeout: float, predicate: object, message: Message) -> None:
+    if time.monotonic() > deadline:
+        text = message() if callable(message) else message
+        raise AssertionError(text or f"condition not met within {timeout} s: {predicate!r}")
+
+
+class _Loopback:
+    """A server on 127.0.0.1:``port``: its base URLs."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
 
 
 class RedisServer:
@@ -115,7 +158,7 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class ThreadedUvicorn:
+class ThreadedUvicorn(_Loopback):
     """uvicorn serving *app* on a free port from a background thread (a real server)."""
 
     def __init__(self, app: Any, **config: Any) -> None:
@@ -130,14 +173,6 @@ class ThreadedUvicorn:
         self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, **config)
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ThreadedUvicorn:
         self.thread.start()
@@ -174,3 +209,91 @@ def redis_server(*extra_args: str) -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+# -- each ASGI server of the matrix (docs/servers.md) as a real process -------------
+
+SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
+
+
+def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
+    """The command line a user runs for *kind*, serving *target* on 127.0.0.1:*port*."""
+    py = sys.executable
+    commands = {
+        "uvicorn": [py, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)],
+        "hypercorn": [py, "-m", "hypercorn", target, "--bind", f"127.0.0.1:{port}"],
+        "daphne": [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), target],
+        "granian": [
+            py, "-m", "granian", "--interface", "asgi", "--loop", "asyncio",
+            "--host", "127.0.0.1", "--port", str(port), target,
+        ],
+        # Django's development server (WSGI): *target* is the settings module.
+        "runserver": [
+            py, "-m", "django", "runserver", "--noreload", "--settings", target, f"127.0.0.1:{port}",
+        ],
+    }  # fmt: skip
+    return [*commands[kind], *extra]
+
+
+class ServerProcess(_Loopback):
+    """One server process; its stdout and stderr go to one file that `output` reads."""
+
+    def __init__(self, kind: str, env: dict[str, str], target: str = "tests.servers.apps:app", *extra: str):
+        self.kind = kind
+        self.port = free_port()
+        self.command = server_command(kind, self.port, target, *extra)
+        self.env = {**os.environ, **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+
+    def start(self) -> ServerProcess:
+        # Its own session, so that its workers (Hypercorn, Granian) go with it in __exit__.
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def get(self, path: str = "/") -> httpx.Response | None:
+        """One GET, or None while nothing answers yet."""
+        try:
+            return httpx.get(self.url + path, timeout=5)
+        except httpx.TransportError:
+            return None
+
+    def wait_serving(self, header: str, timeout: float = 30.0) -> None:
+        """Wait until the server answers stamped with *header* (or fail with its output)."""
+
+        def stamped() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"{self.kind} exited with {self.proc.returncode}:\n{self.output()}")
+            response = self.get()
+            return response is not None and response.headers.get("x-spa-version") == header
+
+        wait_for(stamped, timeout=timeout, interval=0.05)
+
+    def terminate(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the group this test started
+            self.proc.wait(timeout=10)
+        self._log.close()

@@ -115,6 +115,18 @@ class WebsocketDrain:
         """How many websockets of this process are open right now."""
         return len(self.sockets)
 
+    @property
+    def started(self) -> bool:
+        """Whether a drain has begun since the build last went stale (it may be over:
+        see `swept`). False again once the build is live or the process shuts down."""
+        return self._task is not None
+
+    @property
+    def swept(self) -> bool:
+        """Whether the drain has been through every socket that was open after the grace
+        (each closed, or still tracked where the server refused the close)."""
+        return self._swept
+
     # -- the event loop's side -------------------------------------------------
 
     def attach(self) -> None:

@@ -14,6 +14,14 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from .asgi_scope import (
+    CLIENT_QUERY_PARAM,
+    accept_takes_headers,
+    client_epoch,
+    header,
+    is_preflight,
+    route_path,
+)
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .cors import asgi_cors_for_own
 from .current import CurrentVersion, Snapshot
@@ -21,7 +29,7 @@ from .deploy import Deployment
 from .follower import Follower
 from .listener import Listener
 from .options import OptionArgs, Options
-from .protocol import CLOSE_CODE_STALE_CLIENT, parse_client_epoch, parse_client_query
+from .protocol import CLOSE_CODE_STALE_CLIENT
 from .responses import Answer, Responses, outdated, refuse_handshake, send_answer, stamp_headers
 from .stores import Store
 from .templating import ROOT_PATH_KEY
@@ -29,68 +37,14 @@ from .templating import ROOT_PATH_KEY
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM", "route_path"]
+__all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
 
 logger = logging.getLogger("spa_version")
-
-#: Browsers cannot set headers on a websocket handshake, so a client may send its
-#: epoch as this query parameter instead (docs/protocol.md).
-CLIENT_QUERY_PARAM = "spa-client-version"
-_CLIENT_QUERY_PARAM = CLIENT_QUERY_PARAM.encode("ascii")
 
 # The lifespan messages after which the listener must not run on (ASGI lifespan spec).
 _LIFESPAN_ENDS = frozenset(
     {"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"}
 )
-
-
-def route_path(path: str, root_path: str) -> str:
-    """*path* relative to *root_path*, the prefix an ASGI app is mounted at.
-
-    The ASGI spec (HTTP connection scope) has ``path`` include ``root_path``, and uvicorn
-    does so since 0.26 (``--root-path``), as Starlette's ``Mount`` does; older servers and
-    frameworks passed the path with the prefix already removed. Both are handled like
-    Starlette's own routing (``starlette._utils.get_route_path``): the prefix is removed
-    only where *path* starts with it at a segment boundary, and any other *path* is taken
-    as relative already. ``/api`` under ``/api`` is the mount's root, ``/``.
-    """
-    if root_path[-1] == "/":  # "/api/" names the same mount as "/api"
-        root_path = root_path.rstrip("/")
-    if path.startswith(root_path):
-        size = len(root_path)
-        if len(path) == size:
-            return "/"
-        if path[size] == "/":
-            return path[size:]
-    return path
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    """The request header *name*, its repeated lines joined into one list (RFC 9110 §5.3)."""
-    return b", ".join(value for key, value in scope["headers"] if key == name)
-
-
-def _is_preflight(scope: Scope) -> bool:
-    """Whether a request for the endpoint or the script is a CORS preflight (Fetch standard).
-
-    A browser's preflight, or our own question to the app's CORS layer (`spa_version.cors`),
-    is for the app's CORS layer to answer, not for us.
-    """
-    if scope["method"] != "OPTIONS":
-        return False
-    return any(key == b"access-control-request-method" for key, _ in scope["headers"])
-
-
-def _spec_allows_accept_headers(scope: Scope) -> bool:
-    # "If a server tells you it only supports version 2.0 of this spec, then sending
-    # headers with a WebSocket Accept message is an error" (ASGI spec 2.1); a missing
-    # spec_version means 2.0.
-    version = scope.get("asgi", {}).get("spec_version", "2.0")
-    try:
-        major, minor = (int(part) for part in str(version).split(".")[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (2, 1)
 
 
 class VersionMiddleware:
@@ -127,6 +81,7 @@ class VersionMiddleware:
         self._own_paths = (opts.endpoint, opts.script_path)
         self._expose = self.responses.expose
         self._merge_lengths = self.responses.merge_lengths
+        self._client_header = self.responses.client_header
 
     @property
     def running(self) -> bool:
@@ -171,19 +126,19 @@ class VersionMiddleware:
             def send_stamped(message: Message) -> Awaitable[None]:
                 if message["type"] == "http.response.start":
                     # Read at response time: a bump that landed mid-request is served.
-                    header = current.snapshot.header
-                    if header is not None:
+                    stamp = current.snapshot.header
+                    if stamp is not None:
                         headers = message.get("headers")
-                        if headers.__class__ is not list:
-                            message["headers"] = stamp_headers(headers, header, expose)
-                            return send(message)
                         # stamp_headers' common case, inlined: a list with no name as long
                         # as ours or ACAO's (Responses.merge_lengths) needs only the append.
-                        for key, _ in headers:
-                            if len(key) in merge_lengths:
-                                message["headers"] = stamp_headers(headers, header, expose)
+                        if headers.__class__ is list:
+                            for key, _ in headers:
+                                if len(key) in merge_lengths:
+                                    break
+                            else:
+                                message["headers"] = [*headers, stamp]
                                 return send(message)
-                        message["headers"] = [*headers, header]
+                        message["headers"] = stamp_headers(headers, stamp, expose)
                 return send(message)
 
             await self.app(scope, receive, send_stamped)
@@ -199,21 +154,23 @@ class VersionMiddleware:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         snapshot = self.current.snapshot
         minimum = snapshot.min_compatible
-        if minimum is not None and outdated(self._client_epoch(scope, websocket=True), minimum):
+        if minimum is not None and outdated(
+            client_epoch(scope, self._client_header, websocket=True), minimum
+        ):
             refusal = self.responses.stale(snapshot)
             await refuse_handshake(scope, receive, send, refusal, CLOSE_CODE_STALE_CLIENT)
             return
         stamp_accept = self.options.stamp_websocket
         if stamp_accept is None:
-            stamp_accept = _spec_allows_accept_headers(scope)
+            stamp_accept = accept_takes_headers(scope)
         current = self.current
 
         async def send_stamped(message: Message) -> None:
             kind = message["type"]
             if (kind == "websocket.accept" and stamp_accept) or kind == "websocket.http.response.start":
-                header = current.snapshot.header
-                if header is not None:
-                    message["headers"] = stamp_headers(message.get("headers"), header, None)
+                stamp = current.snapshot.header
+                if stamp is not None:
+                    message["headers"] = stamp_headers(message.get("headers"), stamp, None)
             await send(message)
 
         await self.deployment.serve_websocket(scope, receive, send_stamped, self.app)
@@ -222,23 +179,14 @@ class VersionMiddleware:
 
     def _refuses(self, scope: Scope, path: str, minimum: int) -> bool:
         """Whether this request is enforced and comes from a stale client (docs/protocol.md)."""
-        return self.responses.enforces(scope["method"], path) and outdated(self._client_epoch(scope), minimum)
-
-    def _client_epoch(self, scope: Scope, *, websocket: bool = False) -> int | None:
-        """The client's epoch: the highest valid one over its header lines and, for a
-        websocket, the query parameter too (browsers cannot set handshake headers)."""
-        epoch = parse_client_epoch(_header(scope, self.responses.client_header))
-        if websocket:
-            query = parse_client_query(scope.get("query_string", b""), _CLIENT_QUERY_PARAM)
-            if query is not None and (epoch is None or query > epoch):
-                epoch = query
-        return epoch
+        epoch = client_epoch(scope, self._client_header)
+        return self.responses.enforces(scope["method"], path) and outdated(epoch, minimum)
 
     async def _serve_own(self, scope: Scope, receive: Receive, send: Send, path: str, snap: Snapshot) -> None:
         """The version endpoint or the script; a CORS preflight for them goes on to the app."""
         answer = None
-        if not _is_preflight(scope):
-            answer = self.responses.own(path, scope["method"], _header(scope, b"if-none-match"), snap)
+        if not is_preflight(scope):
+            answer = self.responses.own(path, scope["method"], header(scope, b"if-none-match"), snap)
         if answer is None:
             await self.app(scope, receive, send)
         else:

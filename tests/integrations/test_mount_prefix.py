@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from spa_version import VersionMiddleware, open_store
-from spa_version.middleware import route_path
+from spa_version.asgi_scope import route_path
 from spa_version.release import Release
 from spa_version.templating import install
 from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for

@@ -272,7 +272,11 @@ async def test_file_store_directory_deleted(
         await asyncio.to_thread(workers.wait_all_serve, second, "v2", RESYNC + SLACK)
         tab = await open_tab(context, workers.url, second)
 
-        shutil.rmtree(directory)
+        # As `rm -rf` would, but in one step: the workers keep writing heartbeats into
+        # the directory, so deleting it file by file races with them (rmdir: not empty).
+        gone = directory.with_name("store-deleted")
+        directory.rename(gone)
+        shutil.rmtree(gone)
         result = run_cli("get", env=env)
         assert result.returncode == 0 and "has no release" in result.stdout, result
         # The workers keep what they hold, and report it in heartbeats written anew.

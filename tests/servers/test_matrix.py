@@ -127,6 +127,43 @@ async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, target: s
     assert "did not close in time" not in output  # nothing was left for the SIGTERM drain
 
 
+#: How each server is told the prefix it is mounted at (the ASGI ``root_path``).
+ROOT_PATH_FLAG = {
+    "uvicorn": "--root-path",
+    "hypercorn": "--root-path",
+    "daphne": "--root-path",
+    "granian": "--url-path-prefix",
+}
+#: The request paths at which the endpoint answers under the prefix /api. uvicorn puts
+#: ``root_path`` in front of the request's path itself (a proxy in front strips the prefix),
+#: so a request that still carries it is /api/api/... there and no route of the app.
+PREFIXES_ANSWERED = {
+    "uvicorn": ("",),
+    "hypercorn": ("", "/api"),
+    "daphne": ("", "/api"),
+    "granian": ("", "/api"),
+}
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_endpoint_and_script_under_a_root_path(kind: str, tmp_path: Path) -> None:
+    """Under ``root_path`` /api the endpoint and the script answer, stamped, at the paths
+    docs/servers.md gives for each server (docs/fastapi.md, "Mount prefixes")."""
+    env = _env(tmp_path)
+    first = _bump(env, "A")
+    with ServerProcess(kind, env, "tests.servers.apps:app", ROOT_PATH_FLAG[kind], "/api") as server:
+        server.wait_serving(format_header(first))
+        for prefix in PREFIXES_ANSWERED[kind]:
+            endpoint = server.get(prefix + "/__spa-version")
+            assert endpoint is not None and endpoint.status_code == 200, (prefix, endpoint, server.output())
+            assert endpoint.json()["epoch"] == first.epoch
+            assert endpoint.headers["x-spa-version"] == format_header(first)
+            script = server.get(prefix + "/__spa-version.js")
+            assert script is not None and script.status_code == 200, (prefix, script)
+            assert "javascript" in script.headers["content-type"]
+            assert script.headers["x-spa-version"] == format_header(first)
+
+
 @pytest.mark.parametrize(
     ("kind", "extra"), list(SIGTERM_CLOSE), ids=[" ".join([k, *e]) for k, e in SIGTERM_CLOSE]
 )

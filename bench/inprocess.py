@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             [
                 variant,
                 median(per_request[variant]),
+                min(per_request[variant]),
                 median(added),
                 f"{bare / median(per_request[variant]):.3f}",
             ]
@@ -130,14 +131,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = table(
         f"In process: µs per request, {args.rounds} alternating rounds of {args.requests:,} requests"
         " (naive and basehttp: a tenth as many)",
-        ["variant", "µs / request (median)", "µs added vs bare (median of per-round)", "bare / variant"],
+        [
+            "variant",
+            "µs / request (median)",
+            "µs / request (fastest round)",
+            "µs added vs bare (median of per-round)",
+            "bare / variant",
+        ],
         rows,
     )
     over_wrap = median([o - w for o, w in zip(per_request["ours"], per_request["wrap"], strict=True)])
+    # The fastest rounds show the code's own cost (timeit's reasoning: slower rounds are
+    # slower because of other work on the machine); the target is judged on the median.
+    fastest = min(per_request["ours"]) - min(per_request["wrap"])
     verdict = "met" if over_wrap <= TARGET_OVER_WRAP_US else "MISSED"
     line = (
-        f"Ours above `wrap`: {over_wrap:.3f} µs per request (median of per-round differences);"
-        f" target at most {TARGET_OVER_WRAP_US} µs: {verdict}.\n"
+        f"Ours above `wrap`: {over_wrap:.3f} µs per request (median of per-round differences;"
+        f" fastest rounds: {fastest:.3f} µs); target at most {TARGET_OVER_WRAP_US} µs: {verdict}.\n"
     )
     print(line, flush=True)
     text += "\n" + line
@@ -145,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "args": vars(args),
         "per_request_us": per_request,
         "ours_over_wrap_us": over_wrap,
+        "ours_over_wrap_fastest_us": fastest,
         "target_met": verdict == "met",
     }
     save("inprocess", data, text)

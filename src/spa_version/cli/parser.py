@@ -32,9 +32,10 @@ DESCRIPTIONS = {
         "higher epoch, so every worker and tab moves again."
     ),
     "watch": (
-        "Print each bump as it happens (Ctrl-C stops). The current release comes first, or "
-        "'no release yet' (on stderr with --json, whose stdout holds only releases). A store "
-        "that cannot be read at the start is an error (exit 1); a later outage is retried."
+        "Print each bump as it happens (Ctrl-C stops). The current release comes first. "
+        "Before any bump that is 'no release yet' (on stderr with --json, whose stdout holds "
+        "only releases). A store that cannot be read at the start is an error (exit 1); a "
+        "later outage is retried."
     ),
     "status": (
         "Show the fleet table: builds, live/stale, websockets left. It is read from the "

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from .current import CurrentVersion
 from .release import Release
@@ -27,7 +28,12 @@ _HEALTHY_AFTER = 10.0
 
 
 class Listener:
-    """Follows *store* and feeds each release to *current*."""
+    """Follows *store* and feeds each release to *current*.
+
+    Each failure is logged in a worker's words ("serving epoch N"), unless *on_error* is
+    given: then it is called with the error and the delay before the next try instead
+    (``spa-version watch`` says it in its own words).
+    """
 
     def __init__(
         self,
@@ -37,12 +43,14 @@ class Listener:
         resync_interval: float = 30.0,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
+        on_error: Callable[[Exception, float], None] | None = None,
     ) -> None:
         self.store = store
         self.current = current
         self.resync_interval = resync_interval
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.on_error = on_error
         #: Set once the store has been read successfully (even if it was empty).
         self.synced = asyncio.Event()
         #: How many times in a row `Store.listen` has failed.
@@ -139,16 +147,18 @@ class Listener:
                 self.failures += 1
                 self.last_error = str(exc) or type(exc).__name__
                 self._unreachable = isinstance(exc, StoreUnavailable)
-                level = logging.WARNING if isinstance(exc, StoreUnavailable) else logging.ERROR
-                logger.log(
-                    level,
-                    "spa-version: listener error (%s); serving epoch %s; retrying in %.1f s",
-                    self.last_error,
-                    getattr(self.current.release, "epoch", "none"),
-                    delay,
-                    # A traceback only for the unexpected; store errors explain themselves.
-                    exc_info=not isinstance(exc, StoreError),
-                )
+                if self.on_error is not None:
+                    self.on_error(exc, delay)
+                else:
+                    logger.log(
+                        logging.WARNING if isinstance(exc, StoreUnavailable) else logging.ERROR,
+                        "spa-version: listener error (%s); serving epoch %s; retrying in %.1f s",
+                        self.last_error,
+                        getattr(self.current.release, "epoch", "none"),
+                        delay,
+                        # A traceback only for the unexpected; store errors explain themselves.
+                        exc_info=not isinstance(exc, StoreError),
+                    )
                 await asyncio.sleep(delay)
 
 

@@ -65,6 +65,13 @@ async def bump(args: argparse.Namespace) -> int:
     label = args.label if args.label is not None else default_label()
     validate_label(label)  # before touching the store
     async with _opened(args) as store:
+        if (args.wait or args.wait_pinned) and store.fleet() is None:
+            # Before the bump: exit 2 promises the store untouched.
+            flag = "--wait-pinned" if args.wait_pinned else "--wait"
+            raise ValueError(
+                f"{flag} reads the heartbeats of the Redis or file store, and {store.display_url} "
+                "keeps none; nothing was bumped"
+            )
         result = await store.bump(
             label,
             policy=args.policy,
@@ -117,12 +124,28 @@ async def rollback(args: argparse.Namespace) -> int:
 async def watch(args: argparse.Namespace) -> int:
     """``watch``: print the current release, then each bump, until interrupted."""
     async with _opened(args) as store:
-        # The same supervised listener the middleware uses: a Redis blip is retried
-        # with backoff, not fatal.
+        # One read first, so a store that cannot be read fails like every other command
+        # (exit 1); only once it has been read is a later outage retried.
+        release = await _read_current(store)
+        if release is not None:
+            _print_release(release, args.json, flush=True)
+        elif args.json:  # stdout holds only releases
+            print(f"{PROG}: no release yet; waiting for the first bump", file=sys.stderr, flush=True)
+        else:
+            _print_release(None, False, flush=True)
         current = CurrentVersion(HEADER)
+        if release is not None:
+            current.offer(release)
         current.add_observer(lambda old, new: _print_release(new.release, args.json, flush=True))
-        await Listener(store, current).run()
+        # The same supervised listener the middleware uses: a Redis blip is retried with
+        # backoff, not fatal, and reported in the watch's words, not a worker's.
+        await Listener(store, current, on_error=_watch_error).run()
     return 0
+
+
+def _watch_error(exc: Exception, retry_in: float) -> None:
+    reason = str(exc) or type(exc).__name__
+    print(f"{PROG}: watch: store error ({reason}); retrying in {retry_in:.1f} s", file=sys.stderr, flush=True)
 
 
 async def status(args: argparse.Namespace) -> int:

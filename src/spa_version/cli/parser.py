@@ -31,7 +31,12 @@ DESCRIPTIONS = {
         "Bump back to an earlier release. The label and policy come back under a new, "
         "higher epoch, so every worker and tab moves again."
     ),
-    "watch": "Print each bump as it happens (Ctrl-C stops). The current release comes first.",
+    "watch": (
+        "Print each bump as it happens (Ctrl-C stops). The current release comes first. "
+        "Before any bump that is 'no release yet' (on stderr with --json, whose stdout holds "
+        "only releases). A store that cannot be read at the start is an error (exit 1); a "
+        "later outage is retried."
+    ),
     "status": (
         "Show the fleet table: builds, live/stale, websockets left. It is read from the "
         "heartbeats every process writes to the store (Redis or file store)."
@@ -63,6 +68,21 @@ def _positive_int(value: str) -> int:
     raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {value!r}")
 
 
+def _port(value: str) -> int:
+    # bind() accepts 0-65535, and 0 would pick a random port HAProxy cannot be told.
+    if value.isdigit() and 1 <= int(value) <= 65535:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a TCP port 1-65535, not {value!r}")
+
+
+def _not_empty(value: str) -> str:
+    # An empty --url or --app is an unset shell variable (--url "$URL"), not a request
+    # for the defaults. Empty environment variables count as unset (README, "The CLI").
+    if value:
+        return value
+    raise argparse.ArgumentTypeError("must not be empty (leave the option out for the default)")
+
+
 def _positive_float(value: str) -> float:
     try:
         number = float(value)
@@ -78,8 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS keeps a subcommand's copy of a global option from overwriting a value
     # given before the command; `parse_args` fills in the defaults afterwards.
     common = _Parser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help="store URL (env SPA_VERSION_URL)")
-    common.add_argument("--app", default=argparse.SUPPRESS, help="app namespace (env SPA_VERSION_APP)")
+    common.add_argument(
+        "--url", type=_not_empty, default=argparse.SUPPRESS, help="store URL (env SPA_VERSION_URL)"
+    )
+    common.add_argument(
+        "--app", type=_not_empty, default=argparse.SUPPRESS, help="app namespace (env SPA_VERSION_APP)"
+    )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
     parser = _Parser(
@@ -128,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", "fleet table: builds, live/stale, websockets left")
 
     agent = command("agent", "serve HAProxy's agent-check for a build")
-    agent.add_argument("--port", type=_positive_int, required=True, help="TCP port for agent-port")
+    agent.add_argument("--port", type=_port, required=True, help="TCP port for agent-port (1-65535)")
     agent.add_argument("--build", required=True, help="the label this app's processes run")
     agent.add_argument("--host", help="address to bind (env SPA_VERSION_AGENT_HOST, default 127.0.0.1)")
     agent.add_argument(

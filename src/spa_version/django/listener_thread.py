@@ -14,7 +14,8 @@ as the ASGI middleware does beside its own: the process heartbeats to the fleet,
 WSGI and ASGI Django processes show in ``spa-version status`` and ``bump --wait`` waits
 for them, and with a declared build (``BUILD`` / ``SPA_VERSION_BUILD``) it reports live,
 pending or stale and answers HAProxy's agent-check (``AGENT_PORT``). SIGTERM stays the
-server's: signal handlers belong to the main thread.
+server's: `hook_sigterm_for_exit` only removes the fleet record before the handler it
+found runs (docs/django.md, "Fleet status and the deploy switch").
 
 - **Lazy**: nothing starts until the first request (or template tag) needs it, so
   ``manage.py migrate`` and friends never connect to the store.
@@ -22,8 +23,9 @@ server's: signal handlers belong to the main thread.
   in the parent; threads do not survive ``fork()``, so a child notices (pid check, and
   an ``os.register_at_fork`` hook that also renews the locks, which a thread could have
   held at the moment of the fork) and starts its own.
-- **Stopped cleanly** at interpreter exit (``atexit``): the fleet records removed, the
-  listener tasks cancelled and awaited, the stores closed, the loop closed.
+- **Stopped cleanly** at interpreter exit (``threading``'s exit hooks, see
+  `_register_exit_stop`): the fleet records removed, the listener tasks cancelled and
+  awaited, the stores closed, the loop closed.
 """
 
 from __future__ import annotations

@@ -227,6 +227,8 @@ def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
             py, "-m", "granian", "--interface", "asgi", "--loop", "asyncio",
             "--host", "127.0.0.1", "--port", str(port), target,
         ],
+        # gunicorn's default sync worker (WSGI), one worker.
+        "gunicorn": [py, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         # Django's development server (WSGI): *target* is the settings module.
         "runserver": [
             py, "-m", "django", "runserver", "--noreload", "--settings", target, f"127.0.0.1:{port}",

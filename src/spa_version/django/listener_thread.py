@@ -14,7 +14,8 @@ as the ASGI middleware does beside its own: the process heartbeats to the fleet,
 WSGI and ASGI Django processes show in ``spa-version status`` and ``bump --wait`` waits
 for them, and with a declared build (``BUILD`` / ``SPA_VERSION_BUILD``) it reports live,
 pending or stale and answers HAProxy's agent-check (``AGENT_PORT``). SIGTERM stays the
-server's: signal handlers belong to the main thread.
+server's: `hook_sigterm_for_exit` only removes the fleet record before the handler it
+found runs (docs/django.md, "Fleet status and the deploy switch").
 
 - **Lazy**: nothing starts until the first request (or template tag) needs it, so
   ``manage.py migrate`` and friends never connect to the store.
@@ -22,8 +23,9 @@ server's: signal handlers belong to the main thread.
   in the parent; threads do not survive ``fork()``, so a child notices (pid check, and
   an ``os.register_at_fork`` hook that also renews the locks, which a thread could have
   held at the moment of the fork) and starts its own.
-- **Stopped cleanly** at interpreter exit (``atexit``): the fleet records removed, the
-  listener tasks cancelled and awaited, the stores closed, the loop closed.
+- **Stopped cleanly** at interpreter exit (``threading``'s exit hooks, see
+  `_register_exit_stop`): the fleet records removed, the listener tasks cancelled and
+  awaited, the stores closed, the loop closed.
 """
 
 from __future__ import annotations
@@ -32,16 +34,18 @@ import asyncio
 import atexit
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Hashable
+from types import FrameType
 
 from ..current import CurrentVersion
 from ..deploy import Deployment
 from ..follower import Follower
 from ..options import Options
 
-__all__ = ["Followed", "ListenerThread", "listener_thread", "stop_listener_thread"]
+__all__ = ["Followed", "ListenerThread", "hook_sigterm_for_exit", "listener_thread", "stop_listener_thread"]
 
 logger = logging.getLogger("spa_version")
 
@@ -149,6 +153,29 @@ class ListenerThread:
         for item in list(self._followed.values()):
             await item.follower.stop()
 
+    def leave_fleet(self, timeout: float = 2.0) -> None:
+        """Stop every deploy switch (heartbeat, record, agent), and keep following the store.
+
+        For `_on_sigterm`: it runs in a signal handler, so it takes no lock (the
+        interrupted code may hold one), and it waits at most *timeout* seconds.
+        """
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or self.pid != os.getpid() or not thread.is_alive():
+            return
+        deployments = [item.follower.deployment for item in list(self._followed.values())]
+        if not deployments:
+            return
+
+        async def stop_all() -> None:
+            await asyncio.gather(*(deployment.stop() for deployment in deployments))
+
+        future = asyncio.run_coroutine_threadsafe(stop_all(), loop)
+        try:
+            future.result(timeout)
+        except Exception:
+            future.cancel()
+            logger.warning("spa-version: removing the fleet record at SIGTERM did not finish")
+
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel and await every listener, close the stores, stop the thread. Idempotent."""
         with self._lock:
@@ -216,4 +243,69 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(stop_listener_thread)
+
+
+def _register_exit_stop() -> None:
+    """Stop the thread when the interpreter exits, while threads still run.
+
+    `atexit` is too late: by then `concurrent.futures` refuses new work ("cannot schedule
+    new futures after interpreter shutdown"), so a store doing its I/O through
+    `asyncio.to_thread` (the file store) could not remove the fleet record. The hooks of
+    ``threading._register_atexit`` run earlier, when the main thread ends (the same
+    hook `concurrent.futures` itself uses); `atexit` remains the fallback.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if callable(register):
+        try:
+            register(stop_listener_thread)
+            return
+        except RuntimeError:  # already shutting down
+            pass
+    atexit.register(stop_listener_thread)
+
+
+_register_exit_stop()
+
+# -- SIGTERM -----------------------------------------------------------------------------
+
+_sigterm_hooked_in: int | None = None  # the pid whose SIGTERM handler is `_on_sigterm`
+
+
+def hook_sigterm_for_exit() -> None:
+    """Make SIGTERM remove this process's fleet record, then do what it did before.
+
+    Some servers end a process on SIGTERM without Python's exit hooks: uvicorn shuts
+    down gracefully, then puts the default handler back and re-raises the signal
+    (uvicorn's ``Server.capture_signals``; docs/servers.md: "killed by SIGTERM"), and
+    runserver leaves SIGTERM's default action, which ends the process at once. So the
+    record is removed when the signal arrives (`ListenerThread.leave_fleet`, bounded),
+    before the handler found here runs: the server's own (uvicorn, gunicorn) with the same
+    arguments, or the default action, re-raised with the default handler back in place.
+    The server's shutdown and exit status do not change; requests in flight are still
+    stamped (the listener keeps following). Called from the middleware's ``__init__``,
+    which runs where the server loads Django: in the main thread under uvicorn,
+    gunicorn and ``runserver --noreload`` (signal handlers can only be set there), after
+    uvicorn has installed its handler. Once per process; never over ``SIG_IGN``.
+    """
+    global _sigterm_hooked_in
+    pid = os.getpid()
+    if _sigterm_hooked_in == pid or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None or previous is signal.SIG_IGN or getattr(previous, "_spa_version", False):
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        instance = _instance
+        if instance is not None and instance.pid == os.getpid():
+            instance.leave_fleet()
+        if callable(previous):
+            previous(signum, frame)
+            return
+        # The default action: end the process as the signal would have.
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    on_sigterm._spa_version = True  # type: ignore[attr-defined]
+    signal.signal(signal.SIGTERM, on_sigterm)
+    _sigterm_hooked_in = pid

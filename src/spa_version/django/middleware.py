@@ -34,7 +34,7 @@ from ..protocol import parse_client_epoch
 from ..responses import Answer, Responses, outdated
 from ..templating import SCOPE_KEY
 from .conf import get_config
-from .listener_thread import Followed, listener_thread
+from .listener_thread import Followed, hook_sigterm_for_exit, listener_thread
 
 __all__ = ["VersionMiddleware", "current_for", "stamp"]
 
@@ -183,6 +183,9 @@ class VersionMiddleware:
             raise ValueError("get_response must be provided.")
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
+        # A clean exit removes the fleet record, under uvicorn and runserver too (their
+        # SIGTERM skips the exit hooks): docs/django.md, "Fleet status and the deploy switch".
+        hook_sigterm_for_exit()
         if self.async_mode:
             # Tell Django's handler that __call__ returns a coroutine (as MiddlewareMixin does).
             markcoroutinefunction(self)

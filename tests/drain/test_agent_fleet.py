@@ -132,6 +132,18 @@ async def test_standalone_agent_command_follows_the_store(agent_proc: tuple[int,
     await async_wait_for(lambda: agent_says(port, b"drain\n"), interval=0.05)
 
 
+async def test_a_second_agent_on_the_same_port_is_refused(agent_proc: tuple[int, dict[str, str]]) -> None:
+    """Two builds must not answer HAProxy on one port by turns: the second agent exits 1, one line."""
+    port, env = agent_proc
+    await async_wait_for(lambda: agent_says(port, b"up ready 100%\n"), interval=0.05)
+    result = await asyncio.to_thread(run_cli, "agent", "--port", str(port), "--build", "B", env=env)
+    assert result.returncode == 1, result
+    assert result.stderr.count("\n") == 1 and "another agent" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    for _ in range(5):  # the first agent, alone on the port, keeps answering for build A
+        assert await agent_says(port, b"up ready 100%\n")
+
+
 # -- fleet ---------------------------------------------------------------------------------
 
 

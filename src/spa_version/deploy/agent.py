@@ -80,17 +80,22 @@ def liveness_reply(
 class AgentServer:
     """A TCP server on *host*:*port* that writes ``reply()`` to each connection and closes it."""
 
-    def __init__(self, reply: Callable[[], bytes | None], *, host: str, port: int) -> None:
+    def __init__(
+        self, reply: Callable[[], bytes | None], *, host: str, port: int, shared: bool = True
+    ) -> None:
         self.reply = reply
         self.host = host
         self.port = port
+        self.shared = shared
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        """Listen. ``reuse_port`` lets every worker of one app bind the same port: they all
-        read the same store, so whichever answers says the same thing."""
-        self._server = await asyncio.start_server(self._answer, self.host, self.port, reuse_port=True)
+        """Listen. When *shared*, ``reuse_port`` lets every worker of one process group
+        bind the same port: they all read the same store, so whichever answers says the
+        same thing. Not shared, a port something else listens on is refused (``OSError``,
+        "Address already in use"), so two builds never answer on one port by turns."""
+        self._server = await asyncio.start_server(self._answer, self.host, self.port, reuse_port=self.shared)
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         logger.info("spa-version: agent-check responder on %s:%d", self.host, self.port)
@@ -146,8 +151,17 @@ async def run_agent(
     liveness = Liveness(build, current, handover=handover)
     listener = Listener(store, current)
     reply = liveness_reply(liveness, listener.synced.is_set, warmup=warmup)
-    server = AgentServer(reply, host=host, port=port)
-    await server.start()
+    # One process per build: a port another agent holds is an operator's mistake (two
+    # builds answering by turns would make HAProxy flap), refused here in one line.
+    server = AgentServer(reply, host=host, port=port, shared=False)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): is another agent there? "
+            "Each build needs its own agent port (docs/deploy-haproxy.md)",
+        ) from None
     print(f"spa-version agent for build {build} on {server.host}:{server.port}", flush=True)
     try:
         await listener.run()

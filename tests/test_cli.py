@@ -171,3 +171,57 @@ def test_watch_streams_each_bump(env: dict[str, str]) -> None:
         proc.wait(timeout=10)
         proc.stdout.close()
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:abc/0", "redis://127.0.0.1/notanumber", "redis+sentinel://127.0.0.1:26379", "nope"],
+)
+def test_a_bad_store_url_exits_2_with_one_line(url: str) -> None:
+    """A URL that cannot work is bad usage, refused before any connection: one line, no traceback."""
+    result = run_cli("--url", url, "get")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("spa-version: error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_cluster_exits_1_with_one_line(app_name: str) -> None:
+    """redis+cluster:// with nothing listening (redis-py's RedisClusterException, which is
+    no RedisError), and with a real redis-server that is not in cluster mode."""
+    from tests.support.servers import free_port, redis_server
+
+    with redis_server() as plain:
+        for port, why in ((free_port(), "Connect call failed"), (plain.port, "Cluster mode is not enabled")):
+            result = run_cli("--url", f"redis+cluster://127.0.0.1:{port}", "--app", app_name, "get")
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+            assert "cannot reach Redis Cluster" in result.stderr and why in result.stderr, result.stderr
+
+
+def test_an_unreachable_sentinel_is_one_short_line(app_name: str, tmp_path: Path) -> None:
+    """No sentinel answers (nothing listening), or a real one that does not know the
+    service: one short line naming the service and the sentinels, no reprs, no password."""
+    import shutil
+    import subprocess
+
+    from tests.support.servers import free_port, port_open, wait_for
+
+    binary = shutil.which("redis-sentinel")
+    assert binary is not None, "make system-deps installs redis-sentinel"
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n")
+    sentinel = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: port_open(port), timeout=10)
+        for hosts in (f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}", f"127.0.0.1:{port}"):
+            url = f"redis+sentinel://user:s3cret@{hosts}/mymaster"
+            result = run_cli("--url", url, "--app", app_name, "get")
+            assert result.returncode == 1, result.stderr
+            line = result.stderr
+            assert line.count("\n") == 1 and len(line) < 250, line
+            assert "'mymaster'" in line and hosts.replace(",", ", ") in line, line
+            assert "<" not in line and "s3cret" not in line and "Traceback" not in line, line
+    finally:
+        sentinel.terminate()
+        sentinel.wait(timeout=10)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -212,3 +213,34 @@ async def test_a_task_closed_by_the_garbage_collector_does_no_store_io(tmp_path:
         assert list(records.glob("*.json")) != []  # no I/O ran
         for record in records.glob("*.json"):
             record.unlink()
+
+
+async def test_a_store_that_cannot_be_reopened_never_fails_a_request(
+    app_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a lifespan closed the store, the next request reopens it; if that raises (a
+    fault past validation), the request is served without the header and the failure is
+    logged once, never a 5xx; the next lifespan starts anyway."""
+    inner = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
+    mw = VersionMiddleware(inner, store=f"memory://{app_name}", app_name=app_name)
+    async with lifespan_running(mw):
+        pass
+
+    def broken(options: object) -> None:
+        raise RuntimeError("store code fault")
+
+    transport = httpx.ASGITransport(app=mw)
+    with (
+        mock.patch("spa_version.options.Options.open_store", broken),
+        caplog.at_level("ERROR", "spa_version"),
+    ):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for _ in range(3):
+                response = await client.get("/")
+                assert response.status_code == 200 and response.text == "ok"
+                assert "x-spa-version" not in response.headers
+        async with lifespan_running(mw) as sent:
+            assert sent == ["lifespan.startup.complete"]
+    assert [r.getMessage() for r in caplog.records].count(
+        "spa-version: cannot open the store; serving without it"
+    ) == 1

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from spa_version import VersionMiddleware
 from spa_version.options import ENVIRONMENT, DeployOptions, InvalidOptions, Options
+from spa_version.stores import SCHEMES, open_store
 
 
 @pytest.fixture(autouse=True)
@@ -166,3 +170,125 @@ def test_options_are_frozen_and_replace_validates() -> None:
     assert changed.enforce_methods is None and options.replace() is options
     with pytest.raises(InvalidOptions, match="drain_grace"):
         options.replace(drain_grace=-1)
+
+
+# -- store URLs: the whole URL is validated with the options, without any I/O ------------
+
+BAD_STORE_URLS = [
+    ("redis://127.0.0.1:abc/0", "port"),
+    ("redis://127.0.0.1:70000/0", "port"),
+    ("redis://127.0.0.1/notanumber", "database"),
+    ("rediss://127.0.0.1:6380/1/2", "database"),
+    ("redis+sentinel://127.0.0.1:26379", "names the service"),
+    ("redis+sentinel://127.0.0.1:26379/", "names the service"),
+    ("redis+sentinel://127.0.0.1:26379/svc/db1", "database"),
+    ("redis+sentinel://127.0.0.1:x/svc", "port"),
+    ("redis+cluster://127.0.0.1:7000,,127.0.0.1:7001", "host is missing"),
+    ("redis+cluster://127.0.0.1:7000,127.0.0.1:-1", "port"),
+    ("redis+cluster://127.0.0.1:7000/3", "only database 0"),
+    ("redis://127.0.0.1:6379/0?bogus=1", "unknown option 'bogus'"),
+    ("redis://127.0.0.1:6379/0?ssl_ca_certs=/ca.pem", "need a rediss:// URL"),
+    ("redis://127.0.0.1:6379/0?socket_timeout=soon", "socket_timeout"),
+    ("redis://127.0.0.1:6379/0?ping_interval=0", "ping_interval"),
+    ("unix://", "names the socket"),
+    ("file://", "needs a directory"),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), BAD_STORE_URLS)
+def test_a_bad_store_url_is_refused_when_options_are_built(
+    url: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole URL is checked with the options (docs/redis.md, "URLs"), naming the
+    keyword, the settings key or the variable, so no request ever meets it."""
+    with pytest.raises(InvalidOptions, match=problem) as raised:
+        Options.from_kwargs(store=url)
+    assert raised.value.option == "store"
+    with pytest.raises(InvalidOptions, match=problem) as raised:
+        Options.from_settings({"URL": url})
+    assert raised.value.option == "SPA_VERSION['URL']"
+    monkeypatch.setenv("SPA_VERSION_URL", url)
+    with pytest.raises(InvalidOptions, match=problem) as raised:
+        Options.from_settings({})
+    assert raised.value.option == "SPA_VERSION_URL"
+    with pytest.raises(ValueError, match=problem):
+        open_store(url, app="a")  # the same rule when opening
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://127.0.0.1",
+        "redis://user:p%40ss@[::1]:6379/15?socket_timeout=2&client_name=web&ping_interval=1.5",
+        "rediss://127.0.0.1:6380/0?ssl_ca_certs=/etc/ssl/ca.pem&ssl_cert_reqs=required",
+        "unix:///run/redis.sock?db=2",
+        "redis+sentinel://a:26379,b:26379/mymaster/3?sentinel_password=x",
+        "redis+sentinel://a/mymaster",
+        "redis+cluster://a:7000,b:7001",
+        "rediss+cluster://a:7000/0",
+        "file://.spa-version",
+        "memory://",
+    ],
+)
+def test_good_store_urls_pass(url: str) -> None:
+    """Every form of docs/redis.md passes (and opens without I/O: nothing listens there)."""
+    assert Options.from_kwargs(store=url).store == url
+    Options.from_kwargs(store=url).open_store()
+
+
+def test_a_bad_store_url_never_echoes_the_password() -> None:
+    with pytest.raises(InvalidOptions) as raised:
+        Options.from_kwargs(store="redis://user:hunter2@127.0.0.1:abc/0")
+    assert "hunter2" not in str(raised.value)
+    with pytest.raises(InvalidOptions) as raised:
+        Options.from_kwargs(store="rediss://127.0.0.1/0?ssl_password=hunter2&ssl_min_version=bad")
+    assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize("url", ["nope", "ftp://x", 42])
+def test_every_scheme_error_lists_the_one_scheme_set(url: object) -> None:
+    """No scheme, an unknown one, not a string: each message lists exactly SCHEMES."""
+    errors: list[str] = []
+    with pytest.raises(InvalidOptions) as raised:
+        Options.from_kwargs(store=url)  # type: ignore[arg-type]
+    errors.append(str(raised.value))
+    if isinstance(url, str):
+        with pytest.raises(ValueError) as plain:
+            open_store(url, app="a")
+        errors.append(str(plain.value))
+    for message in errors:
+        listed = set(re.findall(r"([a-z+]+)://", message)) - {"ftp"}
+        assert listed == set(SCHEMES), message
+
+
+def test_a_long_app_name_is_echoed_cut_short() -> None:
+    """A 300-character app name is refused quoting its first 40 characters only."""
+    with pytest.raises(InvalidOptions) as raised:
+        Options.from_kwargs(app_name="x" * 299 + "!")
+    assert "x" * 40 + "'…" in str(raised.value) and "x" * 41 not in str(raised.value)
+    assert len(str(raised.value)) < 150
+
+
+def test_a_redis_url_without_redis_py_is_a_clear_error() -> None:
+    """redis-py missing (an import that fails, in a fresh interpreter): the form is still
+    checked first, then the URL is refused naming the extra; the CLI says so in one line."""
+    script = """
+import sys
+sys.modules["redis"] = None  # as if not installed: `import redis` raises ImportError
+from spa_version.options import InvalidOptions, Options
+for url in ("redis://127.0.0.1:abc/0", "redis://127.0.0.1:6379/0"):
+    try:
+        Options.from_settings({"URL": url})
+    except InvalidOptions as exc:
+        print(exc)
+from spa_version.cli import main
+sys.exit(main(["--url", "redis://127.0.0.1:6379/0", "get"]))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result
+    assert lines[0].startswith("SPA_VERSION['URL'] is not a valid store URL: the port")
+    assert lines[1].startswith("SPA_VERSION['URL'] cannot be used") and "spa-version[redis]" in lines[1]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "spa-version[redis]" in result.stderr

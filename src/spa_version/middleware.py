@@ -76,6 +76,7 @@ class VersionMiddleware:
         #: Following the store on the serving loop, from the first lifespan or request on.
         self.follower: Follower | None = None
         self.listener: Listener | None = None
+        self._open_failed = False  # logged once (`_start`)
         # What the request path reads, as plain attributes (no per-request lookups).
         self._count_request = self.deployment.count_request
         self._own_paths = (opts.endpoint, opts.script_path)
@@ -200,19 +201,33 @@ class VersionMiddleware:
 
     # -- the listener's life (spa_version.follower) ----------------------------
 
-    def _start(self) -> None:
-        """Start following the store on this event loop (lazily, for servers without lifespan)."""
+    def _start(self) -> bool:
+        """Start following the store on this event loop (lazily, for servers without lifespan).
+
+        False when the store could not be opened: logged once, and requests are served
+        as before, without a new version (docs/redis.md: a store failure never turns
+        into a 5xx). The options were validated, so this takes a fault in the store's
+        own code; the next request tries again.
+        """
         if self._owns_store and self.listener is not None:
             # A previous lifespan closed the old store: open a fresh one.
-            self.store = self.options.open_store()
+            try:
+                store = self.options.open_store()
+            except Exception:
+                if not self._open_failed:
+                    self._open_failed = True
+                    logger.exception("spa-version: cannot open the store; serving without it")
+                return False
+            self.store = store
         follower = Follower(self.store, self.deployment, self.options, owns_store=self._owns_store)
         self.follower, self.listener = follower, follower.listener
         follower.start()
+        return True
 
     async def startup(self) -> None:
         """Start following the store and wait (up to ``startup_timeout``) for the first read."""
-        if self.follower is None:
-            self._start()
+        if self.follower is None and not self._start():
+            return
         assert self.follower is not None
         if not await self.follower.wait_synced(self.options.startup_timeout):
             logger.warning(

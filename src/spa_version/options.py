@@ -27,7 +27,7 @@ from .assets import DEFAULT_SCRIPT_PATH
 from .pinning import SLOT_ENV, validate_slot
 from .protocol import CLIENT_HEADER, DEFAULT_ENDPOINT, HEADER, parse_header
 from .release import InvalidRelease, validate_app, validate_label
-from .stores import SCHEMES, Store, open_store
+from .stores import Store, clip, open_store, scheme_list, validate_url
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -123,6 +123,19 @@ def _check_slot(value: object) -> None:
         validate_slot(value)  # type: ignore[arg-type]  # it checks the type too
     except ValueError as exc:
         _fail("slot", f"is invalid: {exc}")
+
+
+def _check_store(url: object) -> None:
+    # The whole URL, without I/O (spa_version.stores.validate_url, the rule open_store
+    # follows too): a URL that passes here opens, so no request meets a bad one.
+    if not isinstance(url, str):
+        _fail("store", f"must be a store URL ({scheme_list()}) or a Store, got {clip(url)}")
+    try:
+        validate_url(url)
+    except ValueError as exc:
+        _fail("store", f"is not a valid store URL: {exc}")
+    except ImportError as exc:
+        _fail("store", f"cannot be used: {exc}")
 
 
 def _check_header_value(option: str, value: object) -> None:
@@ -240,13 +253,7 @@ class Options:
     def __post_init__(self) -> None:
         store = self.store
         if store is not None and not isinstance(store, Store):
-            scheme, sep, _ = store.partition("://") if isinstance(store, str) else ("", "", "")
-            if not sep or scheme.lower() not in SCHEMES:
-                _fail(
-                    "store",
-                    "must be a store URL (redis://, rediss://, redis+sentinel://, redis+cluster://, "
-                    f"file://DIR, memory://) or a Store, got {store!r}",
-                )
+            _check_store(store)
         if self.app_name is not None:
             _check_with("app_name", validate_app, self.app_name)
         _check_token("header_name", self.header_name)

@@ -80,7 +80,8 @@ def validate_note(note: str | None) -> str | None:
 def validate_app(app: str) -> str:
     """Return *app* if it is a valid app namespace, else raise `InvalidRelease`."""
     if not isinstance(app, str) or not _APP_RE.fullmatch(app):
-        raise InvalidRelease(f"invalid app name {app!r}: use 1-64 characters from A-Z a-z 0-9 . _ -")
+        shown = repr(app[:40]) + "…" if isinstance(app, str) and len(app) > 40 else repr(app)[:80]
+        raise InvalidRelease(f"invalid app name {shown}: use 1-64 characters from A-Z a-z 0-9 . _ -")
     return app
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 from unittest import mock
 
 from django.core.checks import run_checks
@@ -49,14 +49,26 @@ class CheckTests(SimpleTestCase):
         self.assertEqual(ids(DEBUG=False, SPA_VERSION={"URL": "memory://"}), ["spa_version.W002"])
 
     def test_redis_url_without_redis_py_is_an_error(self) -> None:
-        """A redis:// URL when redis-py cannot be imported is E002."""
-        real = importlib.util.find_spec
-
-        def no_redis(name: str, *args: object) -> object:
-            return None if name == "redis" else real(name, *args)
-
-        with mock.patch("importlib.util.find_spec", no_redis):
+        """A redis:// URL when redis-py cannot be imported is E002 (a bad one stays E001)."""
+        # None in sys.modules makes `import redis` (and our Redis store) raise ImportError.
+        missing = {"redis": None, "spa_version.stores.redis": None}
+        with mock.patch.dict(sys.modules, missing):
             self.assertEqual(ids(SPA_VERSION={"URL": "redis://127.0.0.1/0"}), ["spa_version.E002"])
+            self.assertEqual(ids(SPA_VERSION={"URL": "redis://127.0.0.1:abc/0"}), ["spa_version.E001"])
+
+    def test_a_bad_store_url_is_e001_naming_the_key(self) -> None:
+        """The whole URL is checked (port, database, Sentinel service, query options), so
+        `manage.py check` reports what would otherwise fail every request."""
+        for url in (
+            "redis://127.0.0.1:abc/0",
+            "redis://127.0.0.1/notanumber",
+            "redis+sentinel://127.0.0.1:26379",
+            "redis://127.0.0.1:6379/0?bogus=1",
+        ):
+            with override_settings(SPA_VERSION={"URL": url}):
+                messages = [m for m in run_checks() if m.id == "spa_version.E001"]
+            self.assertEqual(len(messages), 1, url)
+            self.assertIn("SPA_VERSION['URL'] is not a valid store URL", messages[0].msg)
 
     def test_middleware_below_short_circuiting_one_warns(self) -> None:
         """Below SecurityMiddleware or the cache middleware: W003 for each."""

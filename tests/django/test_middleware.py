@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from typing import NoReturn
+from unittest import mock
 
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -237,6 +239,8 @@ class SettingsTests(SpaVersionTestCase):
         cases = [
             ({"URLL": "redis://x"}, "unknown key"),
             ({"URL": "http://x"}, "'URL'"),
+            ({"URL": "redis://127.0.0.1:abc/0"}, "'URL'"),
+            ({"URL": "redis+sentinel://127.0.0.1:26379"}, "'URL'"),
             ({"APP": "bad app"}, "'APP'"),
             ({"HEADER_NAME": "X Bad"}, "'HEADER_NAME'"),
             ({"ENDPOINT": "no-slash"}, "'ENDPOINT'"),
@@ -257,6 +261,24 @@ class SettingsTests(SpaVersionTestCase):
                 self.assertRaisesMessage(ImproperlyConfigured, needle),
             ):
                 VersionMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]
+
+    def test_a_store_that_cannot_be_opened_never_fails_a_request(self) -> None:
+        """Opening the store raising (a fault past validation) is logged once, and every
+        request is served without the header, never a 500 (docs/django.md)."""
+        self.use_settings()
+
+        def broken(options: object) -> NoReturn:
+            raise RuntimeError("store code fault")
+
+        with (
+            mock.patch("spa_version.options.Options.open_store", broken),
+            self.assertLogs("spa_version", "ERROR") as logs,
+        ):
+            for _ in range(3):
+                response = self.client.get("/")
+                self.assertEqual(response.status_code, 200)
+                self.assertNotIn("X-SPA-Version", response)
+        self.assertEqual(len([r for r in logs.records if "cannot open the store" in r.getMessage()]), 1)
 
 
 class CapabilityTests(SpaVersionTestCase):

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +23,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from ..options import InvalidOptions, Options
 from ..protocol import RELOAD_HEADER
-from ..stores import REDIS_SCHEMES
+from ..stores import REDIS_MISSING
 from .conf import SETTING
 
 MIDDLEWARE_PATH = "spa_version.django.VersionMiddleware"
@@ -52,19 +51,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     try:
         options = _options()
     except InvalidOptions as exc:
+        if REDIS_MISSING in exc.problem:
+            # The URL is fine but needs redis-py (spa_version.stores.validate_url).
+            return [
+                Error(
+                    f"{exc.option} is a Redis URL but redis-py is not installed.",
+                    hint="pip install 'spa-version[redis]'",
+                    id="spa_version.E002",
+                )
+            ]
         return [Error(str(exc), hint="See docs/django.md for the SPA_VERSION keys.", id="spa_version.E001")]
     messages: list[CheckMessage] = []
     # The environment's URL is in the options already (spa_version.options).
     url = options.store if isinstance(options.store, str) else None
     scheme = (url or "file://").partition("://")[0].lower()
-    if scheme in REDIS_SCHEMES and importlib.util.find_spec("redis") is None:
-        messages.append(
-            Error(
-                f"SPA_VERSION uses {scheme}:// but redis-py is not installed.",
-                hint="pip install 'spa-version[redis]'",
-                id="spa_version.E002",
-            )
-        )
     if not settings.DEBUG and url is None:
         messages.append(
             Warning(

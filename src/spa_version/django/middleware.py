@@ -20,6 +20,7 @@ async stack under ASGI.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,6 +41,8 @@ __all__ = ["VersionMiddleware", "current_for", "stamp"]
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+logger = logging.getLogger("spa_version")
 
 _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
@@ -68,7 +71,29 @@ def _source(request: HttpRequest | None, config: Options) -> Followed | CurrentV
         current = scope.get(SCOPE_KEY)
         if isinstance(current, CurrentVersion):
             return current
-    return listener_thread().follow(config)
+    try:
+        return listener_thread().follow(config)
+    except Exception:
+        # Opening the store failed (the options were validated, so a fault in the
+        # store's own code): serve without the version rather than fail the request
+        # (docs/django.md), and say so once.
+        return _unfollowed(config)
+
+
+#: The empty `CurrentVersion` served while the store cannot be opened, per options.
+_unopened: tuple[Options, CurrentVersion] | None = None
+
+
+def _unfollowed(config: Options) -> CurrentVersion:
+    global _unopened
+    cached = _unopened
+    if cached is None or cached[0] is not config:
+        logger.exception("spa-version: cannot open the store; serving without the version")
+        current = CurrentVersion(config.header_name, config.slot)
+        if config.fallback is not None:
+            current.offer_fallback(config.fallback)
+        _unopened = cached = (config, current)
+    return cached[1]
 
 
 def current_for(request: HttpRequest | None, config: Options) -> CurrentVersion:

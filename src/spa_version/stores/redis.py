@@ -33,24 +33,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import json
 import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..release import InvalidRelease, Release
-from . import REDIS_SCHEMES, Fleet
+from . import REDIS_MISSING, Fleet
 from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, StoreError, StoreUnavailable
+from .urls import clip, parse_redis_url
 
 try:
     import redis.asyncio as aioredis
+    import redis.asyncio.connection as redis_connection
     import redis.exceptions as redis_errors
     from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("the redis store needs the redis package: pip install 'spa-version[redis]'") from exc
+    raise ImportError(REDIS_MISSING) from exc
 
 # redis-py's own pick of timeout scope: asyncio.timeout on 3.11.3+, else async-timeout
 # (a dependency of redis-py on those Pythons).
@@ -60,7 +64,24 @@ else:  # pragma: no cover - older Pythons
     from async_timeout import timeout as async_timeout  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 # redis_errors is exported for other modules that talk to the same Redis (spa_version.stores.redis_fleet).
-__all__ = ["RedisStore", "key_prefix", "mask_url", "redis_errors", "translate_error"]
+__all__ = [
+    "REDIS_FAILURES",
+    "RedisStore",
+    "check_query",
+    "key_prefix",
+    "mask_url",
+    "redis_errors",
+    "translate_error",
+]
+
+#: What a redis-py call can raise when Redis fails or cannot be reached: its own errors,
+#: the Cluster client's (``RedisClusterException`` is no ``RedisError``: "Redis Cluster
+#: cannot be connected" on start-up, an uncovered slot), and the socket's.
+REDIS_FAILURES: tuple[type[BaseException], ...] = (
+    redis_errors.RedisError,
+    redis_errors.RedisClusterException,
+    OSError,
+)
 
 logger = logging.getLogger("spa_version")
 
@@ -164,13 +185,33 @@ def _is_tls_verify_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
-def translate_error(exc: Exception, where: str, timeout: float | None = None) -> Exception:
+# redis-py's lead-in when no startup node answers, dropped for the part that says why.
+_CLUSTER_UNREACHABLE = "Redis Cluster cannot be connected. Please provide at least one reachable node: "
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def translate_error(
+    exc: BaseException, where: str, timeout: float | None = None, sentinels: str | None = None
+) -> Exception:
     """Turn a redis-py error into one of ours, with a message an operator can act on.
 
     *timeout* is the client's ``socket_timeout`` in seconds, named when Redis was
     reached but did not answer in time (a paused or overloaded server), which calls for
-    other action than a server that cannot be reached at all.
+    other action than a server that cannot be reached at all. *sentinels* describes a
+    Sentinel store's service and sentinels (``'mymaster' from sentinels h1:26379, ...``),
+    named instead of redis-py's message, which holds the repr of every client it tried.
     """
+    if isinstance(exc, redis_errors.ConnectionError) and type(exc).__name__ in (
+        "MasterNotFoundError",
+        "SlaveNotFoundError",
+    ):
+        service = sentinels or "the service"
+        role = "master" if type(exc).__name__ == "MasterNotFoundError" else "replica"
+        return StoreUnavailable(f"{where}: no sentinel named a reachable {role} of {service}")
     if isinstance(exc, redis_errors.NoPermissionError) or (
         # A command the bump script calls, refused by the ACL (Redis checks each one).
         isinstance(exc, redis_errors.ResponseError) and "can't run this command" in str(exc)
@@ -189,6 +230,11 @@ def translate_error(exc: Exception, where: str, timeout: float | None = None) ->
         return StoreUnavailable(f"{where}: Redis did not answer{within} ({exc or 'timeout'})")
     if isinstance(exc, (redis_errors.ConnectionError, OSError)):
         return StoreUnavailable(f"{where}: cannot reach Redis: {exc}")
+    if isinstance(exc, redis_errors.RedisClusterException):
+        # Its message is redis-py's own sentence (no reprs): "Redis Cluster cannot be
+        # connected. Please provide at least one reachable node: Error 111 ...".
+        detail = _first_line(exc).removeprefix(_CLUSTER_UNREACHABLE)
+        return StoreUnavailable(f"{where}: cannot reach Redis Cluster (no startup node answered): {detail}")
     if isinstance(exc, redis_errors.ResponseError) and "SPAVERSION-CORRUPT " in str(exc):
         return StoreError(f"{where}: {str(exc).split('SPAVERSION-CORRUPT ', 1)[1]}")
     if isinstance(exc, redis_errors.ResponseError) and "SPAVERSION " in str(exc):
@@ -196,91 +242,114 @@ def translate_error(exc: Exception, where: str, timeout: float | None = None) ->
     return StoreError(f"{where}: {type(exc).__name__}: {exc}")
 
 
-def _split_options(query: str) -> tuple[dict[str, float], dict[str, Any], str]:
-    """(our options, redis-py keyword options, the query without ours)."""
+@functools.cache
+def _query_names(tls: bool) -> frozenset[str]:
+    """The query options a store URL may carry: what redis-py's connection classes take
+    as text (their keyword parameters, and the names its URL parser converts), and ours.
+    redis-py passes any other name on to the connection, which refuses it on the first
+    connect (a TypeError on every request), so they are refused up front instead."""
+    classes: list[type] = [
+        redis_connection.AbstractConnection,
+        redis_connection.Connection,
+        redis_connection.UnixDomainSocketConnection,
+    ]
+    if tls:
+        classes.append(redis_connection.SSLConnection)
+    names = set(URL_QUERY_ARGUMENT_PARSERS) | set(_OWN_OPTIONS) | set(_SENTINEL_AUTH)
+    for cls in classes:
+        names |= {
+            name
+            for name, parameter in inspect.signature(cls).parameters.items()
+            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+        }
+    names -= {"self", "host", "port", "path", "parser_class", "encoder_class", "retry", "redis_connect_func"}
+    names -= {"himport_registry", "retry_on_error", "socket_keepalive_options", "socket_type"}  # objects
+    names -= {n for n in names if n.startswith(("credential", "event_", "maint", "orig_", "driver", "oss_"))}
+    if not tls:
+        names = {n for n in names if not n.startswith("ssl_")}
+    return frozenset(names)
+
+
+def _split_options(query: str, tls: bool) -> tuple[dict[str, float], dict[str, Any], str]:
+    """(our options, redis-py keyword options, the query without ours); ValueError for a
+    name redis-py would refuse or a value it cannot parse."""
     own: dict[str, float] = {}
     kwargs: dict[str, Any] = {}
     kept: list[tuple[str, str]] = []
+    known = _query_names(tls)
     for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in known:
+            need_tls = name.startswith("ssl_") and name in _query_names(True)
+            raise ValueError(
+                f"unknown option {clip(name)} in the store URL"
+                + (" (ssl_* options need a rediss:// URL)" if need_tls else " (docs/redis.md lists them)")
+            )
         if name in _OWN_OPTIONS:
             try:
                 own[name] = _OWN_OPTIONS[name](value)
             except ValueError:
-                raise ValueError(f"invalid value for {name!r} in the store URL: {value!r}") from None
-            if own[name] <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+                raise ValueError(f"invalid value for {name!r} in the store URL: {clip(value)}") from None
+            if not own[name] > 0 or own[name] == float("inf"):
+                raise ValueError(f"{name} must be a positive number of seconds, not {clip(value)}")
             continue
         kept.append((name, value))
         parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
+        shown = "***" if "password" in name else clip(value)
         try:
             kwargs[name] = parser(value) if parser else value
         except (TypeError, ValueError):
-            raise ValueError(f"invalid value for {name!r} in the store URL: {value!r}") from None
+            raise ValueError(f"invalid value for {name!r} in the store URL: {shown}") from None
     return own, kwargs, urlencode(kept)
 
 
-def _split_hosts(netloc: str, default_port: int) -> tuple[str | None, str | None, list[tuple[str, int]]]:
-    """``user:pass@h1:p1,h2:p2`` -> (user, password, [(h1, p1), (h2, p2)])."""
-    username = password = None
-    if "@" in netloc:
-        userinfo, netloc = netloc.rsplit("@", 1)
-        user, _, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) or None
-    hosts = []
-    for item in netloc.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host:  # no port given
-            host, port = item.strip(), str(default_port)
-        if not host or not port.isdigit():
-            raise ValueError(f"invalid host:port {item!r} in the store URL")
-        hosts.append((host.strip("[]"), int(port)))
-    return username, password, hosts
+def check_query(url: str) -> None:
+    """Check the query options of a Redis store URL (`spa_version.stores.validate_url`)."""
+    parsed = parse_redis_url(url)
+    _split_options(parsed.parts.query, parsed.scheme.startswith("rediss"))
 
 
-def _build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, float], Any]:
-    """(the redis-py client for *url*, our own options, an extra object to close or None)."""
-    scheme, _, _ = url.partition("://")
-    scheme = scheme.lower()
-    if scheme not in REDIS_SCHEMES:
-        raise ValueError(f"not a Redis URL: {mask_url(url)!r}")
-    parts = urlsplit(url)
-    own, kwargs, query = _split_options(parts.query)
+def _build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, float], Any, str | None]:
+    """(the redis-py client for *url*, our own options, an extra object to close or None,
+    the Sentinel service and sentinels for messages or None). No I/O."""
+    parsed = parse_redis_url(url)
+    scheme, parts = parsed.scheme, parsed.parts
+    tls = scheme.startswith("rediss")
+    own, kwargs, query = _split_options(parts.query, tls)
     defaults = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0, **options}
     if scheme in ("redis", "rediss", "unix"):
         # from_url parses the rest of the query itself; the URL's values win.
-        return aioredis.Redis.from_url(urlunsplit(parts._replace(query=query)), **defaults), own, None
+        # (parse_redis_url checked the port and database redis-py would read from it.)
+        return aioredis.Redis.from_url(urlunsplit(parts._replace(query=query)), **defaults), own, None, None
     kwargs = {**defaults, **kwargs}
-    tls = scheme.startswith("rediss+")
     if tls:
         kwargs["ssl"] = True
     if scheme.endswith("+sentinel"):
         from redis.asyncio.sentinel import Sentinel
 
-        username, password, hosts = _split_hosts(parts.netloc, 26379)
-        path = [p for p in parts.path.split("/") if p]
-        if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
-            raise ValueError(
-                "a redis+sentinel:// URL names the service: redis+sentinel://host:26379/SERVICE[/DB]"
-            )
-        if len(path) == 2:
-            kwargs["db"] = int(path[1])
+        if parsed.db is not None:
+            kwargs["db"] = parsed.db
         sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith(("socket_", "ssl"))}
         for name in _SENTINEL_AUTH:
             if name in kwargs:
                 sentinel_kwargs[name.removeprefix("sentinel_")] = kwargs.pop(name)
+        hosts = list(parsed.hosts)
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            hosts, sentinel_kwargs=sentinel_kwargs, username=username, password=password, **kwargs
+            hosts,
+            sentinel_kwargs=sentinel_kwargs,
+            username=parsed.username,
+            password=parsed.password,
+            **kwargs,
         )
-        return sentinel.master_for(unquote(path[0])), own, sentinel
+        service = parsed.service or ""
+        tried = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in hosts)
+        described = f"service {clip(service)} (sentinels tried: {tried})"
+        return sentinel.master_for(service), own, sentinel, described
     # The rest of REDIS_SCHEMES: redis+cluster:// and rediss+cluster://.
     from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-    username, password, hosts = _split_hosts(parts.netloc, 6379)
-    if parts.path.strip("/") not in ("", "0"):
-        raise ValueError("Redis Cluster has only database 0: leave the path out of redis+cluster:// URLs")
-    nodes = [ClusterNode(host, port) for host, port in hosts]
-    return RedisCluster(startup_nodes=nodes, username=username, password=password, **kwargs), own, None
+    nodes = [ClusterNode(host, port) for host, port in parsed.hosts]
+    client = RedisCluster(startup_nodes=nodes, username=parsed.username, password=parsed.password, **kwargs)
+    return client, own, None, None
 
 
 class _ReconnectFlag:
@@ -326,8 +395,10 @@ class RedisStore(Store):
         self.channel = f"{prefix}:bump"
         own: dict[str, float] = {}
         self._extra: Any = None
+        #: A Sentinel store's service and sentinels, named in its errors (`translate_error`).
+        self.sentinels: str | None = None
         if client is None:
-            client, own, self._extra = _build_client(url, options)
+            client, own, self._extra, self.sentinels = _build_client(url, options)
         self.client = client
         self.ping_interval = ping_interval or own.get("ping_interval", PING_INTERVAL)
         self.ping_timeout = ping_timeout or own.get("ping_timeout", PING_TIMEOUT)
@@ -352,8 +423,8 @@ class RedisStore(Store):
     async def _call(self, where: str, *args: Any) -> Any:
         try:
             return await self.client.execute_command(*args)
-        except (redis_errors.RedisError, OSError) as exc:
-            raise translate_error(exc, where, self.socket_timeout) from None
+        except REDIS_FAILURES as exc:
+            raise translate_error(exc, where, self.socket_timeout, self.sentinels) from None
 
     async def get(self) -> Release | None:
         raw = await self._call(f"get {self.history_key}", "LINDEX", self.history_key, 0)
@@ -396,7 +467,7 @@ class RedisStore(Store):
             # map them first. (Plain Redis' initialize() does nothing here.)
             try:
                 await self._bounded(initialize(), "cluster slots")
-            except (redis_errors.RedisError, OSError) as exc:
+            except REDIS_FAILURES as exc:
                 raise translate_error(exc, "cluster slots") from None
         pubsub = self.client.pubsub()
         reconnected = _ReconnectFlag()
@@ -404,8 +475,8 @@ class RedisStore(Store):
         try:
             try:
                 await self._bounded(pubsub.subscribe(self.channel), "subscribe")
-            except (redis_errors.RedisError, OSError) as exc:
-                raise translate_error(exc, f"subscribe {self.channel}") from None
+            except REDIS_FAILURES as exc:
+                raise translate_error(exc, f"subscribe {self.channel}", sentinels=self.sentinels) from None
             connection = pubsub.connection
             if connection is not None:
                 connection.register_connect_callback(reconnected.mark)
@@ -434,8 +505,10 @@ class RedisStore(Store):
                     elif ping_sent is None and now - last_heard > self.ping_interval:
                         await pubsub.ping()
                         ping_sent = now
-                except (redis_errors.RedisError, OSError) as exc:
-                    raise translate_error(exc, f"listen on {self.channel}") from None
+                except REDIS_FAILURES as exc:
+                    raise translate_error(
+                        exc, f"listen on {self.channel}", sentinels=self.sentinels
+                    ) from None
                 if reconnected.set:
                     reconnected.set = False
                     logger.info("spa-version: pub/sub reconnected to %s; re-reading", self.display_url)
@@ -448,7 +521,7 @@ class RedisStore(Store):
             # await nothing (the connection goes with the process).
             raise
         except BaseException:
-            with contextlib.suppress(redis_errors.RedisError, OSError):
+            with contextlib.suppress(*REDIS_FAILURES):
                 await pubsub.aclose()
             raise
         finally:

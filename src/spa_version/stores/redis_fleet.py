@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Fleet
-from .redis import key_prefix, redis_errors, translate_error
+from .redis import REDIS_FAILURES, key_prefix, translate_error
 
 __all__ = ["RedisFleet"]
 
@@ -56,6 +56,6 @@ class RedisFleet(Fleet):
             gone = [n for n, raw in zip(names, raws, strict=True) if raw is None]
             if gone:
                 await client.srem(self.index_key, *gone)
-        except (redis_errors.RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise translate_error(exc, "status") from None
         return [(n, raw) for n, raw in zip(names, raws, strict=True) if raw is not None]

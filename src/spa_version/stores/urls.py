@@ -1,0 +1,170 @@
+"""Store URLs: the schemes `open_store` accepts, and the parsing every check shares.
+
+`validate_url` is the one rule for "is this a store URL": `spa_version.options` calls it
+when options are validated and `open_store` before it builds a store, so a URL either
+fails at configuration time with a clear message or works. Nothing here does network
+I/O, and nothing here needs redis-py: the Redis URL forms (docs/redis.md, "URLs") are
+parsed with the standard library, so a bad Redis URL is named even where redis-py is
+missing. `spa_version.stores.redis` builds its clients from `parse_redis_url`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import SplitResult, unquote, urlsplit
+
+__all__ = [
+    "REDIS_SCHEMES",
+    "SCHEMES",
+    "RedisUrl",
+    "clip",
+    "parse_redis_url",
+    "scheme_list",
+    "split_scheme",
+]
+
+#: The URL schemes of the Redis store (`spa_version.stores.redis`, which needs redis-py):
+#: one server over TCP, TLS or a Unix socket, Sentinel and Cluster (docs/redis.md).
+REDIS_SCHEMES = frozenset(
+    {"redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"}
+)
+#: Every URL scheme `open_store` accepts.
+SCHEMES = REDIS_SCHEMES | {"file", "memory"}
+
+#: How much of a user's value an error message echoes (`clip`).
+ECHO_LIMIT = 40
+
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+_DB_RE = re.compile(r"[0-9]{1,9}")
+
+
+def clip(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` of at most about *limit* characters, for error messages."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "…"
+    text = repr(value)
+    return text if len(text) <= limit + 2 else text[:limit] + "…"
+
+
+def scheme_list() -> str:
+    """The accepted schemes as an error message lists them: ``file://, memory://, redis://, ...``."""
+    order = (
+        "redis",
+        "rediss",
+        "unix",
+        "redis+sentinel",
+        "rediss+sentinel",
+        "redis+cluster",
+        "rediss+cluster",
+    )
+    known = [s for s in order if s in SCHEMES] + sorted(SCHEMES - set(order))
+    return ", ".join(f"{scheme}://" for scheme in known)
+
+
+def split_scheme(url: str) -> tuple[str, str]:
+    """``(scheme lower-cased, rest)`` of a store URL; ValueError when it has no known scheme."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"store URL {clip(url)} has no scheme (use one of {scheme_list()})")
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown store scheme {clip(scheme)} in the store URL: use one of {scheme_list()}")
+    return scheme, rest
+
+
+@dataclass(frozen=True, slots=True)
+class RedisUrl:
+    """A Redis store URL taken apart (docs/redis.md, "URLs"); passwords stay in here."""
+
+    scheme: str
+    parts: SplitResult
+    username: str | None
+    password: str | None
+    #: ``(host, port)`` of each sentinel or cluster node; the one server for redis://.
+    hosts: tuple[tuple[str, int], ...]
+    #: The database number from the path (None: not given).
+    db: int | None
+    #: The Sentinel service name (redis+sentinel:// only).
+    service: str | None
+
+
+def _port(text: str, item: str) -> int:
+    if not _PORT_RE.fullmatch(text) or int(text) > 65535:
+        raise ValueError(f"the port in {clip(item)} of the store URL must be a whole number 0-65535")
+    return int(text)
+
+
+def _split_hosts(netloc: str, default_port: int) -> tuple[str | None, str | None, list[tuple[str, int]]]:
+    """``user:pass@h1:p1,h2:p2`` -> (user, password, [(h1, p1), (h2, p2)])."""
+    username = password = None
+    if "@" in netloc:
+        userinfo, netloc = netloc.rsplit("@", 1)
+        user, _, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) or None
+    hosts = []
+    for raw in netloc.split(","):
+        item = raw.strip()
+        if item.startswith("["):  # an IPv6 literal (RFC 3986 §3.2.2)
+            host, bracket, after = item[1:].partition("]")
+            if not bracket or (after and not after.startswith(":")):
+                raise ValueError(f"invalid host {clip(item)} in the store URL")
+            port = after[1:] if after else ""
+        else:
+            host, colon, port = item.rpartition(":")
+            if not colon:
+                host, port = item, ""
+        if not host:
+            raise ValueError(
+                f"a host is missing in the store URL (at {clip(item)}): use HOST:PORT[,HOST:PORT...]"
+            )
+        hosts.append((host, _port(port, item) if port else default_port))
+    return username, password, hosts
+
+
+def _db(text: str) -> int:
+    if not _DB_RE.fullmatch(text):
+        raise ValueError(f"the Redis database in the store URL must be a whole number, got {clip(text)}")
+    return int(text)
+
+
+def parse_redis_url(url: str) -> RedisUrl:
+    """Take a Redis store URL apart, checking its form; ValueError (with the password
+    never echoed) when it is not one of docs/redis.md's forms.
+
+    Checks the ports (whole numbers 0-65535), the database (a whole number), the
+    Sentinel service name and the Cluster node list. The query options are checked by
+    `spa_version.stores.redis.check_query`, which needs redis-py's list of them.
+    """
+    scheme, _ = split_scheme(url)
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError(f"not a Redis URL: scheme {scheme}://")
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    if scheme == "unix":
+        if not path:
+            raise ValueError("a unix:// store URL names the socket: unix:///path/to/redis.sock[?db=N]")
+        return RedisUrl(scheme, parts, parts.username, parts.password, (), None, None)
+    if scheme in ("redis", "rediss"):
+        if "," in parts.netloc:
+            raise ValueError(
+                f"{scheme}:// names one server; use redis+sentinel:// or redis+cluster:// for several"
+            )
+        username, password, hosts = _split_hosts(parts.netloc, 6379) if parts.netloc else (None, None, [])
+        name = path.strip("/")
+        return RedisUrl(scheme, parts, username, password, tuple(hosts), _db(name) if name else None, None)
+    if scheme.endswith("+sentinel"):
+        username, password, hosts = _split_hosts(parts.netloc, 26379)
+        segments = [p for p in parts.path.split("/") if p]
+        if not segments or len(segments) > 2:
+            raise ValueError(
+                "a redis+sentinel:// URL names the service: redis+sentinel://HOST:26379[,HOST:26379...]/SERVICE[/DB]"
+            )
+        db = _db(segments[1]) if len(segments) == 2 else None
+        return RedisUrl(scheme, parts, username, password, tuple(hosts), db, unquote(segments[0]))
+    # The rest of REDIS_SCHEMES: redis+cluster:// and rediss+cluster://.
+    username, password, hosts = _split_hosts(parts.netloc, 6379)
+    if path.strip("/") not in ("", "0"):
+        raise ValueError("Redis Cluster has only database 0: leave the path out of redis+cluster:// URLs")
+    return RedisUrl(scheme, parts, username, password, tuple(hosts), None, None)

@@ -5,19 +5,50 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.txt | cksum | cut -d' ' -f1)
+# The test environment: exact versions with their hashes (`make lock` writes them).
+LOCK := requirements/dev.txt
+UV := UV_LINK_MODE=copy $(BIN)/uv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/uv.txt $(LOCK) | cksum | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-seed test lint typecheck pytest js-test system-deps venv clean bench
+.PHONY: demo demo-seed test test-deps lock lint typecheck pytest js-test system-deps venv clean bench
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-dev.txt
+# uv installs and locks; it comes from its own hashed pin, with the pip that venv brings.
+$(BIN)/uv: requirements/uv.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e . -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	touch $@
+
+# Exactly the lock: `uv pip sync` removes whatever the lock does not list, so a green run
+# stays green until someone changes the lock. The package itself is built by the locked
+# hatchling, without reaching the index.
+$(STAMP): pyproject.toml $(LOCK) $(BIN)/uv
+	$(UV) pip sync -q --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV) pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# `make lock`: re-resolve every range to today's newest (requirements/dev.txt) and the
+# runtime dependencies to the lowest versions pyproject.toml declares, with test tools that
+# fit them (requirements/lowest.txt). Commit the result after `make test test-deps` pass.
+COMPILE := $(UV) pip compile -q --universal --python-version 3.11 --generate-hashes --upgrade
+lock: $(BIN)/uv
+	$(COMPILE) requirements/uv.in -o requirements/uv.txt
+	$(COMPILE) pyproject.toml requirements/dev.in --all-extras -o $(LOCK)
+	$(UV) pip compile -q --python-version 3.11 --no-deps --no-header --no-annotate \
+	  --resolution lowest-direct pyproject.toml --all-extras -o requirements/minimums.txt
+	$(COMPILE) pyproject.toml requirements/dev.in --all-extras -c requirements/minimums.txt \
+	  -o requirements/lowest.txt
+
+# `make test-deps`: the suites that touch a runtime dependency (stores, listener, options,
+# both middlewares, Django, the server matrix), run twice in their own venvs: with redis-py,
+# Django and asgiref at the lowest versions pyproject.toml declares (requirements/lowest.txt),
+# and with today's newest redis-py, Django, asgiref and servers (docs/servers.md).
+test-deps: system-deps $(BIN)/uv
+	requirements/test-deps lowest
+	requirements/test-deps newest
 
 # Debian packages the tests drive for real (no mocks): Redis and Sentinel, Chromium for
 # the browser tests, HAProxy for the drain end-to-end test, nginx for its pinning recipe.
@@ -82,4 +113,4 @@ bench: venv system-deps
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .spa-version .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-lowest $(VENV)-newest .spa-version .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,7 @@ from spa_version.assets import load_script
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-PIP_TIMEOUT = 300  # a bounded install from the package index (the local mirror here)
+PIP_TIMEOUT = 300  # a bounded install from the package index, at the locked versions
 
 
 def run(
@@ -37,7 +37,19 @@ def run(
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package as users get it: a wheel built from this checkout."""
     out = tmp_path_factory.mktemp("wheel")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT))
+    # The locked hatchling (requirements/dev.txt), not whatever the index has today.
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(out),
+        str(ROOT),
+    )
     (built,) = out.glob("spa_version-*.whl")
     return built
 
@@ -56,12 +68,38 @@ def test_the_wheel_ships_the_script_and_py_typed(wheel: Path) -> None:
     assert b"globalThis.SpaVersion=" in shipped  # the script-tag build, not the ES module
 
 
+def locked_versions(tmp_path: Path) -> Path:
+    """requirements/dev.txt as a pip constraints file: the same versions, without the
+    hashes (pip reads hashes in a constraints file as --require-hashes for everything,
+    the wheel under test included)."""
+    pins = [
+        line.rstrip(" \\")
+        for line in (ROOT / "requirements" / "dev.txt").read_text().splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+    ]
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    return constraints
+
+
 def make_venv(tmp_path: Path, *requirements: str) -> Path:
-    """A new virtualenv, isolated from this one, with *requirements* installed; its python."""
+    """A new virtualenv, isolated from this one, with *requirements* installed at the
+    locked versions; its python."""
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=False, with_pip=True, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    run(str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements)
+    constraints = locked_versions(tmp_path)
+    run(
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "-c",
+        str(constraints),
+        *requirements,
+    )
     return python
 
 

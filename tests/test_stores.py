@@ -10,23 +10,24 @@ from pathlib import Path
 
 import pytest
 
+from spa_version.protocol import format_header
 from spa_version.release import InvalidRelease, Release
 from spa_version.stores import Store, StoreError, open_store
 from spa_version.stores.base import HISTORY_LIMIT, clock_epoch
 from tests.support.epochs import freeze_clock
-from tests.support.servers import RedisServer, async_wait_for
+from tests.support.servers import RedisServer, ServerProcess, async_wait_for, run_cli
 
 
-@pytest.fixture(params=["memory", "file", "redis"])
+@pytest.fixture(params=["memory", "file", "redis", "redis-unix"])
 async def store(request: pytest.FixtureRequest, app_name: str, tmp_path: Path) -> AsyncIterator[Store]:
-    """The same contract, tested on each kind of store."""
+    """The same contract, tested on each kind of store (Redis over TCP and a Unix socket)."""
     if request.param == "memory":
         url = f"memory://{app_name}"
     elif request.param == "file":
         url = f"file://{tmp_path}/store"
     else:
         redis: RedisServer = request.getfixturevalue("redis")
-        url = redis.url
+        url = redis.unix_url if request.param == "redis-unix" else redis.url
     opened = open_store(url, app=app_name)
     yield opened
     await opened.aclose()
@@ -252,3 +253,23 @@ async def test_memory_bump_from_another_thread_reaches_the_listener_loop(app_nam
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# -- Redis over a Unix socket, from the CLI to a worker ------------------------------
+
+
+def test_unix_socket_url_from_the_cli_to_a_worker(redis: RedisServer, app_name: str) -> None:
+    """``unix:///path/redis.sock`` works end to end: the CLI bumps through it, a uvicorn
+    worker follows it and stamps each release as the bump publishes it (redis-py 8.2 and
+    later accept only the literal ``unix://`` prefix, so the URL must reach it whole)."""
+    env = {"SPA_VERSION_URL": redis.unix_url, "SPA_VERSION_APP": app_name}
+    first = run_cli("bump", "unix-1", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    with ServerProcess("uvicorn", env) as worker:
+        worker.wait_serving(format_header(Release.from_dict(json.loads(first.stdout))))
+        second = run_cli("bump", "unix-2", "--json", env=env)
+        assert second.returncode == 0, second.stderr
+        worker.wait_serving(format_header(Release.from_dict(json.loads(second.stdout))))
+    shown = run_cli("get", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "unix-2" in shown.stdout

@@ -83,7 +83,7 @@ class Follower:
         """Wait up to *timeout* seconds for the first read of the store; whether it came."""
         try:
             await asyncio.wait_for(self.listener.synced.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -173,8 +174,19 @@ async def test_heartbeat_reports_build_state_sockets_and_client_epochs(
     a = str((await redis_store.bump("A")).release.epoch)
     mw, _ = build_middleware(redis.url, app_name=app_name, heartbeat_interval=30, drain_window=60)
     env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+
+    def fleet() -> dict[str, Any]:
+        result = run_cli("status", "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        summary: dict[str, Any] = json.loads(result.stdout)
+        return summary
+
     with ThreadedUvicorn(mw) as server:
         clients = await open_clients(server.ws_url + "/ws", 3)
+        # Each record carries the requests counted since the one before: wait for the
+        # first (written once the listener has read the store), so that the next one,
+        # written at the bump, is the one that counts the requests below.
+        await async_wait_for(lambda: fleet()["processes"], timeout=15, interval=0.2)
         async with httpx.AsyncClient(base_url=server.url) as http:
             for epoch in (a, a, a, "junk", None):  # three requests from tabs on A
                 headers = {} if epoch is None else {"X-SPA-Client-Version": epoch}
@@ -182,10 +194,8 @@ async def test_heartbeat_reports_build_state_sockets_and_client_epochs(
         # The bump changes the state, which writes a heartbeat at once (no 30 s wait).
         b = (await redis_store.bump("B")).release.epoch
 
-        def stale_record() -> dict[str, object] | None:
-            result = run_cli("status", "--json", env=env)
-            assert result.returncode == 0, result.stderr
-            summary = json.loads(result.stdout)
+        def stale_record() -> dict[str, Any] | None:
+            summary = fleet()
             procs = [p for p in summary["processes"] if p["state"] == "stale"]
             return summary if procs else None
 

@@ -185,27 +185,33 @@ async def run_ws_client(url: str, client: WsClient, stop: asyncio.Event) -> None
             try:
                 await asyncio.wait_for(stop.wait(), delay)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         try:
             conn = await websockets.connect(url, open_timeout=10)
-        except (OSError, InvalidHandshake, asyncio.TimeoutError):
+        except (TimeoutError, OSError, InvalidHandshake):
             client.failed_handshakes += 1
             failures += 1
             assert failures < 10, "could not reconnect"
             delay = min(2.0, 0.1 * 2**failures) * random.random()  # backoff, full jitter
             continue
         failures = 0
-        session = Session(str(await asyncio.wait_for(conn.recv(), 10)), time.monotonic())
-        client.sessions.append(session)
-        closed = asyncio.ensure_future(conn.wait_closed())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([closed, stopped], return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if not closed.done():  # the test is over: we close, and it is not counted
+        # Whatever ends this session (the server's close, the test's stop, an error while
+        # reading the greeting), the connection is closed before it is dropped: an unclosed
+        # one is a ResourceWarning, an error under filterwarnings = error.
+        try:
+            session = Session(str(await asyncio.wait_for(conn.recv(), 10)), time.monotonic())
+            client.sessions.append(session)
+            closed = asyncio.ensure_future(conn.wait_closed())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([closed, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not closed.done():  # the test is over: we close, and it is not counted
+                await conn.close()
+                await closed
+                return
+        finally:
             await conn.close()
-            await closed
-            return
         session.closed_at = time.monotonic()
         session.code, session.reason = conn.close_code, conn.close_reason
         delay = FIRST_DELAY * random.random()
@@ -279,6 +285,7 @@ async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet
         asyncio.ensure_future(run_http_load(f"http://{fleet.frontend}", http_log, stop)) for _ in range(4)
     ]
     tasks += [asyncio.ensure_future(run_ws_client(url, c, stop)) for c in clients]
+    bump: asyncio.subprocess.Process | None = None
     try:
         await async_wait_for(lambda: all(c.sessions for c in clients), timeout=30, interval=0.1)
         assert {c.sessions[0].server for c in clients} <= set(BLUE)
@@ -314,6 +321,9 @@ async def test_bump_switches_blue_to_green_without_a_failed_request(fleet: Fleet
     finally:
         stop.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        if bump is not None and bump.returncode is None:  # a failure above: reap it, pipes closed
+            bump.kill()
+            await bump.communicate()
     assert [r for r in results if isinstance(r, BaseException)] == []
 
     # Websockets: each blue session ended with exactly 1012 and the new epoch; the next

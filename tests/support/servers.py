@@ -93,9 +93,10 @@ class _Loopback:
 
 
 class RedisServer:
-    """A private redis-server on a free loopback port, with no persistence.
+    """A private redis-server on a free loopback port and a Unix socket, with no persistence.
 
-    `stop` and `start` keep the port, so a test can take Redis away and bring it back.
+    `stop` and `start` keep the port and the socket's path, so a test can take Redis
+    away and bring it back.
     """
 
     def __init__(self, *extra_args: str) -> None:
@@ -112,6 +113,15 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def socket_path(self) -> str:
+        return os.path.join(self.dir, "redis.sock")
+
+    @property
+    def unix_url(self) -> str:
+        """The same server through its Unix socket (docs/redis.md, ``unix://``)."""
+        return f"unix://{self.socket_path}?db=0"
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [
@@ -126,6 +136,10 @@ class RedisServer:
                 "no",
                 "--dir",
                 self.dir,
+                "--unixsocket",
+                self.socket_path,
+                "--unixsocketperm",
+                "700",
                 *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,

@@ -253,7 +253,7 @@ class WebsocketDrain:
             # A send stuck on a dead peer must not stretch the shutdown past its window.
             try:
                 await asyncio.wait_for(self._close_spread(self.shutdown_window), self.shutdown_window + 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 logger.warning("spa-version: %d websocket(s) did not close in time", len(self.sockets))
 
     # -- one websocket connection ----------------------------------------------

@@ -41,12 +41,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..release import InvalidRelease, Release
 from . import REDIS_MISSING, Fleet
 from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, StoreError, StoreUnavailable
-from .urls import clip, parse_redis_url
+from .urls import clip, parse_redis_url, unsplit
 
 try:
     import redis.asyncio as aioredis
@@ -177,7 +177,7 @@ def mask_url(url: str) -> str:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         query = [(k, "***" if "password" in k else v) for k, v in pairs]
         parts = parts._replace(query=urlencode(query, safe="*/"))
-    return urlunsplit(parts)
+    return unsplit(parts)
 
 
 def _is_tls_verify_failure(exc: BaseException) -> bool:
@@ -319,7 +319,7 @@ def _build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, flo
     if scheme in ("redis", "rediss", "unix"):
         # from_url parses the rest of the query itself; the URL's values win.
         # (parse_redis_url checked the port and database redis-py would read from it.)
-        return aioredis.Redis.from_url(urlunsplit(parts._replace(query=query)), **defaults), own, None, None
+        return aioredis.Redis.from_url(unsplit(parts._replace(query=query)), **defaults), own, None, None
     kwargs = {**defaults, **kwargs}
     if tls:
         kwargs["ssl"] = True
@@ -333,7 +333,8 @@ def _build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, flo
             if name in kwargs:
                 sentinel_kwargs[name.removeprefix("sentinel_")] = kwargs.pop(name)
         hosts = list(parsed.hosts)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        # Typed from redis-py 8.2 on; untyped before (docs/redis.md, "Tested versions").
+        sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             hosts,
             sentinel_kwargs=sentinel_kwargs,
             username=parsed.username,
@@ -542,7 +543,7 @@ class RedisStore(Store):
         try:
             async with async_timeout(self.ping_timeout + extra):
                 return await step
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise StoreUnavailable(
                 f"{where}: no answer from {self.display_url} within {self.ping_timeout + extra:g} s"
             ) from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "REDIS_SCHEMES",
@@ -22,6 +22,7 @@ __all__ = [
     "parse_redis_url",
     "scheme_list",
     "split_scheme",
+    "unsplit",
 ]
 
 #: The URL schemes of the Redis store (`spa_version.stores.redis`, which needs redis-py):
@@ -45,6 +46,20 @@ def clip(value: object, limit: int = ECHO_LIMIT) -> str:
         return repr(value[:limit]) + "…"
     text = repr(value)
     return text if len(text) <= limit + 2 else text[:limit] + "…"
+
+
+def unsplit(parts: SplitResult) -> str:
+    """`urllib.parse.urlunsplit`, keeping the ``//`` of an empty authority.
+
+    ``urlunsplit`` writes ``unix:///run/redis.sock`` back as ``unix:/run/redis.sock``
+    (it keeps ``//`` only for the schemes it knows to have an authority), and redis-py
+    8.2's ``from_url`` accepts only the literal ``unix://`` prefix (RFC 3986 §3: with
+    ``//`` the authority is empty and the path follows).
+    """
+    url = urlunsplit(parts)
+    if parts.scheme and not parts.netloc and not url.startswith(f"{parts.scheme}://"):
+        url = f"{parts.scheme}://{url[len(parts.scheme) + 1 :]}"
+    return url
 
 
 def scheme_list() -> str:

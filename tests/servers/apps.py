@@ -9,6 +9,7 @@ its own lifespan runs, so a test sees whether the server ran lifespan at all.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -49,6 +50,19 @@ async def ws(websocket: WebSocket) -> None:
         pass
 
 
+async def flood(websocket: WebSocket) -> None:
+    """Sends without pause: a client that stops reading fills its TCP window, and then the
+    server's buffer, so the server's ``send`` blocks (tests of a stalled client)."""
+    await websocket.accept()
+    payload = b"x" * 16384
+    # Ends when the connection does: a disconnect, or a send after the close (the drain's
+    # DrainedError is an OSError; Starlette refuses a send after a close with RuntimeError).
+    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+        while True:
+            await websocket.send_bytes(payload)
+            await asyncio.sleep(0)  # a send that does not block never yields: let others run
+
+
 def _drain_options() -> dict[str, float]:
     return {
         "drain_grace": float(os.environ.get("MATRIX_DRAIN_GRACE", "0")),
@@ -60,7 +74,10 @@ def _drain_options() -> dict[str, float]:
 
 #: The whole app wrapped, as docs/servers.md recommends for every server.
 app = VersionMiddleware(
-    Starlette(routes=[Route("/", home), WebSocketRoute("/ws", ws)], lifespan=_lifespan),
+    Starlette(
+        routes=[Route("/", home), WebSocketRoute("/ws", ws), WebSocketRoute("/flood", flood)],
+        lifespan=_lifespan,
+    ),
     **_drain_options(),
 )
 

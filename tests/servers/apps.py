@@ -9,7 +9,6 @@ its own lifespan runs, so a test sees whether the server ran lifespan at all.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -23,6 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from spa_version import VersionMiddleware
+from tests.support.stalled import flood
 
 
 def _say(line: str) -> None:
@@ -48,19 +48,6 @@ async def ws(websocket: WebSocket) -> None:
             await websocket.send_text(await websocket.receive_text())
     except WebSocketDisconnect:
         pass
-
-
-async def flood(websocket: WebSocket) -> None:
-    """Sends without pause: a client that stops reading fills its TCP window, and then the
-    server's buffer, so the server's ``send`` blocks (tests of a stalled client)."""
-    await websocket.accept()
-    payload = b"x" * 16384
-    # Ends when the connection does: a disconnect, or a send after the close (the drain's
-    # DrainedError is an OSError; Starlette refuses a send after a close with RuntimeError).
-    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
-        while True:
-            await websocket.send_bytes(payload)
-            await asyncio.sleep(0)  # a send that does not block never yields: let others run
 
 
 def _drain_options() -> dict[str, float]:

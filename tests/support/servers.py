@@ -4,14 +4,12 @@ ASGI server of the matrix (docs/servers.md) as a process; and deadline waits for
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import inspect
 import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -301,43 +299,3 @@ class ServerProcess(_Loopback):
                 os.killpg(self.proc.pid, signal.SIGKILL)  # the group this test started
             self.proc.wait(timeout=10)
         self._log.close()
-
-
-# -- a websocket client that stops reading ---------------------------------------------
-
-
-class StalledWebsocket:
-    """A websocket client that completes the handshake and then never reads again: a phone
-    in a tunnel. Its receive buffer is made tiny before it connects, so a server that keeps
-    sending fills the TCP window at once, then its own buffers, and its sends block.
-
-    A raw socket (RFC 6455 §4.1 handshake by hand): no client library reads behind our back.
-    """
-
-    def __init__(self, port: int, path: str, timeout: float = 10.0) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Before connect: the window scale is agreed in the handshake (RFC 7323 §2.2).
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-        self.sock.settimeout(timeout)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode("ascii")
-        self.sock.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode("ascii")
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.sock.recv(1)  # byte by byte: stop right at the end of the response head
-            if not chunk:
-                raise ConnectionError(f"closed during the handshake: {head!r}")
-            head += chunk
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise ConnectionError(f"handshake refused: {head.splitlines()[0]!r}")
-
-    def close(self) -> None:
-        """Reset the connection (SO_LINGER 0: no FIN handshake to wait for)."""
-        with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()

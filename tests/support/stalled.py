@@ -18,8 +18,9 @@ __all__ = ["StalledWebsocket", "flood"]
 
 
 async def flood(websocket: WebSocket) -> None:
-    """Sends without pause until the connection ends: a client that stops reading fills
-    its TCP window, then the server's buffers, and the server's ``send`` blocks."""
+    """Sends a steady stream (16 KiB every 10 ms) until the connection ends: a client that
+    stops reading fills its TCP window, then the server's buffers, and the server's
+    ``send`` blocks (Daphne's never does: Twisted buffers it all, hence the pace)."""
     await websocket.accept()
     payload = b"x" * 16384
     # Ends with the connection: a disconnect, or a send after the close (the drain's
@@ -27,7 +28,7 @@ async def flood(websocket: WebSocket) -> None:
     with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
         while True:
             await websocket.send_bytes(payload)
-            await asyncio.sleep(0)  # a send that does not block never yields: let others run
+            await asyncio.sleep(0.01)
 
 
 class StalledWebsocket:

@@ -9,7 +9,6 @@ import contextlib
 import os
 import socket
 import struct
-import time
 from pathlib import Path
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -81,21 +80,6 @@ class StalledWebsocket:
         sends block."""
         previous, self._backlog = self._backlog, self.server_backlog()
         return self._backlog >= 256 * 1024 and self._backlog == previous
-
-    def ended(self, timeout: float) -> bool:
-        """Read on (the client no longer stalls) and say whether the server ended the
-        connection (EOF or reset) within *timeout* seconds."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                if not self.sock.recv(1 << 20):
-                    return True
-            except (ConnectionResetError, BrokenPipeError):
-                return True
-            except TimeoutError:
-                return False
-        return False
 
     def close(self) -> None:
         """Reset the connection (SO_LINGER 0: no FIN handshake to wait for)."""

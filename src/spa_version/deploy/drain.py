@@ -10,10 +10,19 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   then closes each socket with **1012** and the new release's header value as the reason
   (docs/protocol.md, "Websocket drain"), spread uniformly with jitter over ``window``
   seconds: socket *i* of *n* (in random order) closes at ``window * (i + U(0, 1)) / n``.
+  Each close is its own task, started at its own moment whatever the others do.
   A server that refuses to send 1012 (Daphne: autobahn sends only 1000 and 3000-4999)
   gets **4012** with the same reason instead, from then on (docs/servers.md).
 - A close the server did not send does not count: the socket stays tracked (and
   counted in ``spa-version status``) until its connection really ends.
+- Each close has a time limit, ``close_timeout`` (``drain_close_timeout``, 1 s). A
+  client that stops reading fills its TCP window and then the server's buffer, and
+  the server's ``send`` blocks (uvicorn, Hypercorn, Granian). Past the limit the drain
+  stops waiting and cancels that connection's handler, which `serve` turns into an
+  ordinary return, so the server ends the connection its own way; where the server's
+  ``send`` leads to an asyncio transport (uvicorn), that transport is aborted too
+  (`transport_abort`). Such a socket counts as aborted (``aborted_count``), not
+  closed (docs/protocol.md, "A client that stops reading"; docs/servers.md).
 - The close is a real close frame sent through the server (``websocket.close``), so
   the client sees 1012 and the app's handler gets an ordinary ``websocket.disconnect``
   once the client answers. Anything the app sends after that raises `DrainedError`
@@ -23,7 +32,7 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   HTTP where the server supports the ``websocket.http.response`` extension, else a
   close before accept with 1013 Try Again Later), or accepted when it is None.
 - `aclose` (lifespan shutdown) closes what is left the same way over
-  ``shutdown_window`` seconds, and never takes longer than that.
+  ``shutdown_window`` seconds, and never takes longer than that plus ``close_timeout``.
 """
 
 from __future__ import annotations

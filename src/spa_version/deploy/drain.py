@@ -93,7 +93,7 @@ def transport_abort(send: Send) -> Callable[[], object] | None:
     handler's cancellation is all the drain does there (docs/servers.md).
     """
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    # Duck-typed: uvloop's transports are not asyncio.Transport subclasses.
+    # Duck-typed: any transport that has an abort (asyncio's, uvloop's).
     abort = getattr(transport, "abort", None)
     return abort if callable(abort) else None
 
@@ -111,19 +111,6 @@ class _Socket:
         self.server_send = server_send
         #: Set when the drain cancelled the handler: that cancellation ends `serve` quietly.
         self.aborted = False
-
-
-async def _all_of(tasks: list[asyncio.Task[None]]) -> None:
-    """Wait for every task; if the wait is cancelled, cancel them too and let them finish
-    (a close cancelled half-way marks its socket open again before the next drain looks)."""
-    if not tasks:
-        return
-    try:
-        await asyncio.wait(tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)
 
 
 class WebsocketDrain:
@@ -226,24 +213,37 @@ class WebsocketDrain:
     async def _close_spread(self, window: float) -> None:
         """Close every tracked socket, socket *i* of *n* at its own moment of *window*.
 
-        Each close is its own task, started at its moment whatever the others do, and
-        bounded by ``close_timeout`` (`_close`): a client that stops reading holds up
-        its own close, and nothing else.
+        At each moment the close starts as a task of its own and the schedule moves on:
+        no close waits for another, and each is bounded by ``close_timeout`` (`_close`),
+        so a client that stops reading holds up its own close and nothing else.
         """
         assert self._loop is not None
         loop = self._loop
         victims = list(self.sockets)
         random.shuffle(victims)
         aborted = self.aborted_count
-        start = loop.time()
-        await _all_of(
-            [
-                loop.create_task(self._close_at(sock, start + delay), name="spa-version drain close")
-                for sock, delay in zip(victims, spread_delays(len(victims), window), strict=True)
-            ]
-        )
-        # Handshakes that completed meanwhile (stale_status=None, or one in flight).
-        await _all_of([loop.create_task(self._close(sock)) for sock in list(self.sockets) if not sock.closed])
+        closes: list[asyncio.Task[None]] = []
+        try:
+            start = loop.time()
+            for sock, delay in zip(victims, spread_delays(len(victims), window), strict=True):
+                wait = start + delay - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                closes.append(loop.create_task(self._close(sock), name="spa-version drain close"))
+            if closes:
+                await asyncio.wait(closes)
+            # Handshakes that completed meanwhile (stale_status=None, or one in flight).
+            late = [loop.create_task(self._close(sock)) for sock in list(self.sockets) if not sock.closed]
+            closes += late
+            if late:
+                await asyncio.wait(late)
+        finally:
+            # Cancelled (a rollback, the shutdown's bound): the closes under way stop, and
+            # mark their sockets open again before the next drain looks at them.
+            for task in closes:
+                task.cancel()
+            if closes:
+                await asyncio.wait(closes)
         if self.aborted_count > aborted:
             logger.warning(
                 "spa-version: %d websocket(s) did not take the drain's close within %.1f s "
@@ -251,13 +251,6 @@ class WebsocketDrain:
                 self.aborted_count - aborted,
                 self.close_timeout,
             )
-
-    async def _close_at(self, sock: _Socket, when: float) -> None:
-        assert self._loop is not None
-        wait = when - self._loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        await self._close(sock)
 
     async def _close(self, sock: _Socket) -> None:
         """Send *sock* the drain's close, within ``close_timeout``; past it, `_abort`."""

@@ -174,7 +174,7 @@ class VersionMiddleware:
                     message["headers"] = stamp_headers(message.get("headers"), stamp, None)
             await send(message)
 
-        await self.deployment.serve_websocket(scope, receive, send_stamped, self.app)
+        await self.deployment.serve_websocket(scope, receive, send_stamped, self.app, server_send=send)
 
     # -- what we answer ourselves (spa_version.responses) -----------------------
 

@@ -166,8 +166,13 @@ class DeployOptions:
     #: ``drain_window`` seconds.
     drain_grace: float = 10.0
     drain_window: float = 60.0
-    #: The bound for closing the websockets left on shutdown (or the first SIGTERM).
+    #: The window for closing the websockets left on shutdown (or the first SIGTERM).
     drain_shutdown_window: float = 5.0
+    #: The time limit of each drain close: a client that stops reading makes the
+    #: server's send block, and after this long the drain cancels that connection's
+    #: handler instead (docs/protocol.md, "Websocket drain"). The shutdown's bound is
+    #: ``drain_shutdown_window`` plus this.
+    drain_close_timeout: float = 1.0
     #: The HTTP status refusing handshakes at a stale process (None accepts them).
     drain_stale_status: int | None = 503
     #: Seconds between fleet heartbeats (``spa-version status``).
@@ -194,6 +199,7 @@ class DeployOptions:
             "drain_shutdown_window",
         ):
             _check_seconds(name, getattr(self, name))
+        _check_seconds("drain_close_timeout", self.drain_close_timeout, positive=True)
         status = self.drain_stale_status
         if status is not None and (
             isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
@@ -352,6 +358,7 @@ class OptionArgs(TypedDict, total=False):
     drain_grace: float
     drain_window: float
     drain_shutdown_window: float
+    drain_close_timeout: float
     drain_stale_status: int | None
     heartbeat_interval: float
     drain_on_sigterm: bool

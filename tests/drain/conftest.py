@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from spa_version import VersionMiddleware, open_store
 from spa_version.stores import Store
+from tests.support.stalled import flood
 
 
 @dataclass
@@ -39,7 +40,13 @@ def make_app(log: AppLog) -> Starlette:
     async def home(request: Any) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/", home, methods=["GET", "POST"]), WebSocketRoute("/ws", ws)])
+    return Starlette(
+        routes=[
+            Route("/", home, methods=["GET", "POST"]),
+            WebSocketRoute("/ws", ws),
+            WebSocketRoute("/flood", flood),  # for clients that stop reading
+        ]
+    )
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from spa_version.release import Release
 from spa_version.stores import Store
 from tests.drain.conftest import build_middleware, close_clients, open_clients
 from tests.support.servers import ThreadedUvicorn, async_wait_for
+from tests.support.stalled import StalledWebsocket
 
 # -- the schedule, as a pure function ---------------------------------------------
 
@@ -50,6 +51,8 @@ def test_bad_drain_options_are_refused(store: Store) -> None:
         build_middleware(store, drain_grace=-1)
     with pytest.raises(ValueError, match="drain_stale_status"):
         build_middleware(store, drain_stale_status=200)
+    with pytest.raises(ValueError, match="drain_close_timeout"):
+        build_middleware(store, drain_close_timeout=0)
 
 
 # -- liveness ------------------------------------------------------------------------
@@ -312,3 +315,78 @@ async def test_a_server_that_refuses_1012_gets_4012_with_the_same_reason() -> No
     for inbox in inboxes:
         inbox.put_nowait({"type": "websocket.disconnect", "code": CLOSE_CODE_DRAIN_FALLBACK})
     await asyncio.wait_for(asyncio.gather(*served), 10)
+
+
+# -- clients that stop reading ----------------------------------------------------------
+
+
+async def test_clients_that_stop_reading_do_not_hold_up_the_drain(store: Store) -> None:
+    """3 clients that stop reading (their windows full, the server's sends blocked) beside
+    20 that read: every reading client gets its 1012 within the window; each stalled
+    close gives up after ``drain_close_timeout``, its handler is cancelled, and uvicorn's
+    transport is aborted: uvicorn lets go of the connection (a transport only closed would
+    wait for ever for a buffer the client never drains, and keep uvicorn's shutdown waiting)."""
+    await store.bump("A")
+    window, limit = 2.0, 0.5
+    mw, _ = build_middleware(store, drain_grace=0.0, drain_window=window, drain_close_timeout=limit)
+    with ThreadedUvicorn(mw) as server:
+        stalled = [StalledWebsocket(server.port, "/flood") for _ in range(3)]
+        try:
+            healthy = await open_clients(server.ws_url + "/ws", 20)
+            await async_wait_for(lambda: mw.deployment.websockets == 23)
+            await async_wait_for(lambda: all(s.blocked() for s in stalled), timeout=15, interval=0.2)
+            drain = mw.deployment.drain
+            assert drain is not None
+            bumped = time.monotonic()
+            await store.bump("B")
+            # Within the window (plus the slack of a loaded machine), not one after another.
+            await async_wait_for(
+                lambda: all(c.closed_at is not None for c in healthy),
+                timeout=window + 5,
+                message=lambda: f"{sum(c.closed_at is None for c in healthy)} of 20 still open",
+            )
+            assert {c.code for c in healthy} == {CLOSE_CODE_DRAIN}
+            # Each close went out at its own moment: no wait behind a stalled one.
+            assert max((c.closed_at or 0.0) - bumped for c in healthy) < window + 5
+            await async_wait_for(lambda: drain.aborted_count == 3 and drain.swept, timeout=window + 5)
+            assert drain.closed_count == 20
+            await async_wait_for(lambda: mw.deployment.websockets == 0)
+            await close_clients(healthy)
+            # What uvicorn's shutdown waits on ("Waiting for connections to close").
+            connections = server.server.server_state.connections
+            await async_wait_for(lambda: not connections, message=lambda: f"{len(connections)} left")
+        finally:
+            for client in stalled:
+                client.close()
+
+
+async def test_a_close_past_its_time_limit_cancels_the_handler_quietly() -> None:
+    """A server whose send never returns (a full buffer): after ``drain_close_timeout`` the
+    drain cancels the connection's handler, `serve` returns as a finished app does (no
+    CancelledError for the server to log), and the socket is no longer tracked."""
+    current = CurrentVersion("X-SPA-Version")
+    current.offer(_release(1, "A"))
+    options = DeployOptions(drain_grace=0.0, drain_window=0.0, drain_close_timeout=0.2)
+    drain = WebsocketDrain(Liveness("A", current), current, options)
+    drain.attach()
+    handler_cancelled: list[bool] = []
+
+    async def server_send(message: dict[str, object]) -> None:
+        if message["type"] == "websocket.close":
+            await asyncio.Event().wait()  # the buffer never drains
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        await send({"type": "websocket.accept"})  # type: ignore[operator]
+        try:
+            await asyncio.Event().wait()  # blocked in a send of its own, as a flood would be
+        except asyncio.CancelledError:
+            handler_cancelled.append(True)
+            raise
+
+    served = asyncio.create_task(drain.serve({"type": "websocket"}, asyncio.Queue().get, server_send, app))
+    await async_wait_for(lambda: drain.open_count == 1)
+    current.offer(_release(2, "B"))
+    await asyncio.wait_for(served, 10)  # returns, not raises
+    assert handler_cancelled == [True]
+    assert drain.aborted_count == 1 and drain.closed_count == 0 and drain.open_count == 0
+    await async_wait_for(lambda: drain.swept)

@@ -22,6 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from spa_version import VersionMiddleware
+from tests.support.stalled import flood
 
 
 def _say(line: str) -> None:
@@ -60,7 +61,10 @@ def _drain_options() -> dict[str, float]:
 
 #: The whole app wrapped, as docs/servers.md recommends for every server.
 app = VersionMiddleware(
-    Starlette(routes=[Route("/", home), WebSocketRoute("/ws", ws)], lifespan=_lifespan),
+    Starlette(
+        routes=[Route("/", home), WebSocketRoute("/ws", ws), WebSocketRoute("/flood", flood)],
+        lifespan=_lifespan,
+    ),
     **_drain_options(),
 )
 

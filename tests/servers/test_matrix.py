@@ -19,6 +19,7 @@ from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, cl
 from spa_version.release import Release
 from tests.drain.conftest import Client, close_clients, open_clients
 from tests.support.servers import SERVERS, ServerProcess, async_wait_for, cli_command, run_cli
+from tests.support.stalled import StalledWebsocket
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,17 @@ SIGTERM_CLOSE = {
     # Workers (the default, 1) never see SIGTERM: the parent sets an event they poll,
     # and whatever is open at the graceful timeout is cut with 1011.
     ("hypercorn", ()): (1011, False),
+}
+
+#: Where SIGTERM exits with clients that stopped reading (docs/servers.md), and what the
+#: server adds to the drain's bound (``drain_shutdown_window + drain_close_timeout``):
+#: Hypercorn cannot have its transports aborted, and ends them at its graceful timeout
+#: (3 s). Not there: Hypercorn with workers, whose workers then never exit.
+STALLED_SIGTERM_EXTRA = {
+    ("uvicorn", ()): 0.0,
+    ("daphne", ()): 0.0,
+    ("granian", ()): 0.0,
+    ("hypercorn", ("--workers", "0")): 3.0,
 }
 
 _NOISE = ("Traceback", "Task was destroyed", "GeneratorExit", "never awaited")
@@ -216,3 +228,66 @@ def test_uvicorn_lifespan_on_fails_startup_of_an_app_that_crashes(app: str, tmp_
     assert returncode != 0
     assert "RuntimeError: database is down" in output and "Traceback" in output, output
     assert "Application startup failed. Exiting." in output, output
+
+
+# -- clients that stop reading (a phone in a tunnel) ------------------------------------------
+
+
+async def _stalled_and_healthy(server: ServerProcess) -> tuple[list[StalledWebsocket], list[Client]]:
+    """3 clients that stop reading while the app floods them, beside 20 that read; returns
+    once the server's buffers for the stalled ones are full."""
+    stalled = [StalledWebsocket(server.port, "/flood") for _ in range(3)]
+    healthy = await open_clients(server.ws_url + "/ws", 20)
+    await async_wait_for(lambda: all(s.blocked() for s in stalled), timeout=15, interval=0.2)
+    return stalled, healthy
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_clients_that_stop_reading_do_not_hold_up_the_drain(kind: str, tmp_path: Path) -> None:
+    """3 stalled clients beside 20 reading ones: every reading one gets the drain's close
+    within the window after the bump (each close at its own moment, each with its time
+    limit), on every server."""
+    window = 2.0
+    env = {**_env(tmp_path), "MATRIX_DRAIN_WINDOW": str(window)}
+    first = _bump(env, "A")
+    with ServerProcess(kind, env) as server:
+        server.wait_serving(format_header(first))
+        stalled, healthy = await _stalled_and_healthy(server)
+        try:
+            _bump(env, "B")
+            await _closed(healthy, timeout=window + 5)  # plus the slack of a loaded machine
+        finally:
+            for client in stalled:
+                client.close()
+        assert {c.code for c in healthy} == {DRAIN_CLOSE[kind][0]}, server.output()
+        await close_clients(healthy)
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    list(STALLED_SIGTERM_EXTRA),
+    ids=[" ".join([k, *e]) for k, e in STALLED_SIGTERM_EXTRA],
+)
+async def test_sigterm_exits_within_its_bound_with_clients_that_stopped_reading(
+    kind: str, extra: tuple[str, ...], tmp_path: Path
+) -> None:
+    """SIGTERM with 3 stalled clients and 20 reading ones: the reading ones get the SIGTERM
+    drain's close, and the process exits within the drain's bound (docs/servers.md) plus
+    what the server adds, instead of waiting on the stalled connections for ever."""
+    shutdown_window, close_timeout = 2.0, 1.0  # the window set here; the limit's default
+    env = {**_env(tmp_path), "MATRIX_SHUTDOWN_WINDOW": str(shutdown_window)}
+    first = _bump(env, "A")
+    with ServerProcess(kind, env, "tests.servers.apps:app", *extra) as server:
+        server.wait_serving(format_header(first))
+        stalled, healthy = await _stalled_and_healthy(server)
+        try:
+            server.terminate()
+            bound = shutdown_window + close_timeout + STALLED_SIGTERM_EXTRA[kind, extra]
+            # A deadline, with the slack of a loaded machine: what fails here is a hang.
+            await asyncio.to_thread(server.wait_exit, bound + 10)
+        finally:
+            for client in stalled:
+                client.close()
+        await _closed(healthy, timeout=10)
+        assert {c.code for c in healthy} == {SIGTERM_CLOSE[kind, extra][0]}, server.output()
+        await close_clients(healthy)

@@ -137,12 +137,18 @@ class Deployment:
 
     # -- the request path --------------------------------------------------------
 
-    async def serve_websocket(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-        """Run *app* for one websocket connection, tracked for the drain when a build is declared."""
+    async def serve_websocket(
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, *, server_send: Send | None = None
+    ) -> None:
+        """Run *app* for one websocket connection, tracked for the drain when a build is declared.
+
+        *server_send* is the server's own ``send`` when *send* wraps it: the drain may
+        reach the transport through it (`spa_version.deploy.drain.WebsocketDrain.serve`).
+        """
         if self.drain is None:
             await app(scope, receive, send)
         else:
-            await self.drain.serve(scope, receive, send, app)
+            await self.drain.serve(scope, receive, send, app, server_send=server_send)
 
     # -- life ----------------------------------------------------------------------
 

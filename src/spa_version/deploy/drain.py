@@ -10,10 +10,19 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   then closes each socket with **1012** and the new release's header value as the reason
   (docs/protocol.md, "Websocket drain"), spread uniformly with jitter over ``window``
   seconds: socket *i* of *n* (in random order) closes at ``window * (i + U(0, 1)) / n``.
+  Each close is its own task, started at its own moment whatever the others do.
   A server that refuses to send 1012 (Daphne: autobahn sends only 1000 and 3000-4999)
   gets **4012** with the same reason instead, from then on (docs/servers.md).
 - A close the server did not send does not count: the socket stays tracked (and
   counted in ``spa-version status``) until its connection really ends.
+- Each close has a time limit, ``close_timeout`` (``drain_close_timeout``, 1 s). A
+  client that stops reading fills its TCP window and then the server's buffer, and
+  the server's ``send`` blocks (uvicorn, Hypercorn, Granian). Past the limit the drain
+  stops waiting and cancels that connection's handler, which `serve` turns into an
+  ordinary return, so the server ends the connection its own way; where the server's
+  ``send`` leads to an asyncio transport (uvicorn), that transport is aborted too
+  (`transport_abort`). Such a socket counts as aborted (``aborted_count``), not
+  closed (docs/protocol.md, "A client that stops reading"; docs/servers.md).
 - The close is a real close frame sent through the server (``websocket.close``), so
   the client sees 1012 and the app's handler gets an ordinary ``websocket.disconnect``
   once the client answers. Anything the app sends after that raises `DrainedError`
@@ -23,7 +32,7 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   HTTP where the server supports the ``websocket.http.response`` extension, else a
   close before accept with 1013 Try Again Later), or accepted when it is None.
 - `aclose` (lifespan shutdown) closes what is left the same way over
-  ``shutdown_window`` seconds, and never takes longer than that.
+  ``shutdown_window`` seconds, and never takes longer than that plus ``close_timeout``.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
 from ..current import CurrentVersion
@@ -43,7 +53,7 @@ from ..release import Release
 from ..responses import draining, refuse_handshake
 from .liveness import LIVE, STALE, Liveness
 
-__all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays"]
+__all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays", "transport_abort"]
 
 logger = logging.getLogger("spa_version")
 
@@ -70,14 +80,37 @@ def spread_delays(count: int, window: float, rng: random.Random | None = None) -
     return [step * (i + uniform()) for i in range(count)]
 
 
+def transport_abort(send: Send) -> Callable[[], object] | None:
+    """The ``abort`` of the asyncio transport behind a server's ASGI ``send``, or None:
+    not reachable.
+
+    The ASGI spec gives an app no transport and no abort. uvicorn's websocket
+    protocols (``websockets-sansio``, ``websockets``, ``wsproto``) hand the app a bound
+    method of their asyncio protocol, which keeps its transport as ``transport``; that
+    transport's ``abort`` ends the connection at once (asyncio docs,
+    "BaseTransport.abort"), where ``close`` would wait forever for a buffer that a
+    client that stopped reading never drains. Other servers give no such way in: the
+    handler's cancellation is all the drain does there (docs/servers.md).
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    # Duck-typed: any transport that has an abort (asyncio's, uvloop's).
+    abort = getattr(transport, "abort", None)
+    return abort if callable(abort) else None
+
+
 class _Socket:
-    """One tracked websocket: the server's send, and whether it was closed."""
+    """One tracked websocket: the server's send, whether it was closed, and the task
+    running its handler (cancelled by `WebsocketDrain._abort`)."""
 
-    __slots__ = ("send", "closed")
+    __slots__ = ("send", "closed", "task", "aborted", "server_send")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, task: asyncio.Task[Any] | None, server_send: Send) -> None:
         self.send = send
         self.closed = False
+        self.task = task
+        self.server_send = server_send
+        #: Set when the drain cancelled the handler: that cancellation ends `serve` quietly.
+        self.aborted = False
 
 
 class WebsocketDrain:
@@ -93,10 +126,14 @@ class WebsocketDrain:
         self.grace = options.drain_grace
         self.window = options.drain_window
         self.shutdown_window = options.drain_shutdown_window
+        self.close_timeout = options.drain_close_timeout
         self.stale_status = options.drain_stale_status
         self.sockets: set[_Socket] = set()
         #: How many sockets this drain closed (with 1012, or 4012 where the server refuses 1012).
         self.closed_count = 0
+        #: How many closes did not go out within ``close_timeout`` (clients that stopped
+        #: reading), and had their handler cancelled instead.
+        self.aborted_count = 0
         #: The close code the drain sends: 1012 until the server refuses it, then 4012.
         self.close_code = CLOSE_CODE_DRAIN
         #: Called (on the event loop) whenever the drain closes its last socket.
@@ -174,40 +211,104 @@ class WebsocketDrain:
         self._swept = True
 
     async def _close_spread(self, window: float) -> None:
+        """Close every tracked socket, socket *i* of *n* at its own moment of *window*.
+
+        At each moment the close starts as a task of its own and the schedule moves on:
+        no close waits for another, and each is bounded by ``close_timeout`` (`_close`),
+        so a client that stops reading holds up its own close and nothing else.
+        """
         assert self._loop is not None
+        loop = self._loop
         victims = list(self.sockets)
         random.shuffle(victims)
-        start = self._loop.time()
-        for sock, delay in zip(victims, spread_delays(len(victims), window), strict=True):
-            wait = start + delay - self._loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await self._close(sock)
-        # Handshakes that completed meanwhile (stale_status=None, or one in flight).
-        for sock in list(self.sockets):
-            await self._close(sock)
+        aborted = self.aborted_count
+        closes: list[asyncio.Task[None]] = []
+        try:
+            start = loop.time()
+            for sock, delay in zip(victims, spread_delays(len(victims), window), strict=True):
+                wait = start + delay - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                closes.append(loop.create_task(self._close(sock), name="spa-version drain close"))
+            if closes:
+                await asyncio.wait(closes)
+            # Handshakes that completed meanwhile (stale_status=None, or one in flight).
+            late = [loop.create_task(self._close(sock)) for sock in list(self.sockets) if not sock.closed]
+            closes += late
+            if late:
+                await asyncio.wait(late)
+        finally:
+            # Cancelled (a rollback, the shutdown's bound): the closes under way stop, and
+            # mark their sockets open again before the next drain looks at them.
+            for task in closes:
+                task.cancel()
+            if closes:
+                await asyncio.wait(closes)
+        if self.aborted_count > aborted:
+            logger.warning(
+                "spa-version: %d websocket(s) did not take the drain's close within %.1f s "
+                "(clients that stopped reading); their handlers were cancelled",
+                self.aborted_count - aborted,
+                self.close_timeout,
+            )
 
     async def _close(self, sock: _Socket) -> None:
+        """Send *sock* the drain's close, within ``close_timeout``; past it, `_abort`."""
         if sock.closed:
             return
         # From here on the app's own sends raise DrainedError (see `serve`).
         sock.closed = True
         release = self.current.release
         reason = "" if release is None else close_reason(release)
-        code = self.close_code
         try:
-            await sock.send({"type": "websocket.close", "code": code, "reason": reason})
-        except Exception as exc:
-            if code != CLOSE_CODE_DRAIN or not await self._close_with_fallback(sock, reason, exc):
-                # Not closed (the client left at the same moment, or the server refused):
-                # the socket stays tracked until its connection really ends.
-                sock.closed = False
-                logger.debug("spa-version: drain close failed: %r", exc)
-                return
+            # The server's send blocks while its buffer for a client that stopped reading
+            # is full (uvicorn, Hypercorn): the time limit is what keeps the drain going.
+            sent = await asyncio.wait_for(self._send_close(sock, reason), self.close_timeout)
+        except TimeoutError:
+            self._abort(sock)
+            return
+        except BaseException:
+            sock.closed = False  # cancelled (rollback, shutdown): not closed
+            raise
+        if not sent:
+            # Not closed (the client left at the same moment, or the server refused):
+            # the socket stays tracked until its connection really ends.
+            sock.closed = False
+            return
         self.closed_count += 1
         self.sockets.discard(sock)
         if not self.sockets and self.on_empty is not None:
             self.on_empty()
+
+    async def _send_close(self, sock: _Socket, reason: str) -> bool:
+        """Send the close frame (1012, or 4012 where refused); whether the server took it."""
+        code = self.close_code
+        try:
+            await sock.send({"type": "websocket.close", "code": code, "reason": reason})
+        except Exception as exc:
+            if code == CLOSE_CODE_DRAIN and await self._close_with_fallback(sock, reason, exc):
+                return True
+            logger.debug("spa-version: drain close failed: %r", exc)
+            return False
+        return True
+
+    def _abort(self, sock: _Socket) -> None:
+        """The close did not go out within ``close_timeout``: the client stopped reading.
+
+        The ASGI spec has no abort, so the drain ends the connection the one way every
+        server honours: it cancels the connection's handler (`serve` then returns, as an
+        app that is done does), and the server ends the transport (docs/servers.md says
+        how each one does). The drain does not wait for that: the socket stays tracked
+        until its handler has really ended.
+        """
+        self.aborted_count += 1
+        sock.aborted = True
+        if sock.task is not None and not sock.task.done():
+            sock.task.cancel()
+        abort = transport_abort(sock.server_send)
+        if abort is not None:
+            # Closing would wait for the buffer to drain, which the client never lets happen.
+            abort()
 
     async def _close_with_fallback(self, sock: _Socket, reason: str, refused: Exception) -> bool:
         """Retry a refused 1012 with 4012 (same reason); keep 4012 if the server takes it."""
@@ -215,13 +316,14 @@ class WebsocketDrain:
             await sock.send({"type": "websocket.close", "code": CLOSE_CODE_DRAIN_FALLBACK, "reason": reason})
         except Exception:
             return False
-        self.close_code = CLOSE_CODE_DRAIN_FALLBACK
-        logger.info(
-            "spa-version: the server refused close code %d (%s); the drain closes with %d instead",
-            CLOSE_CODE_DRAIN,
-            refused,
-            CLOSE_CODE_DRAIN_FALLBACK,
-        )
+        if self.close_code != CLOSE_CODE_DRAIN_FALLBACK:
+            self.close_code = CLOSE_CODE_DRAIN_FALLBACK
+            logger.info(
+                "spa-version: the server refused close code %d (%s); the drain closes with %d instead",
+                CLOSE_CODE_DRAIN,
+                refused,
+                CLOSE_CODE_DRAIN_FALLBACK,
+            )
         return True
 
     def _close_later(self, sock: _Socket) -> None:
@@ -237,7 +339,8 @@ class WebsocketDrain:
 
     async def close_remaining(self) -> None:
         """The process is going away: refuse new handshakes, close every open socket with
-        1012 spread over ``shutdown_window``, and return within that window (plus 1 s)."""
+        1012 spread over ``shutdown_window``, and return within that window plus
+        ``close_timeout`` (the time limit of the last close)."""
         self.closing = True
         task, self._task = self._task, None
         if task is not None:
@@ -250,22 +353,32 @@ class WebsocketDrain:
                 len(self.sockets),
                 self.shutdown_window,
             )
-            # A send stuck on a dead peer must not stretch the shutdown past its window.
+            # Each close has its own time limit; this one bounds the whole, in-flight
+            # handshakes closed after the spread included.
             try:
-                await asyncio.wait_for(self._close_spread(self.shutdown_window), self.shutdown_window + 1.0)
+                await asyncio.wait_for(
+                    self._close_spread(self.shutdown_window), self.shutdown_window + self.close_timeout
+                )
             except TimeoutError:
                 logger.warning("spa-version: %d websocket(s) did not close in time", len(self.sockets))
 
     # -- one websocket connection ----------------------------------------------
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-        """Run *app* for one websocket connection, tracked so that the drain can close it."""
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, *, server_send: Send | None = None
+    ) -> None:
+        """Run *app* for one websocket connection, tracked so that the drain can close it.
+
+        *server_send* is the server's own ``send`` when *send* wraps it (the middleware's
+        stamping): where it belongs to an asyncio protocol, a close past its time limit
+        aborts that protocol's transport (`transport_abort`).
+        """
         if self._loop is None:
             self.attach()
         if self.stale_status is not None and (self.closing or self.liveness.announced() == STALE):
             await refuse_handshake(scope, receive, send, draining(self.stale_status), CLOSE_CODE_TRY_AGAIN)
             return
-        sock = _Socket(send)
+        sock = _Socket(send, asyncio.current_task(), send if server_send is None else server_send)
 
         async def tracked_send(message: Message) -> None:
             if sock.closed:
@@ -287,6 +400,16 @@ class WebsocketDrain:
 
         try:
             await app(scope, receive, tracked_send)
+        except asyncio.CancelledError:
+            if not sock.aborted or sock.task is None:
+                raise
+            # The drain's own cancellation (`_abort`): the handler is over, and returning
+            # as a finished app does lets the server end the connection without logging
+            # an error. Python 3.11+ counts cancellations: a second one (the server's own
+            # shutdown) still propagates.
+            uncancel = getattr(sock.task, "uncancel", None)
+            if uncancel is not None and uncancel() > 0:
+                raise
         finally:
             if sock in self.sockets:
                 self.sockets.discard(sock)

@@ -115,9 +115,9 @@ def test_the_app_as_another_user_follows_and_reports(base: Path, app_name: str, 
 @pytest.mark.parametrize(
     ("setup", "names", "says"),
     [
-        ("store made 0700", "store", "cannot reach the release"),
-        ("parent made 0700", "private", "cannot reach the release"),
-        ("fleet made 0755", "fleet", "cannot write their heartbeats"),
+        ("store made 0700", "store", "0700 (others cannot search it)"),
+        ("parent made 0700", "private", "0700 (others cannot search it)"),
+        ("fleet made 0755", "fleet", "0755 (others cannot write their heartbeats there)"),
     ],
 )
 def test_the_bump_says_in_one_line_what_keeps_other_users_out(
@@ -141,5 +141,6 @@ def test_the_bump_says_in_one_line_what_keeps_other_users_out(
         assert result.returncode == 0, result.stderr
         [line] = result.stderr.splitlines()
         assert f"{paths[names]} is mode " in line and says in line, line
-        assert "no process follows it yet" in line and "File store permissions" in line, line
+        assert "no process follows it yet" in line and "none running as another user can" in line, line
+        assert line.endswith("(docs/deploy-haproxy.md, 'File store permissions')"), line
         wait_for(lambda: "Permission denied" in app.output(), timeout=30, interval=0.1)

@@ -270,14 +270,11 @@ async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
     except StoreError:  # the bump is done; the count is only a courtesy
         return
     if followers == 0:
+        following = "no process follows it yet (if your app is running, is this the directory it uses?)"
         problem = store.sharing_problem()
         if problem is not None:
-            # docs/deploy-haproxy.md, "File store permissions"
-            following = (
-                f"no process follows it yet: {problem} (docs/deploy-haproxy.md, 'File store permissions')"
-            )
-        else:
-            following = "no process follows it yet (if your app is running, is this the directory it uses?)"
+            docs = "docs/deploy-haproxy.md, 'File store permissions'"
+            following += f"; none running as another user can: {problem} ({docs})"
     else:
         following = f"{followers} process{'es follow' if followers != 1 else ' follows'} it"
     print(f"{PROG}: wrote {store.location} (app {store.app}); {following}", file=sys.stderr)

@@ -67,8 +67,8 @@ def make_directory(path: Path, mode: int) -> None:
 
 
 def sharing_problem(directory: Path, document: Path, fleet: Path) -> str | None:
-    """Why a process of another user cannot follow the store, in one clause; None when
-    the modes let it (or cannot be read).
+    """Why a process of another user cannot follow the store, in one clause (``PATH is
+    mode 0700 (others cannot search it)``); None when the modes let it (or cannot be read).
 
     Checked from the mode bits alone, counting group or other as "another user" (the
     app's user may share the directory's group): every directory from the root down to
@@ -80,18 +80,16 @@ def sharing_problem(directory: Path, document: Path, fleet: Path) -> str | None:
         for path in (*reversed(absolute.parents), absolute):
             mode = os.stat(path).st_mode
             if not mode & _OTHERS_SEARCH:
-                return f"{path} is mode {_octal(mode)}, so processes of other users cannot reach the release"
+                return f"{path} is mode {_octal(mode)} (others cannot search it)"
         mode = os.stat(document).st_mode
         if not mode & _OTHERS_READ:
-            return f"{document} is mode {_octal(mode)}, so processes of other users cannot read it"
+            return f"{document} is mode {_octal(mode)} (others cannot read it)"
         try:
             mode = os.stat(fleet).st_mode
         except FileNotFoundError:
             return None
         if not (mode & _OTHERS_SEARCH and mode & _OTHERS_WRITE):
-            return (
-                f"{fleet} is mode {_octal(mode)}, so processes of other users cannot write their heartbeats"
-            )
+            return f"{fleet} is mode {_octal(mode)} (others cannot write their heartbeats there)"
     except OSError:
         return None
     return None

@@ -252,8 +252,8 @@ async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
     poll it. So the bump names the store's absolute directory and counts the processes
     whose heartbeats it holds (stderr). A relative ``file://`` URL is relative to the
     working directory, and a bump run from another one writes a second store nobody follows.
-    With no follower, a store whose modes keep other users out says so instead
-    (`Store.sharing_problem`).
+    With no follower, a store whose modes keep other users out says so too, on the same
+    line (`Store.sharing_problem`).
     """
     release, receivers = result.release, result.receivers
     if as_json:

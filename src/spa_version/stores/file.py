@@ -131,14 +131,15 @@ class FileStore(Store):
     def _lock(self) -> int:
         """Create the store's directory if need be, open it and ``flock`` it; return its descriptor.
 
-        The lock is on the directory itself, not on a file in it: a file can be deleted
-        while a bump holds its lock (a cleanup job, an operator tidying the directory),
-        and a second bump would then lock a fresh file and run beside the holder. The
-        directory cannot go while it holds the document, and everything done under the
-        lock is done through this descriptor (``dir_fd``), so even a directory renamed
-        meanwhile gets the holder's write, not a newcomer's. After locking, check that
-        the path still names the locked directory (one renamed or replaced while we
-        waited), and start over if not. docs/protocol.md, "The file store layout".
+        The lock is on the directory itself, not on a file in it: a lock file can be
+        deleted while a bump holds its lock (a cleanup job, an operator tidying the
+        directory), and a second bump would then lock a fresh file and run beside the
+        holder. Tidying a directory does not remove it, and everything done under the
+        lock goes through this descriptor (``openat``, ``renameat``), so even a directory
+        renamed meanwhile gets the holder's write where it locked, never in a directory
+        a newcomer locked. After locking, check that the path still names the locked
+        directory (one renamed or replaced while we waited), and start over if not.
+        docs/protocol.md, "The file store layout".
         """
         while True:
             make_directory(self.directory, DIRECTORY_MODE)

@@ -70,16 +70,29 @@ def processes(env: dict[str, str]) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("setup", ["first bump creates it", "made 0755 in advance", "app started first"])
+SETUPS = ["first bump creates it", "made 0755 in advance", "app started first", "a shared group"]
+
+
+@pytest.mark.parametrize("setup", SETUPS)
 def test_the_app_as_another_user_follows_and_reports(base: Path, app_name: str, setup: str) -> None:
     """The app reads every release and its heartbeat shows in ``status``; ``bump --wait``
-    sees it; the bump says the process follows the store, with no warning."""
+    sees it; the bump says the process follows the store, with no warning. "A shared
+    group": the documented alternative, directories the operator made with the app
+    user's group (0750 and 2770), which the store keeps."""
     store = base / "store"
+    fleet = store / f"{app_name}.fleet"
     env = {"SPA_VERSION_URL": f"file://{store}", "SPA_VERSION_APP": app_name, "SPA_VERSION_BUILD": "v1"}
+    modes = {store: 0o755, fleet: 0o1777}
     if setup == "made 0755 in advance":
         store.mkdir()
         os.chmod(store, 0o755)
-    app_first = setup != "first bump creates it"
+    if setup == "a shared group":
+        modes = {store: 0o750, fleet: 0o2770}
+        for path, path_mode in modes.items():
+            path.mkdir()
+            os.chown(path, 0, pwd.getpwnam(APP_USER).pw_gid)
+            os.chmod(path, path_mode)
+    app_first = setup in ("made 0755 in advance", "app started first")
     if not app_first:
         bumped = deploy(env, "--json", "bump", "v1")
     with ServerProcess("uvicorn", env, user=APP_USER, umask=0o077) as app:
@@ -100,16 +113,14 @@ def test_the_app_as_another_user_follows_and_reports(base: Path, app_name: str, 
         if not app_first:
             assert "Permission denied" not in app.output(), app.output()
 
-        fleet = store / f"{app_name}.fleet"
         [written] = fleet.glob("*.json")
         assert written.stat().st_uid == pwd.getpwnam(APP_USER).pw_uid
         app.terminate()
         assert app.wait_exit() == -signal.SIGTERM, app.output()  # uvicorn re-raises it
         assert list(fleet.glob("*.json")) == []  # the app removed its own record, in the sticky directory
 
-    assert mode(store) == 0o755
+    assert {path: mode(path) for path in modes} == modes
     assert mode(store / f"{app_name}.json") == 0o644
-    assert mode(fleet) == 0o1777
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ import pytest
 from spa_version.protocol import format_header
 from spa_version.release import Release
 from tests.support.servers import ROOT, ServerProcess, cli_command, wait_for
+from tests.support.users import as_user, python_env, python_for
 
 APP_USER = "nobody"
 
@@ -155,3 +156,38 @@ def test_the_bump_says_in_one_line_what_keeps_other_users_out(
         assert "no process follows it yet" in line and "none running as another user can" in line, line
         assert line.endswith("(docs/deploy-haproxy.md, 'File store permissions')"), line
         wait_for(lambda: "Permission denied" in app.output(), timeout=30, interval=0.1)
+
+
+def test_a_user_who_cannot_read_the_fleet_gets_one_line(base: Path, app_name: str) -> None:
+    """``status`` run by a user the fleet directory keeps out: exit 1 and one line naming
+    it, not a traceback; its ``bump`` succeeds (it only cannot count the followers)."""
+    store = base / "store"
+    env = {"SPA_VERSION_URL": f"file://{store}", "SPA_VERSION_APP": app_name}
+    assert deploy(env, "bump", "v1").returncode == 0
+    fleet = store / f"{app_name}.fleet"
+    os.chmod(fleet, 0o700)
+    python = python_for(APP_USER)
+    assert python is not None
+
+    def as_app_user(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [python, *cli_command(*args)[1:]],
+            cwd=ROOT,
+            env={**os.environ, **env, **python_env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            **as_user(APP_USER),
+        )
+
+    result = as_app_user("status")
+    assert result.returncode == 1, result
+    [line] = result.stderr.splitlines()
+    assert f"cannot read {fleet}: Permission denied" in line, line
+
+    # A bump by that user (it owns the store, not the fleet) is done: exit 0, no traceback.
+    os.chown(store, pwd.getpwnam(APP_USER).pw_uid, -1)
+    os.chown(store / f"{app_name}.json", pwd.getpwnam(APP_USER).pw_uid, -1)
+    result = as_app_user("bump", "v2")
+    assert result.returncode == 0 and result.stderr == "", result
+    assert json.loads((store / f"{app_name}.json").read_text())["history"][0]["label"] == "v2"

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .base import Fleet
+from .base import Fleet, StoreUnavailable
 from .file_modes import FLEET_DIRECTORY_MODE, RECORD_MODE, make_directory
 
 __all__ = ["FileFleet"]
@@ -79,6 +79,8 @@ class FileFleet(Fleet):
             entries = sorted(os.scandir(self.directory), key=lambda e: e.name)
         except FileNotFoundError:
             return []
+        except OSError as exc:  # e.g. a fleet directory of another user, mode 0700
+            raise StoreUnavailable(f"cannot read {self.directory}: {exc.strerror}") from None
         now = time.time()
         out: list[tuple[str, str | bytes]] = []
         for entry in entries:

@@ -39,6 +39,8 @@ def base() -> Iterator[Path]:
         pwd.getpwnam(APP_USER)
     except KeyError:
         pytest.skip(f"no user {APP_USER} on this host")
+    if python_for(APP_USER) is None:
+        pytest.skip(f"no Python interpreter that user {APP_USER} can run imports spa_version")
     path = Path(tempfile.mkdtemp(prefix="spa-version-users-"))
     os.chmod(path, 0o755)
     try:

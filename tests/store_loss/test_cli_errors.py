@@ -126,7 +126,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def file_store(tmp_path: Path, app_name: str) -> tuple[Path, dict[str, str]]:
-    """A file store that has seen one real bump (so its lock file exists), and its CLI env."""
+    """A file store that has seen one real bump (so its fleet directory exists), and its CLI env."""
     directory = tmp_path / "store"
     env = {"SPA_VERSION_URL": f"file://{directory}", "SPA_VERSION_APP": app_name}
     assert run_cli("bump", "v0", env=env).returncode == 0

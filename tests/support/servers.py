@@ -22,6 +22,8 @@ from typing import IO, Any
 import httpx
 import uvicorn
 
+from tests.support.users import as_user, python_env, python_for
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -254,11 +256,29 @@ def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
 class ServerProcess(_Loopback):
     """One server process; its stdout and stderr go to one file that `output` reads."""
 
-    def __init__(self, kind: str, env: dict[str, str], target: str = "tests.servers.apps:app", *extra: str):
+    def __init__(
+        self,
+        kind: str,
+        env: dict[str, str],
+        target: str = "tests.servers.apps:app",
+        *extra: str,
+        user: str | None = None,
+        umask: int = -1,
+    ):
+        """*user*: run as that user, with its primary group and no other (root only);
+        *umask*: the process's umask (-1: inherited)."""
+        self.user = user
+        self.umask = umask
         self.kind = kind
         self.port = free_port()
         self.command = server_command(kind, self.port, target, *extra)
         self.env = {**os.environ, **env}
+        if user is not None:
+            python = python_for(user)
+            if python is None:
+                raise RuntimeError(f"no Python interpreter that user {user} can run imports spa_version")
+            self.command[0] = python
+            self.env.update(python_env())
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
 
@@ -271,6 +291,8 @@ class ServerProcess(_Loopback):
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=self.umask,
+            **({} if self.user is None else as_user(self.user)),
         )
         return self
 

@@ -252,6 +252,8 @@ async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
     poll it. So the bump names the store's absolute directory and counts the processes
     whose heartbeats it holds (stderr). A relative ``file://`` URL is relative to the
     working directory, and a bump run from another one writes a second store nobody follows.
+    With no follower, a store whose modes keep other users out says so too, on the same
+    line (`Store.sharing_problem`).
     """
     release, receivers = result.release, result.receivers
     if as_json:
@@ -269,6 +271,10 @@ async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
         return
     if followers == 0:
         following = "no process follows it yet (if your app is running, is this the directory it uses?)"
+        problem = store.sharing_problem()
+        if problem is not None:
+            docs = "docs/deploy-haproxy.md, 'File store permissions'"
+            following += f"; none running as another user can: {problem} ({docs})"
     else:
         following = f"{followers} process{'es follow' if followers != 1 else ' follows'} it"
     print(f"{PROG}: wrote {store.location} (app {store.app}); {following}", file=sys.stderr)

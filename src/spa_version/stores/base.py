@@ -156,6 +156,13 @@ class Store(abc.ABC):
         """
         return None
 
+    def sharing_problem(self) -> str | None:
+        """Why processes running as another user could not follow this store, in one
+        clause, or None when nothing is known to stop them. Only a file store can tell
+        (from its modes: docs/deploy-haproxy.md, "File store permissions"); `bump` says
+        it when no process follows the store."""
+        return None
+
     @property
     def location(self) -> str:
         """Where the data lives, for an operator to check: `display_url` unless the

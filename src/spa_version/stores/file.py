@@ -4,14 +4,16 @@ Each app has one JSON document, ``DIR/<app>.json``::
 
     {"epoch": 7, "history": [{...newest release...}, {...}, ...]}
 
-Bumps hold an exclusive ``flock`` on ``DIR/<app>.lock`` for the read-modify-write and
-publish the result with temp file + ``os.replace``, so a reader sees the old document
-or the new one, never half of one. Readers do not ``stat()`` per request: the
+Bumps hold an exclusive ``flock`` on the directory ``DIR`` itself for the
+read-modify-write (no lock file that could be deleted under its holder) and publish the
+result with temp file + ``os.replace``, so a reader sees the old document or the new
+one, never half of one. Readers do not ``stat()`` per request: the
 listener polls the file's identity (inode, size, mtime) a few times a second in the
 background, so a bump is seen within ``poll_interval`` (default 0.25 s).
 
 The fleet's heartbeat records live beside the document, in ``DIR/<app>.fleet/``
-(`spa_version.stores.file_fleet`).
+(`spa_version.stores.file_fleet`). The modes of all of them, set whatever the umask so
+that the deploy user and the app's user may differ, are in `spa_version.stores.file_modes`.
 
 ``file://.spa-version`` is relative to the working directory; ``file:///var/lib/x``
 is absolute. The path is percent-decoded (``file:///srv/my%20app`` is ``/srv/my app``).
@@ -22,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import fnmatch
 import json
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -43,6 +46,7 @@ from .base import (
     next_epoch,
 )
 from .file_fleet import FileFleet
+from .file_modes import DIRECTORY_MODE, DOCUMENT_MODE, make_directory, sharing_problem
 
 logger = logging.getLogger("spa_version")
 
@@ -71,11 +75,22 @@ class FileStore(Store):
         relative to the working directory of the process that opened it)."""
         return str(self.directory.absolute())
 
+    def sharing_problem(self) -> str | None:
+        """Why processes of another user cannot follow this store (its modes), or None
+        (`spa_version.stores.file_modes.sharing_problem`)."""
+        return sharing_problem(self.directory, self.path, FileFleet(self.directory, self.app).directory)
+
     # -- reading ---------------------------------------------------------------
 
-    def _read_document(self) -> dict[str, Any] | None:
+    def _read_document(self, directory_fd: int | None = None) -> dict[str, Any] | None:
+        """The document, or None if there is none yet. With *directory_fd*, the file is
+        opened in that (locked) directory, wherever its path now leads."""
         try:
-            raw = self.path.read_bytes()
+            fd = os.open(
+                self.path if directory_fd is None else self.path.name, os.O_RDONLY, dir_fd=directory_fd
+            )
+            with os.fdopen(fd, "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -114,21 +129,26 @@ class FileStore(Store):
     # -- writing ---------------------------------------------------------------
 
     def _lock(self) -> int:
-        """Open and ``flock`` ``DIR/<app>.lock``; return its descriptor.
+        """Create the store's directory if need be, open it and ``flock`` it; return its descriptor.
 
-        If the lock file was removed (or replaced) while another bump held it, the lock
-        just taken is on a file nobody else will see, and a second bump could take a
-        fresh one at the same time. So after locking, check that the path still names
-        the locked file, and start over if not.
+        The lock is on the directory itself, not on a file in it: a lock file can be
+        deleted while a bump holds its lock (a cleanup job, an operator tidying the
+        directory), and a second bump would then lock a fresh file and run beside the
+        holder. Tidying a directory does not remove it, and everything done under the
+        lock goes through this descriptor (``openat``, ``renameat``), so even a directory
+        renamed meanwhile gets the holder's write where it locked, never in a directory
+        a newcomer locked. After locking, check that the path still names the locked
+        directory (one renamed or replaced while we waited), and start over if not.
+        docs/protocol.md, "The file store layout".
         """
-        lock_path = self.directory / f"{self.app}.lock"
         while True:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            make_directory(self.directory, DIRECTORY_MODE)
+            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 held = os.fstat(fd)
                 try:
-                    named = os.stat(lock_path)
+                    named = os.stat(self.directory)
                 except FileNotFoundError:
                     named = None
             except BaseException:
@@ -138,14 +158,16 @@ class FileStore(Store):
                 return fd
             os.close(fd)
 
-    def _remove_orphans(self) -> None:
+    def _remove_orphans(self, directory_fd: int) -> None:
         """Remove temp files of this app left by a bump that was killed mid-write.
 
         Called with the lock held: no other bump of this app is writing one now.
         """
-        for leftover in self.directory.glob(f".{self.app}.*.tmp"):
+        with os.scandir(directory_fd) as entries:
+            leftovers = [e.name for e in entries if fnmatch.fnmatchcase(e.name, f".{self.app}.*.tmp")]
+        for name in leftovers:
             with contextlib.suppress(OSError):
-                leftover.unlink()
+                os.unlink(name, dir_fd=directory_fd)
 
     def _read_counter(self, doc: dict[str, Any]) -> int:
         counter = doc.get("epoch", 0)
@@ -158,14 +180,18 @@ class FileStore(Store):
 
     def _bump_locked(self, fields: dict[str, object], min_compatible: MinCompatible, floor: int) -> Release:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            lock_fd = self._lock()
+            directory_fd = self._lock()
         except OSError as exc:
             raise StoreUnavailable(f"cannot write to {self.directory}: {exc.strerror}") from None
         try:
-            self._remove_orphans()
             try:
-                doc = self._read_document()
+                self._remove_orphans(directory_fd)
+                # Where the app's processes report, writable by them (stores/file_modes.py).
+                FileFleet(self.directory, self.app).make_directory()
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot write to {self.directory}: {exc.strerror}") from None
+            try:
+                doc = self._read_document(directory_fd)
             except InvalidRelease:
                 # A corrupt document must not be papered over: refuse, and say where.
                 raise StoreError(f"{self.path} is corrupt; fix or remove it before bumping") from None
@@ -176,26 +202,36 @@ class FileStore(Store):
             )
             history = [release.to_dict(), *doc["history"][: HISTORY_LIMIT - 1]]
             try:
-                self._write_atomically({"epoch": epoch, "history": history})
+                self._write_document(directory_fd, {"epoch": epoch, "history": history})
             except OSError as exc:
                 raise StoreUnavailable(f"cannot write {self.path}: {exc.strerror or exc}") from None
             return release
         finally:
-            os.close(lock_fd)  # closing drops the flock
+            os.close(directory_fd)  # closing drops the flock
 
-    def _write_atomically(self, doc: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{self.app}.", suffix=".tmp")
+    def _write_document(self, directory_fd: int, doc: dict[str, Any]) -> None:
+        """Publish *doc* in the locked directory: temp file, fsync, ``os.replace``.
+
+        A reader sees the old document or the new one, never half of one. The file gets
+        `DOCUMENT_MODE` whatever the umask (stores/file_modes.py).
+        """
+        tmp = f".{self.app}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DOCUMENT_MODE, dir_fd=directory_fd)
         try:
             with os.fdopen(fd, "w") as f:
+                os.fchmod(f.fileno(), DOCUMENT_MODE)
                 json.dump(doc, f, separators=(",", ":"))
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
+            os.replace(tmp, self.path.name, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                os.unlink(tmp, dir_fd=directory_fd)
             raise
+        # The rename itself to disk. The bump is done either way: a file system that
+        # cannot fsync a directory must not turn it into a failure after the write.
+        with contextlib.suppress(OSError):
+            os.fsync(directory_fd)
 
     async def _bump(self, fields: dict[str, object], min_compatible: MinCompatible, floor: int) -> BumpResult:
         release = await asyncio.to_thread(self._bump_locked, fields, min_compatible, floor)

@@ -4,6 +4,9 @@ Layout, for ``file://DIR`` and app APP::
 
     DIR/APP.fleet/<host>-<pid>.json     the record, published with temp file + os.replace
 
+The directory is sticky and writable by all (mode 1777, like /tmp), so the app's
+processes may run as another user than the deploy tools (`spa_version.stores.file_modes`).
+
 Files do not expire by themselves: a reader treats a record whose ``updated_at`` is more
 than its ``ttl`` ago as gone (the process died without removing it) and deletes it.
 docs/deploy-haproxy.md, "Fleet status", describes the record.
@@ -20,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .base import Fleet
+from .base import Fleet, StoreUnavailable
+from .file_modes import FLEET_DIRECTORY_MODE, RECORD_MODE, make_directory
 
 __all__ = ["FileFleet"]
 
@@ -41,13 +45,19 @@ class FileFleet(Fleet):
     def _path(self, host: str, pid: int) -> Path:
         return self.directory / f"{_UNSAFE.sub('_', host)}-{pid}.json"
 
+    def make_directory(self) -> None:
+        """Create ``DIR/<app>.fleet/`` (and ``DIR``) with the modes of
+        `spa_version.stores.file_modes`, whatever the umask: every user may add a record,
+        only its owner replaces or removes it. An existing directory keeps its mode."""
+        make_directory(self.directory, FLEET_DIRECTORY_MODE)
+
     def _write(self, path: Path, payload: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.make_directory()
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.stem}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(payload)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, RECORD_MODE)
             # Atomic: a reader sees the previous record or this one, never half of one.
             os.replace(tmp, path)
         except BaseException:
@@ -69,6 +79,8 @@ class FileFleet(Fleet):
             entries = sorted(os.scandir(self.directory), key=lambda e: e.name)
         except FileNotFoundError:
             return []
+        except OSError as exc:  # e.g. a fleet directory of another user, mode 0700
+            raise StoreUnavailable(f"cannot read {self.directory}: {exc.strerror}") from None
         now = time.time()
         out: list[tuple[str, str | bytes]] = []
         for entry in entries:
@@ -84,8 +96,13 @@ class FileFleet(Fleet):
                 raw = Path(entry.path).read_bytes()
             except FileNotFoundError:
                 continue  # removed by its process (or another reader) just now
+            except OSError:
+                # Not ours to read (any user may write here: a file of mode 0600): an empty
+                # record, which the reader reports as bad like any that does not parse.
+                raw = b""
             if _expired(raw, now):
-                with contextlib.suppress(FileNotFoundError):
+                # Another user's record, in the sticky directory: only its owner may remove it.
+                with contextlib.suppress(OSError):
                     os.unlink(entry.path)
                 continue
             out.append((entry.name[: -len(".json")], raw))

@@ -96,7 +96,9 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(tmp_path: Path, build
     assert sorted(report["pruned"]) == sorted(p for p in v1.files() if p != "index.html")
     assert stat_all(web) == before and sorted((web / RECORD_DIR / "releases").iterdir()) == records
     text = run_cli("assets", "publish", str(v2.root), str(web), "--dry-run", "--keep", "1", "--min-age", "0")
-    assert text.returncode == 0 and text.stdout.startswith("dry run:") and "would prune 4 file(s)" in text.stdout
+    assert (
+        text.returncode == 0 and text.stdout.startswith("dry run:") and "would prune 4 file(s)" in text.stdout
+    )
     assert not (tmp_path / "never").exists()
     fresh = run_cli("assets", "publish", str(v2.root), str(tmp_path / "never"), "--dry-run")
     assert fresh.returncode == 0 and "would write 5 file(s)" in fresh.stdout
@@ -155,7 +157,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, builds:
     assert "does not exist" in fails("list", str(tmp_path / "missing"), code=2)
 
 
-def test_a_record_that_is_not_valid_is_exit_1_and_changes_nothing(tmp_path: Path, builds: list[Build]) -> None:
+def test_a_record_not_valid_is_exit_1_and_changes_nothing(tmp_path: Path, builds: list[Build]) -> None:
     """A damaged or hostile record never makes the publisher delete outside the web directory."""
     web = tmp_path / "web"
     v1, v2 = builds[:2]

@@ -40,7 +40,9 @@ SHELL = """<!doctype html>
 """
 
 SOURCES = {
-    "shared.js": 'export const VERSION = "{version}";\nexport const stamp = (name) => `${{name}} ${{VERSION}}`;\n',
+    "shared.js": (
+        'export const VERSION = "{version}";\nexport const stamp = (name) => `${{name}} ${{VERSION}}`;\n'
+    ),
     "main.js": (
         'import {{ stamp }} from "./shared.js";\n'
         'document.getElementById("version").textContent = stamp("main");\n'

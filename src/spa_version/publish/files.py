@@ -118,7 +118,8 @@ def served_files(web_dir: Path, *, reserved: str) -> Iterator[tuple[str, Path]]:
 
 def write_atomically(source: Path, target: Path, *, on_chunk: Callable[[Path], None] | None = None) -> None:
     """Copy *source* to *target* so that *target* is always either absent, the old file,
-    or the whole new one: a temporary file beside it, fsync, ``os.replace``.
+    or the whole new one: a temporary file beside it, fsync, ``os.replace``. The copy
+    gets *source*'s permission bits.
 
     Missing parent directories are created. *on_chunk* is called with the temporary
     path after each chunk is written (a hook for the crash test). The temporary file is
@@ -133,6 +134,9 @@ def write_atomically(source: Path, target: Path, *, on_chunk: Callable[[Path], N
                 if on_chunk is not None:
                     dst.flush()
                     on_chunk(temp)
+            # The source's permission bits, as rsync -a and cp -p keep them: the web
+            # server's user reads what it could read in the build.
+            os.fchmod(dst.fileno(), stat.S_IMODE(os.fstat(src.fileno()).st_mode))
             dst.flush()
             os.fsync(dst.fileno())
         os.replace(temp, target)

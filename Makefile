@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.txt | cksum | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-seed test lint typecheck pytest js-test system-deps venv clean bench
+.PHONY: demo demo-seed test lint typecheck pytest js-test js-deps system-deps venv clean bench
 
 venv: $(STAMP)
 
@@ -66,8 +66,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy src
 
+# esbuild (js/ devDependencies) bundles the code-split builds tests/assets publishes.
+js-deps: system-deps
+	test -x js/node_modules/.bin/esbuild || (cd js && npm ci --no-audit --no-fund)
+
 # pytest exits 5 when it collects nothing; say so plainly instead of failing on it.
-pytest: venv system-deps
+pytest: venv system-deps js-deps
 	$(BIN)/pytest; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 

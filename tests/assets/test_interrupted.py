@@ -103,3 +103,20 @@ def test_overlapping_publishes_take_turns(tmp_path: Path) -> None:
     assert all(tree(web).get(p) == d for p, d in other.files().items() if p != "index.html")
     assert set(tree(web)) == set(v2.files()) | set(v3.files()), "v1 pruned once, nothing else"
     assert leftovers(web) == []
+
+
+def test_ctrl_c_mid_copy_is_exit_1_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    web = tmp_path / "web"
+    v1 = build_spa(tmp_path, "v1")
+    v2 = build_spa(tmp_path, "v2", big_bytes=3 << 20)
+    big = next(p for p in v2.files() if p.startswith("assets/big-"))
+    publish(v1, web)
+    run = Publish(tmp_path, v2.root, web, env={STALL_ENV: big})
+    wait_for(lambda: leftovers(web), timeout=30, message=lambda: run.stderr())
+
+    run.proc.send_signal(signal.SIGINT)  # Ctrl-C, while the big file's copy is stalled
+    assert run.proc.wait(timeout=10) == 1
+    lines = run.stderr().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spa-version: error: interrupted"), lines
+    assert leftovers(web) == [], "the partial copy was removed on the way out"
+    assert serves(web, v1) and (web / "index.html").read_text() == (v1.root / "index.html").read_text()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -171,18 +173,24 @@ async def agent(args: argparse.Namespace) -> int:
 
 async def assets_publish(args: argparse.Namespace) -> int:
     """``assets publish BUILD_DIR WEB_DIR``: publish a build, prune what no kept release owns."""
-    report = publish(
-        Path(args.build_dir),
-        Path(args.web_dir),
-        keep=args.keep,
-        min_age=args.min_age,
-        release=args.release,
-        dry_run=args.dry_run,
-        lock_timeout=args.lock_timeout,
-        on_wait=lambda: print(
-            f"{PROG}: waiting for another publish into {args.web_dir}", file=sys.stderr, flush=True
-        ),
-    )
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops the publish at once: asyncio.run would defer it to the next await,
+        # and this command never awaits. The partial copy is removed on the way out.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        report = publish(
+            Path(args.build_dir),
+            Path(args.web_dir),
+            keep=args.keep,
+            min_age=args.min_age,
+            release=args.release,
+            dry_run=args.dry_run,
+            lock_timeout=args.lock_timeout,
+            on_wait=lambda: _note(f"waiting for another publish into {args.web_dir}"),
+        )
+    except KeyboardInterrupt:  # a publish cut short is not a success
+        _note("error: interrupted; the files served are whole, and the next publish finishes the job")
+        return 1
     if report.leftovers:
         _note(f"removed {report.leftovers} temporary file(s) an interrupted publish left")
     if report.adopted:

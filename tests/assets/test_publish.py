@@ -193,3 +193,18 @@ def test_a_held_lock_times_out_in_one_line(tmp_path: Path, builds: list[Build]) 
     assert result.stderr.splitlines()[-1].startswith("spa-version: error: another publish into")
     assert "waiting for another publish" in result.stderr
     assert tree(web) == builds[0].files() and leftovers(web) == []
+
+
+def test_new_names_first_then_replaced_files_then_the_shells(tmp_path: Path, builds: list[Build]) -> None:
+    """An unhashed file that references assets (a service worker) goes after the new
+    assets; the shell goes last."""
+    web = tmp_path / "web"
+    v1, v2 = builds[:2]
+    for build in (v1, v2):
+        (build.root / "sw.js").write_text(f"// precache {build.entry}\n")
+    publish(v1, web)
+    report = publish(v2, web)
+    written = report["written"]
+    assert written[-2:] == ["sw.js", "index.html"]
+    assert sorted(written[:-2]) == sorted(p for p in v2.files() if p.startswith("assets/"))
+    assert tree(web)["sw.js"] == v2.files()["sw.js"]

@@ -6,9 +6,10 @@ the assets"). Under the web directory's lock (`spa_version.publish.lock`) it:
 1. removes the temporary files a killed run left behind;
 2. records the release's files (`spa_version.publish.record`) *before* writing any, so no
    file a page may reference is ever unowned;
-3. writes every new or changed file but the HTML shells, each atomically
-   (`spa_version.publish.files.write_atomically`), then the shells, so no shell is ever
-   served before the files it references;
+3. writes every new or changed file, each atomically
+   (`spa_version.publish.files.write_atomically`): new names first (the hashed assets),
+   then files that replace one under the same name (``sw.js``, ``favicon.ico``), and the
+   HTML shells last, so no page is ever served before the files it references;
 4. deletes the files only releases outside `spa_version.publish.retention` own, then
    forgets those releases.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -247,17 +249,20 @@ def _publish_locked(
         if not dry_run:
             write_record(web_dir, record)
 
-    # 3. Every file but the shells, then the shells.
+    # 3. New names first (the hashed assets), then the files that replace one under the
+    # same name (unhashed ones: sw.js, favicon.ico), then the shells.
     stall_path = os.environ.get(STALL_ENV) or None
-    for phase in (False, True):
+    pending = [f for f in files if not _same_file(web_dir / f.path, f)]
+    report.unchanged = len(files) - len(pending)
+    phases = (
+        [f for f in pending if not f.is_shell and not (web_dir / f.path).exists()],
+        [f for f in pending if not f.is_shell and (web_dir / f.path).exists()],
+        [f for f in pending if f.is_shell],
+    )
+    for phase in phases:
         touched: set[Path] = set()
-        for f in files:
-            if f.is_shell != phase:
-                continue
+        for f in phase:
             target = web_dir / f.path
-            if _same_file(target, f):
-                report.unchanged += 1
-                continue
             report.written.append(f.path)
             if not dry_run:
                 write_atomically(f.source, target, on_chunk=_stall if f.path == stall_path else None)
@@ -279,6 +284,8 @@ def _publish_locked(
                 info = target.lstat()
             except FileNotFoundError:
                 continue
+            if stat.S_ISDIR(info.st_mode):
+                continue  # the name is a directory now: not this release's file
             if now() - info.st_mtime < min_age:
                 complete = False  # written too recently: a later run deletes it
                 continue

@@ -141,11 +141,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, builds:
     fifo = tmp_path / "fifo-build"
     shutil.copytree(v2.root, fifo)
     os.mkfifo(fifo / "assets" / "pipe.js")
+    backslash = tmp_path / "backslash-build"
+    shutil.copytree(v2.root, backslash)
+    (backslash / "assets" / "a\\b.js").write_text("x")
 
     assert "does not exist" in fails("publish", str(tmp_path / "missing"), str(web), code=2)
     assert "has no files" in fails("publish", str(empty), str(web), code=2)
     assert "publisher's own record" in fails("publish", str(reserved), str(web), code=2)
     assert "not a regular file" in fails("publish", str(fifo), str(web), code=2)
+    assert "backslash" in fails("publish", str(backslash), str(web), code=2)
     assert "overlap" in fails("publish", str(v2.root), str(v2.root / "web"), code=2)
     assert "--keep" in fails("publish", str(v2.root), str(web), "--keep", "0", code=2)
     assert "--min-age" in fails("publish", str(v2.root), str(web), "--min-age", "-1d", code=2)

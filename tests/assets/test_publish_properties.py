@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spa_version.publish import parse_age
-from spa_version.publish.record import RECORD_DIR, FileEntry, ReleaseRecord, safe_path
+from spa_version.publish.files import safe_path
+from spa_version.publish.record import RECORD_DIR, FileEntry, ReleaseRecord
 from spa_version.publish.retention import plan
 from spa_version.release import MAX_LABEL_LENGTH
 
@@ -36,7 +37,7 @@ def test_any_text_is_a_duration_or_a_value_error(text: str) -> None:
 def test_a_record_path_stays_inside_the_web_directory(path: str) -> None:
     """Whatever a record says, an accepted path joined to the web directory stays in it."""
     try:
-        accepted = safe_path(path)
+        accepted = safe_path(path, reserved=RECORD_DIR)
     except ValueError:
         return
     joined = posixpath.normpath(posixpath.join("/web", accepted))
@@ -50,7 +51,7 @@ ESCAPES = ["../x", "/etc/passwd", "a/../../x", "a//b", "./a", "a/", "", "a\\b", 
 @pytest.mark.parametrize("path", ESCAPES)
 def test_known_escapes_are_refused(path: str) -> None:
     with pytest.raises(ValueError):
-        safe_path(path)
+        safe_path(path, reserved=RECORD_DIR)
 
 
 records_strategy = st.lists(

@@ -27,6 +27,7 @@ __all__ = [
     "file_sha256",
     "fsync_dir",
     "remove_leftovers",
+    "safe_path",
     "scan_build",
     "served_files",
     "write_atomically",
@@ -70,6 +71,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def safe_path(path: object, *, reserved: str) -> str:
+    """*path* if it is a relative POSIX path that stays inside its root and names neither
+    the top-level directory *reserved* nor a temporary file; else `ValueError`."""
+    if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
+        raise ValueError(f"bad file path {path!r}")
+    pure = PurePosixPath(path)
+    if (
+        pure.is_absolute()
+        or pure.as_posix() != path
+        or any(part in ("", ".", "..") for part in pure.parts)
+        or pure.parts[0] == reserved
+        or any(part.startswith(TEMP_PREFIX) for part in pure.parts)
+    ):
+        raise ValueError(f"bad file path {path!r}")
+    return path
+
+
 def _walk(root: Path, skip: str | None) -> Iterator[tuple[str, Path]]:
     """(relative POSIX path, absolute path) of every non-directory entry under *root*,
     sorted, not following directory symlinks; the top-level directory *skip* is left out."""
@@ -96,6 +114,10 @@ def scan_build(root: Path, *, reserved: str) -> list[BuildFile]:
             raise InvalidBuild(f"the build contains {rel}: {reserved}/ is the publisher's own record")
         if any(part.startswith(TEMP_PREFIX) for part in parts):
             raise InvalidBuild(f"the build contains {rel}: names starting {TEMP_PREFIX} are reserved")
+        try:
+            safe_path(rel, reserved=reserved)  # what the record will accept when read back
+        except ValueError:
+            raise InvalidBuild(f"the build contains {rel!r}: a name with a backslash") from None
         try:
             info = full.stat()  # follows a symlink to a file: its content is published
         except OSError:

@@ -24,11 +24,11 @@ import math
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ..release import InvalidRelease, validate_label
-from .files import TEMP_PREFIX, fsync_dir
+from .files import TEMP_PREFIX, fsync_dir, safe_path
 
 __all__ = [
     "RECORD_DIR",
@@ -38,7 +38,6 @@ __all__ = [
     "read_records",
     "releases_dir",
     "remove_record",
-    "safe_path",
     "write_record",
 ]
 
@@ -80,23 +79,6 @@ def releases_dir(web_dir: Path) -> Path:
     return web_dir / RECORD_DIR / _RELEASES
 
 
-def safe_path(path: object) -> str:
-    """*path* if it is a relative POSIX path that stays inside the web directory and
-    names neither the record directory nor a temporary file; else `ValueError`."""
-    if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
-        raise ValueError(f"bad file path {path!r}")
-    pure = PurePosixPath(path)
-    if (
-        pure.is_absolute()
-        or pure.as_posix() != path
-        or any(part in ("", ".", "..") for part in pure.parts)
-        or pure.parts[0] == RECORD_DIR
-        or any(part.startswith(TEMP_PREFIX) for part in pure.parts)
-    ):
-        raise ValueError(f"bad file path {path!r}")
-    return path
-
-
 def _is_sha256(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
@@ -116,7 +98,7 @@ def _parse(data: Any) -> ReleaseRecord:
         raise ValueError("files is not an object")
     entries: dict[str, FileEntry] = {}
     for path, entry in files.items():
-        safe_path(path)
+        safe_path(path, reserved=RECORD_DIR)
         if not isinstance(entry, dict) or not _is_sha256(entry.get("sha256")):
             raise ValueError(f"bad entry for {path!r}")
         size = entry.get("size")

@@ -192,9 +192,11 @@ async def assets_publish(args: argparse.Namespace) -> int:
         _note("error: interrupted; the files served are whole, and the next publish finishes the job")
         return 1
     if report.leftovers:
-        _note(f"removed {report.leftovers} temporary file(s) an interrupted publish left")
+        would = "would remove" if report.dry_run else "removed"
+        _note(f"{would} {report.leftovers} temporary file(s) an interrupted publish left")
     if report.adopted:
-        _note(f"recorded the files already in {args.web_dir} as release {report.adopted}")
+        would = "would record" if report.dry_run else "recorded"
+        _note(f"{would} the files already in {args.web_dir} as release {report.adopted}")
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0

@@ -11,7 +11,7 @@ UV := UV_LINK_MODE=copy $(BIN)/uv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/uv.txt $(LOCK) | cksum | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-seed test test-deps lock lint typecheck pytest js-test system-deps venv clean bench
+.PHONY: demo demo-seed test test-deps lock lock-upgrade lint typecheck pytest js-test js-deps system-deps venv clean bench
 
 venv: $(STAMP)
 
@@ -30,10 +30,12 @@ $(STAMP): pyproject.toml $(LOCK) $(BIN)/uv
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# `make lock`: re-resolve every range to today's newest (requirements/dev.txt) and the
-# runtime dependencies to the lowest versions pyproject.toml declares, with test tools that
-# fit them (requirements/lowest.txt). Commit the result after `make test test-deps` pass.
-COMPILE := $(UV) pip compile -q --universal --python-version 3.11 --generate-hashes --upgrade
+# `make lock`: resolve what changed in requirements/*.in or pyproject.toml, keeping every
+# other pin; `make lock-upgrade`: re-resolve every range to today's newest. Each writes
+# requirements/dev.txt and requirements/lowest.txt (the runtime dependencies at the lowest
+# versions pyproject.toml declares, with test tools that fit them). Commit the result once
+# `make test test-deps` pass.
+COMPILE := $(UV) pip compile -q --universal --python-version 3.11 --generate-hashes $(LOCK_FLAGS)
 lock: $(BIN)/uv
 	$(COMPILE) requirements/uv.in -o requirements/uv.txt
 	$(COMPILE) pyproject.toml requirements/dev.in --all-extras -o $(LOCK)
@@ -41,6 +43,9 @@ lock: $(BIN)/uv
 	  --resolution lowest-direct pyproject.toml --all-extras -o requirements/minimums.txt
 	$(COMPILE) pyproject.toml requirements/dev.in --all-extras -c requirements/minimums.txt \
 	  -o requirements/lowest.txt
+
+lock-upgrade:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
 
 # `make test-deps`: the suites that touch a runtime dependency (stores, listener, options,
 # both middlewares, Django, the server matrix), run twice in their own venvs: with redis-py,
@@ -97,8 +102,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy src
 
+# esbuild (js/ devDependencies) bundles the code-split builds tests/assets publishes.
+js-deps: system-deps
+	test -x js/node_modules/.bin/esbuild || (cd js && npm ci --no-audit --no-fund)
+
 # pytest exits 5 when it collects nothing; say so plainly instead of failing on it.
-pytest: venv system-deps
+pytest: venv system-deps js-deps
 	$(BIN)/pytest; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 

@@ -23,6 +23,7 @@ DESCRIPTIONS = {
     "watch": "The current release comes first.",
     "status": "heartbeats every process writes",
     "agent": "drain once a bump made it stale",
+    "assets": "open tabs keep their own assets through a deploy",
 }
 
 

@@ -5,9 +5,11 @@ code instead. The arguments are parsed in `spa_version.cli.parser`, each command
 coroutine in `spa_version.cli.commands`, and `spa_version.cli.status` draws ``status``
 and ``bump --wait``.
 
-Exit codes: 0 ok; 2 bad usage or bad input (the store is untouched); 1 the store is
-unreachable, refused the operation, or holds data that is not valid (nothing is written
-then); 3 ``bump --wait`` timed out (the bump is done).
+Exit codes: 0 ok; 2 bad usage or bad input (the store is untouched; ``assets publish``:
+nothing is written); 1 the store is unreachable, refused the operation, or holds data that
+is not valid (nothing is written then), or for ``assets``: the web directory's record is
+not valid, another publish held the lock too long, or a file could not be written; 3
+``bump --wait`` timed out (the bump is done).
 Errors are one line, never a traceback.
 """
 
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ..publish import LockTimeout, RecordError
 from ..release import InvalidRelease
 from ..stores import StoreError, resolve_url
 from .commands import COMMANDS, default_label
@@ -38,11 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"{PROG}: store error: {exc}", file=sys.stderr)
         return 1
+    except (RecordError, LockTimeout) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     except ImportError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. a disk that is full or read-only
-        print(f"{PROG}: error: {exc.strerror or exc}", file=sys.stderr)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{PROG}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

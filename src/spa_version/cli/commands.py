@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from ..current import CurrentVersion
@@ -22,6 +25,8 @@ from ..deploy.agent import run_agent
 from ..deploy.fleet import read_fleet
 from ..listener import Listener
 from ..protocol import HEADER, format_header
+from ..publish import Inventory, inventory, publish
+from ..publish.files import SHELL_SUFFIXES
 from ..release import InvalidRelease, Release, is_epoch, validate_label
 from ..stores import BumpResult, Store, StoreError, open_store
 from .parser import PROG
@@ -166,6 +171,82 @@ async def agent(args: argparse.Namespace) -> int:
     return 0
 
 
+async def assets_publish(args: argparse.Namespace) -> int:
+    """``assets publish BUILD_DIR WEB_DIR``: publish a build, prune what no kept release owns."""
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops the publish at once: asyncio.run would defer it to the next await,
+        # and this command never awaits. The partial copy is removed on the way out.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        report = publish(
+            Path(args.build_dir),
+            Path(args.web_dir),
+            keep=args.keep,
+            min_age=args.min_age,
+            release=args.release,
+            dry_run=args.dry_run,
+            lock_timeout=args.lock_timeout,
+            on_wait=lambda: _note(f"waiting for another publish into {args.web_dir}"),
+        )
+    except KeyboardInterrupt:  # a publish cut short is not a success
+        _note("error: interrupted; the files served are whole, and the next publish finishes the job")
+        return 1
+    if report.leftovers:
+        would = "would remove" if report.dry_run else "removed"
+        _note(f"{would} {report.leftovers} temporary file(s) an interrupted publish left")
+    if report.adopted:
+        would = "would record" if report.dry_run else "recorded"
+        _note(f"{would} the files already in {args.web_dir} as release {report.adopted}")
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    would = "would " if report.dry_run else ""
+    shells = sum(1 for path in report.written if path.lower().endswith(SHELL_SUFFIXES))
+    print(
+        f"{'dry run: ' if report.dry_run else ''}release {report.release}: {would}write "
+        f"{len(report.written)} file(s) ({shells} shell(s) last), {report.unchanged} unchanged; "
+        f"{would}prune {len(report.pruned)} file(s) ({_size(report.pruned_bytes)}) of "
+        f"{len(report.forgotten)} old release(s)"
+    )
+    assert report.inventory is not None
+    print(_kept_line(report.inventory))
+    return 0
+
+
+async def assets_list(args: argparse.Namespace) -> int:
+    """``assets list WEB_DIR``: the releases whose assets are kept, newest first, and their size."""
+    kept = inventory(Path(args.web_dir))
+    if args.json:
+        print(json.dumps(kept.to_dict()))
+        return 0
+    for usage in kept.releases:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(usage.published_at))
+        print(f"{usage.release}  published {when}  {usage.files} file(s)  {_size(usage.bytes)}")
+    print(_kept_line(kept))
+    return 0
+
+
+def _kept_line(kept: Inventory) -> str:
+    line = f"kept {len(kept.releases)} release(s): {kept.files} file(s), {_size(kept.bytes)}"
+    if kept.unowned:
+        line += f"; {kept.unowned} file(s) no release owns (never pruned)"
+    return line
+
+
+def _size(count: int) -> str:
+    """Bytes in SI units: ``"812 B"``, ``"1.4 kB"``, ``"2.3 MB"``."""
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def _note(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
 #: The coroutine behind each command name.
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "bump": bump,
@@ -175,6 +256,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "watch": watch,
     "status": status,
     "agent": agent,
+    "assets publish": assets_publish,
+    "assets list": assets_list,
 }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
+from ..publish import parse_age
 from ..release import POLICIES
 from ..stores import MinCompatible
 
@@ -41,6 +42,17 @@ DESCRIPTIONS = {
         "Show the fleet table: builds, live/stale, websockets left. It is read from the "
         "heartbeats every process writes to the store (Redis or file store)."
     ),
+    "assets": (
+        "Publish a frontend build into the web directory so that open tabs keep their own "
+        "assets through a deploy (replaces rsync --delete; docs/deploy-haproxy.md)."
+    ),
+    "assets publish": (
+        "Copy BUILD_DIR into WEB_DIR: new files first, each written atomically, the HTML "
+        "shells last; record which files this release owns; delete only the files that no "
+        "release among the last --keep, nor any replaced less than --min-age ago, owns. "
+        "Publishing the same build again writes nothing. The store is not used."
+    ),
+    "assets list": "Show the releases whose assets WEB_DIR keeps, newest first, and their size.",
     "agent": (
         "Serve HAProxy's agent-check for a build. Its processes are reported ready while "
         "the build is live and drain once a bump made it stale (docs/deploy-haproxy.md)."
@@ -81,6 +93,13 @@ def _not_empty(value: str) -> str:
     if value:
         return value
     raise argparse.ArgumentTypeError("must not be empty (leave the option out for the default)")
+
+
+def _age(value: str) -> float:
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_float(value: str) -> float:
@@ -165,6 +184,47 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--warmup", type=_positive_float, default=0.0, metavar="S", help="report a rising weight for S s"
     )
+
+    assets = command("assets", "publish a frontend build, keeping old releases' assets")
+    actions = assets.add_subparsers(
+        dest="assets_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    publish = actions.add_parser(
+        "publish",
+        parents=[common],
+        help="publish BUILD_DIR into WEB_DIR",
+        description=DESCRIPTIONS["assets publish"],
+    )
+    publish.add_argument("build_dir", metavar="BUILD_DIR", help="the new build (e.g. dist/)")
+    publish.add_argument("web_dir", metavar="WEB_DIR", help="the directory the web server serves")
+    publish.add_argument(
+        "--keep", type=_positive_int, default=5, metavar="N", help="keep the last N releases' files (5)"
+    )
+    publish.add_argument(
+        "--min-age",
+        type=_age,
+        default=86400.0,
+        metavar="T",
+        help="and any release replaced, or file written, less than T ago: 90s, 15m, 12h, 7d (1d)",
+    )
+    publish.add_argument(
+        "--release", metavar="NAME", help="release name (default: a hash of the build's content)"
+    )
+    publish.add_argument("--dry-run", action="store_true", help="say what would change; change nothing")
+    publish.add_argument(
+        "--lock-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="wait S s for another publish (300)",
+    )
+    listing = actions.add_parser(
+        "list",
+        parents=[common],
+        help="releases kept in WEB_DIR and their size",
+        description=DESCRIPTIONS["assets list"],
+    )
+    listing.add_argument("web_dir", metavar="WEB_DIR", help="the directory the web server serves")
     return parser
 
 
@@ -172,6 +232,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The parsed command line; ``url``, ``app`` (None: the environment's) and ``json``
     are always set. Bad usage prints one line and exits 2 (``SystemExit``)."""
     args = build_parser().parse_args(argv)
+    if args.command == "assets":
+        args.command = f"assets {args.assets_command}"
     for name, default in (("url", None), ("app", None), ("json", False)):
         if not hasattr(args, name):
             setattr(args, name, default)

@@ -144,6 +144,8 @@ class FleetRecord:
             if key not in data:
                 raise BadRecord(f"no {key!r} field")
         known = {k: data[k] for k in _FIELDS if k in data}
+        if known.get("slot") is None:
+            known.pop("pinned", None)  # pinned counts requests pinned to a slot: none without one
         if known.get("ttl") is None and "interval" in known:
             interval = _number("interval", known["interval"], 0.0, MAX_INTERVAL)
             known["ttl"] = 3 * interval

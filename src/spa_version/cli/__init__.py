@@ -7,7 +7,9 @@ and ``bump --wait``.
 
 Exit codes: 0 ok; 2 bad usage or bad input (the store is untouched); 1 the store is
 unreachable, refused the operation, or holds data that is not valid (nothing is written
-then); 3 ``bump --wait`` timed out (the bump is done).
+then), or this host's clock is past 2262 (checked when `spa_version` is imported);
+3 ``bump --wait`` timed out (the bump is done). A fleet record that does not validate
+changes no exit code: it is skipped and reported in one line (`commands.BadRecords`).
 Errors are one line, never a traceback.
 """
 

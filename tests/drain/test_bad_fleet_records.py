@@ -219,7 +219,7 @@ def test_a_forged_epoch_beyond_the_bound_is_ignored(backend: Backend, claim: int
     """A valid record claiming an epoch more than a day past the store and the clock: every
     bump works, its epoch stays on the clock, and each says so in one line."""
     backend.write(
-        "forged:666", forged(clock_epoch() + 2 * FLOOR_BOUND_MS if claim == "two-days" else int(claim)), ttl=3
+        "forged:666", forged(clock_epoch() + 2 * FLOOR_BOUND_MS if claim == "two-days" else int(claim))
     )
     for label in ("v1", "v2", "v3"):
         start = clock_epoch()

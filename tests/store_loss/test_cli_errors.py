@@ -261,6 +261,7 @@ def test_paused_redis_did_not_answer(paused_redis: RedisServer, app_name: str) -
 FAKETIME = shutil.which("faketime")  # Debian's faketime (libfaketime); `make system-deps` installs it
 
 
+@pytest.mark.redis
 @pytest.mark.skipif(FAKETIME is None, reason="needs faketime (make system-deps installs it)")
 @pytest.mark.parametrize("command", [["bump", "v1"], ["bump", "v1", "--wait"], ["rollback"], ["status"]])
 def test_a_clock_in_the_year_2300_is_one_line_and_writes_nothing(

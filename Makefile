@@ -56,7 +56,8 @@ test-deps: system-deps $(BIN)/uv
 	requirements/test-deps newest
 
 # Debian packages the tests drive for real (no mocks): Redis and Sentinel, Chromium for
-# the browser tests, HAProxy for the drain end-to-end test, nginx for its pinning recipe.
+# the browser tests, HAProxy for the drain end-to-end test, nginx for its pinning recipe,
+# faketime for a deploy host whose clock is past Python's.
 # Installed only when missing.
 system-deps:
 	@missing=""; \
@@ -68,6 +69,7 @@ system-deps:
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

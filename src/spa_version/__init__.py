@@ -11,7 +11,22 @@ format and README.md for the quick start.
 
 from __future__ import annotations
 
+import time as _time
+
 __version__ = "0.1.0"
+
+# Python keeps time as 64-bit nanoseconds, which end on 2262-04-11: on a host whose clock
+# reads later, time.time() raises OverflowError, and so does the standard library's
+# `import logging` (its start time), a traceback before any code of ours could run. Say it
+# in one line instead, before anything is read or written (exit 1, like any environment
+# failure of the CLI). docs/protocol.md, "Epochs".
+try:
+    _time.time()
+except OverflowError:
+    raise SystemExit(
+        "spa-version: error: this host's clock reads a time past 2262-04-11, beyond what Python can "
+        "represent (time.time() overflows); set the clock right (nothing was read or written)"
+    ) from None
 
 from .cors import EXPOSE_HEADERS
 from .middleware import VersionMiddleware

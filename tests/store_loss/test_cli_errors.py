@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import pytest
 import redis as sync_redis
 
 from tests.store_loss.support import redis_dump
-from tests.support.servers import RedisServer, run_cli
+from tests.support.servers import RedisServer, cli_command, run_cli
 
 GOOD = {"epoch": 5, "label": "v5", "policy": "next-navigation", "created_at": "2026-11-30T00:00:00Z"}
 
@@ -253,3 +254,32 @@ def test_paused_redis_did_not_answer(paused_redis: RedisServer, app_name: str) -
     finally:
         paused_redis.proc.send_signal(signal.SIGCONT)
     assert redis_dump(paused_redis, app_name) == before
+
+
+# -- a deploy host whose clock reads the year 2300 ----------------------------------------------
+
+FAKETIME = shutil.which("faketime")  # Debian's faketime (libfaketime); `make system-deps` installs it
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(FAKETIME is None, reason="needs faketime (make system-deps installs it)")
+@pytest.mark.parametrize("command", [["bump", "v1"], ["bump", "v1", "--wait"], ["rollback"], ["status"]])
+def test_a_clock_in_the_year_2300_is_one_line_and_writes_nothing(
+    redis: RedisServer, app_name: str, file_store: tuple[Path, dict[str, str]], command: list[str]
+) -> None:
+    """Past 2262-04-11 Python's own clock overflows (even ``import logging`` raises): the CLI
+    says so in one line, exit 1, before it reads or writes any store."""
+    directory, file_env = file_store
+    redis_env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    assert run_cli("bump", "v0", env=redis_env).returncode == 0
+    before = snapshot(directory), redis_dump(redis, app_name)
+    for env in (file_env, redis_env):
+        result = subprocess.run(
+            [str(FAKETIME), "2300-01-01 00:00:00", *cli_command(*command)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=60,
+        )
+        assert "clock reads a time past 2262-04-11" in one_line_error(result, 1)
+    assert (snapshot(directory), redis_dump(redis, app_name)) == before

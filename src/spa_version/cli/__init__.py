@@ -7,9 +7,11 @@ and ``bump --wait``.
 
 Exit codes: 0 ok; 2 bad usage or bad input (the store is untouched; ``assets publish``:
 nothing is written); 1 the store is unreachable, refused the operation, or holds data that
-is not valid (nothing is written then), or for ``assets``: the web directory's record is
-not valid, another publish held the lock too long, or a file could not be written; 3
-``bump --wait`` timed out (the bump is done).
+is not valid (nothing is written then), or this host's clock is past 2262 (checked when
+`spa_version` is imported), or for ``assets``: the web directory's record is not valid,
+another publish held the lock too long, or a file could not be written; 3 ``bump --wait``
+timed out (the bump is done). A fleet record that does not validate changes no exit code:
+it is skipped and reported in one line (`commands.BadRecords`).
 Errors are one line, never a traceback.
 """
 

@@ -3,7 +3,8 @@
 Each takes the parsed arguments (`spa_version.cli.parser.parse_args`), checks what it
 can before touching the store, opens the store, prints its output and returns the exit
 code. Errors are raised; `spa_version.cli.main` turns them into one line and an exit code.
-Results go to stdout (pure JSON with ``--json``); notes and warnings go to stderr.
+Results go to stdout (pure JSON with ``--json``); notes and warnings go to stderr,
+among them one line for each fleet record that does not validate (`BadRecords`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from typing import Any
 
 from ..current import CurrentVersion
 from ..deploy.agent import run_agent
-from ..deploy.fleet import read_fleet
+from ..deploy.fleet import FLOOR_BOUND_MS, read_fleet, served_floor
+from ..fleet_record import shown
 from ..listener import Listener
 from ..protocol import HEADER, format_header
 from ..publish import Inventory, inventory, publish
 from ..publish.files import SHELL_SUFFIXES
-from ..release import InvalidRelease, Release, is_epoch, validate_label
+from ..release import InvalidRelease, Release, validate_label
 from ..stores import BumpResult, Store, StoreError, open_store
+from ..stores.base import clock_epoch
 from .parser import PROG
 from .status import fleet_summary, render_status, wait_for_drain
 
@@ -69,6 +72,7 @@ async def bump(args: argparse.Namespace) -> int:
     """``bump [LABEL]``: publish a new release; with ``--wait``, wait for the drain (exit 3: timeout)."""
     label = args.label if args.label is not None else default_label()
     validate_label(label)  # before touching the store
+    bad = BadRecords()
     async with _opened(args) as store:
         if (args.wait or args.wait_pinned) and store.fleet() is None:
             # Before the bump: exit 2 promises the store untouched.
@@ -82,12 +86,15 @@ async def bump(args: argparse.Namespace) -> int:
             policy=args.policy,
             min_compatible=args.min_compatible,
             note=args.note,
-            at_least=await _served_floor(store),
+            at_least=await _served_floor(store, bad),
         )
-        await _report_bump(store, result, args.json)
+        await _report_bump(store, result, args.json, bad)
         if args.wait or args.wait_pinned:
             pinned = args.wait_pinned
-            if not await wait_for_drain(store, result.release, timeout=args.timeout, pinned=pinned):
+            drained = await wait_for_drain(
+                store, result.release, timeout=args.timeout, pinned=pinned, on_bad=bad
+            )
+            if not drained:
                 print(f"{PROG}: websockets still open after {args.timeout:g} s", file=sys.stderr)
                 return 3
     return 0
@@ -121,8 +128,9 @@ async def history(args: argparse.Namespace) -> int:
 async def rollback(args: argparse.Namespace) -> int:
     """``rollback [--to EPOCH]``: bump back to an earlier release (default: the previous one)."""
     async with _opened(args) as store:
-        result = await store.rollback(args.to, at_least=await _served_floor(store))
-        await _report_bump(store, result, args.json)
+        bad = BadRecords()
+        result = await store.rollback(args.to, at_least=await _served_floor(store, bad))
+        await _report_bump(store, result, args.json, bad)
     return 0
 
 
@@ -156,7 +164,7 @@ def _watch_error(exc: Exception, retry_in: float) -> None:
 async def status(args: argparse.Namespace) -> int:
     """``status``: print the fleet (a table, or ``--json``); exit 2 for a store without one."""
     async with _opened(args) as store:
-        summary = fleet_summary(await _read_current(store), await read_fleet(store))
+        summary = fleet_summary(await _read_current(store), await read_fleet(store, BadRecords()))
     print(json.dumps(summary) if args.json else render_status(summary))
     return 0
 
@@ -261,36 +269,60 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
 }
 
 
-async def _served_floor(store: Store) -> int | None:
-    """One more than the highest epoch the fleet reports serving (None: none reported).
+class BadRecords:
+    """Reports each fleet record that does not validate once, in one line on stderr
+    (`spa_version.deploy.fleet.OnBadRecord`), however often a command reads the fleet."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, name: str, reason: str) -> None:
+        if name not in self.seen:
+            self.seen.add(name)
+            print(f"{PROG}: skipped a bad fleet record {name}: {reason}", file=sys.stderr, flush=True)
+
+
+async def _served_floor(store: Store, bad: BadRecords) -> int | None:
+    """The ``at_least`` of the next bump: one more than the highest epoch the fleet reports
+    serving, within `FLOOR_BOUND_MS` of the store's counter and this host's clock (None:
+    none reported). docs/protocol.md, "Epochs".
 
     A store that lost its data (restarted empty, restored from an older snapshot, failed
     over to a replica that missed a bump) no longer knows what open tabs and workers
     hold, but the processes still say it in their heartbeats. The bump's epoch then
-    exceeds it (`Store.bump`'s ``at_least``), and the operator is told in one line.
+    exceeds it (`Store.bump`'s ``at_least``), and the operator is told in one line. An
+    epoch beyond the bound (a forged or broken record) is ignored, also in one line.
     """
     if store.fleet() is None:
         return None
     current = await _read_current(store)
     try:
-        fleet = await read_fleet(store)
+        fleet = await read_fleet(store, bad)
     except StoreError:  # e.g. an ACL that allows bumping but not reading the fleet
         return None
-    epochs = [p.epoch for p in fleet if p.epoch is not None and is_epoch(p.epoch)]
-    if not epochs:
+    floor = served_floor(fleet, counter=0 if current is None else current.epoch, clock=clock_epoch())
+    if floor.ignored:
+        names = ", ".join(f"{p.name} ({p.epoch})" for p in floor.ignored[:3])
+        more = f" and {len(floor.ignored) - 3} more" if len(floor.ignored) > 3 else ""
+        _warn(
+            f"ignored the epoch of {len(floor.ignored)} fleet record(s) beyond {floor.limit}, "
+            f"more than {FLOOR_BOUND_MS // 3_600_000} h past the store's counter and this host's clock: "
+            f"{shown(names + more, 300)}; a forged or broken heartbeat? "
+            '(docs/redis.md, "A forged fleet record")'
+        )
+    if floor.highest is None:
         return None
-    highest = max(epochs)
     if current is None:
         _warn(
-            f"the store {store.display_url} has no release, but {len(epochs)} process(es) report "
-            f"serving epoch {highest}: was it reset or replaced? The new epoch will exceed it."
+            f"the store {store.display_url} has no release, but {floor.reporting} process(es) report "
+            f"serving epoch {floor.highest}: was it reset or replaced? The new epoch will exceed it."
         )
-    elif current is not None and highest > current.epoch:
+    elif floor.highest > current.epoch:
         _warn(
-            f"processes report serving epoch {highest}, newer than the store's {current.epoch}: "
+            f"processes report serving epoch {floor.highest}, newer than the store's {current.epoch}: "
             "was it restored from an older snapshot or failed over? The new epoch will exceed it."
         )
-    return highest + 1
+    return floor.at_least
 
 
 async def _read_current(store: Store) -> Release | None:
@@ -328,7 +360,7 @@ def _print_release(release: Release | None, as_json: bool, *, flush: bool = Fals
         print(line, flush=flush)
 
 
-async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
+async def _report_bump(store: Store, result: BumpResult, as_json: bool, bad: BadRecords) -> None:
     """What a bump made (stdout), and who will hear of it.
 
     Redis counts the subscribers its message reached. A file store cannot: its followers
@@ -349,7 +381,7 @@ async def _report_bump(store: Store, result: BumpResult, as_json: bool) -> None:
     if receivers is not None or store.fleet() is None:
         return
     try:
-        followers = len(await read_fleet(store))
+        followers = len(await read_fleet(store, bad))
     except StoreError:  # the bump is done; the count is only a courtesy
         return
     if followers == 0:

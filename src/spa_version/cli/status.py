@@ -1,10 +1,13 @@
 """What ``spa-version status`` and ``spa-version bump --wait`` show.
 
-Both read the fleet records (`spa_version.deploy.fleet.read_fleet`) next to the current
-release: ``status`` prints them once (a table, or ``--json``), ``bump --wait`` polls them
-until every process running another build reports zero websockets, drawing a progress
-bar (or saying at once that there is nothing to drain). Processes that declare no build
-are listed as live with websockets "-" (untracked) and never waited for.
+Both read the fleet records (`spa_version.deploy.fleet.read_fleet`, each one a validated
+`spa_version.fleet_record.FleetRecord`) next to the current release: ``status`` prints
+them once (a table, or ``--json``), ``bump --wait`` polls them until every process
+running another build reports zero websockets, drawing a progress bar (or saying at once
+that there is nothing to drain). Processes that declare no build are listed as live with
+websockets "-" (untracked) and never waited for. Every cell of the table passes through
+`spa_version.fleet_record.shown`, so nothing a record holds can reach the terminal as a
+control sequence (ESC, BEL...).
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ..deploy.fleet import FleetProcess, draining, read_fleet
+from ..deploy.fleet import OnBadRecord, draining, read_fleet
+from ..fleet_record import FleetRecord, shown
 from ..release import Release
 from ..stores.base import Store
 
 __all__ = ["fleet_summary", "render_status", "wait_for_drain"]
 
 
-def fleet_summary(release: Release | None, processes: list[FleetProcess]) -> dict[str, Any]:
+def fleet_summary(release: Release | None, processes: list[FleetRecord]) -> dict[str, Any]:
     """The ``status --json`` document: the release, processes per build, and each process."""
     builds: dict[str, dict[str, Any]] = {}
     for proc in processes:
@@ -31,18 +35,17 @@ def fleet_summary(release: Release | None, processes: list[FleetProcess]) -> dic
             {"processes": 0, "live": 0, "pending": 0, "stale": 0, "websockets": 0, "requests_by_epoch": {}},
         )
         entry["processes"] += 1
-        if proc.state in ("live", "pending", "stale"):
-            entry[proc.state] += 1
-        entry["websockets"] += proc.websockets
+        entry[proc.state] += 1
+        entry["websockets"] += proc.websockets or 0
         for epoch, count in proc.requests_by_epoch.items():
             entry["requests_by_epoch"][epoch] = entry["requests_by_epoch"].get(epoch, 0) + count
-        if proc.raw.get("slot") is not None:  # pinning (docs/protocol.md): slots and pinned requests
-            entry["slots"] = sorted({*entry.get("slots", ()), str(proc.raw["slot"])})
-            entry["pinned"] = entry.get("pinned", 0) + int(proc.raw.get("pinned") or 0)
+        if proc.slot is not None:  # pinning (docs/protocol.md): slots and pinned requests
+            entry["slots"] = sorted({*entry.get("slots", ()), proc.slot})
+            entry["pinned"] = entry.get("pinned", 0) + (proc.pinned or 0)
     return {
         "release": None if release is None else release.to_dict(),
         "builds": builds,
-        "processes": [{"name": p.name, **p.raw} for p in processes],
+        "processes": [{"name": p.name, **p.to_dict()} for p in processes],
     }
 
 
@@ -91,12 +94,12 @@ def render_status(summary: dict[str, Any]) -> str:
     proc_rows = [
         (
             p["name"],
-            str(p.get("build") or "-"),
-            str(p.get("state", "?")) + (" (stopping)" if p.get("stopping") else ""),
-            str(p.get("epoch") or "-"),
-            "-" if p.get("websockets") is None else str(p["websockets"]),
-            str(p.get("drained", 0)),
-            f"{max(0.0, now - float(p.get('updated_at', now))):.0f}s",
+            str(p["build"] or "-"),
+            p["state"] + (" (stopping)" if p["stopping"] else ""),
+            str(p["epoch"] or "-"),
+            "-" if p["websockets"] is None else str(p["websockets"]),
+            str(p["drained"]),
+            f"{max(0.0, now - p['updated_at']):.0f}s",
         )
         for p in summary["processes"]
     ]
@@ -105,22 +108,21 @@ def render_status(summary: dict[str, Any]) -> str:
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
-    every = [header, *rows]
+    every = [header, *(tuple(shown(cell, 200) for cell in row) for row in rows)]
     widths = [max(len(row[i]) for row in every) for i in range(len(header))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in every]
 
 
-def _pinned(release: Release, proc: FleetProcess) -> tuple[int, bool]:
+def _pinned(release: Release, proc: FleetRecord) -> tuple[int, bool]:
     """``(requests pinned to *proc* in its last heartbeat, quiet?)`` if it runs another build.
 
     Quiet: none pinned, over a window of at least half an interval. A heartbeat written
     early (on a state change) may cover a few milliseconds, and its 0 means nothing.
     """
-    if proc.build is None or proc.build == release.label or "slot" not in proc.raw:
+    if proc.build is None or proc.build == release.label or proc.slot is None:
         return 0, True
-    count = int(proc.raw.get("pinned") or 0)
-    window = float(proc.raw.get("requests_window") or 0.0)
-    return count, count == 0 and window >= float(proc.raw.get("interval") or 0.0) / 2
+    count = proc.pinned or 0
+    return count, count == 0 and proc.requests_window >= proc.interval / 2
 
 
 async def wait_for_drain(
@@ -131,12 +133,14 @@ async def wait_for_drain(
     poll: float = 0.5,
     out: TextIO | None = None,
     pinned: bool = False,
+    on_bad: OnBadRecord | None = None,
 ) -> bool:
     """Poll the fleet until other builds report no websockets; draw progress on *out*.
 
     With *pinned*, also until every process of another build reports no pinned request
     in its last heartbeat interval (docs/protocol.md, "Pinning").
 
+    A record that does not validate is skipped and passed to *on_bad* (`read_fleet`).
     True when drained, False when *timeout* passed first.
     """
     out = out or sys.stderr
@@ -146,7 +150,7 @@ async def wait_for_drain(
     last = ""
     first = True
     while True:
-        processes = await read_fleet(store)
+        processes = await read_fleet(store, on_bad)
         sockets, behind = draining(release, processes)
         # With *pinned*: requests pinned to other builds, in each one's last interval.
         counts = [_pinned(release, p) for p in processes] if pinned else []

@@ -5,8 +5,9 @@ closes) a process publishes one JSON record that counts as gone after three inte
 (its ``ttl``) to the store's fleet (`spa_version.stores.base.Fleet`: Redis keys or
 files, per store); `spa_version.deploy.fleet` reads them all.
 
-The record is `spa_version.deploy.Deployment.describe` plus the common fields (host,
-pid, started_at, updated_at, interval, ttl) and, where the process counts them, the
+The record (`spa_version.fleet_record.FleetRecord`, the same type every reader parses)
+is `spa_version.deploy.Deployment.describe` plus the common fields (host, pid,
+started_at, updated_at, interval, ttl) and, where the process counts them, the
 requests seen since the last heartbeat by client epoch (`EpochCounter`: the
 ``X-SPA-Client-Version`` request header). Counting is one header scan and one dict
 increment on raw bytes per request; parsing and writing happen only at heartbeat time.
@@ -15,7 +16,6 @@ increment on raw bytes per request; parsing and writing happen only at heartbeat
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..fleet_record import FleetRecord
 from ..protocol import parse_client_epoch
 from ..stores.base import Fleet
 
@@ -125,26 +126,29 @@ class Heartbeat:
         """Write now rather than at the next tick (call on the event loop)."""
         self._wake.set()
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> FleetRecord:
+        """This process's record now (taking the request counts since the last one).
+
+        Built as the typed record every reader parses (`spa_version.fleet_record`), so
+        what is written is what is read; a value it refuses raises `BadRecord`.
+        """
         now = time.monotonic()
         window, self._window_start = now - self._window_start, now
-        data = {
-            "host": self.host,
-            "pid": self.pid,
-            "started_at": round(self.started_at, 3),
-            "updated_at": round(time.time(), 3),
-            "interval": self.interval,
-            "ttl": self.ttl,
+        return FleetRecord(
+            host=self.host,
+            pid=self.pid,
+            started_at=round(self.started_at, 3),
+            updated_at=round(time.time(), 3),
+            interval=self.interval,
+            ttl=self.ttl,
             **self.describe(),
-            "requests_by_epoch": self.counter.take() if self.counter is not None else {},
-            "requests_window": round(window, 3),
-        }
-        return data
+            requests_by_epoch=self.counter.take() if self.counter is not None else {},
+            requests_window=round(window, 3),
+        )
 
     async def beat(self) -> None:
         """Write the record once."""
-        payload = json.dumps(self.record(), separators=(",", ":"))
-        await self.fleet.write(self.host, self.pid, payload, self.ttl)
+        await self.fleet.write(self.host, self.pid, self.record().to_json(), self.ttl)
 
     async def run(self) -> None:
         """Beat until `stop` (or cancelled); a store outage is logged and retried, never raised."""

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import tempfile
 import time
 from pathlib import Path
 
+from ..fleet_record import MAX_RECORD_BYTES, BadRecord, FleetRecord
 from .base import Fleet, StoreUnavailable
 from .file_modes import FLEET_DIRECTORY_MODE, RECORD_MODE, make_directory
 
@@ -93,7 +93,9 @@ class FileFleet(Fleet):
             if not entry.name.endswith(".json"):
                 continue
             try:
-                raw = Path(entry.path).read_bytes()
+                # One byte past the bound is enough for the parser to refuse a huge file.
+                with open(entry.path, "rb") as f:
+                    raw = f.read(MAX_RECORD_BYTES + 1)
             except FileNotFoundError:
                 continue  # removed by its process (or another reader) just now
             except OSError:
@@ -115,12 +117,10 @@ class FileFleet(Fleet):
 def _expired(raw: bytes, now: float) -> bool:
     """Whether a file record is past its TTL (as Redis would have expired the key).
 
-    An unreadable record is left alone here; the caller reports it as bad.
+    A record that does not validate (`FleetRecord.parse`) is left alone here; the
+    caller (`spa_version.deploy.fleet.read_fleet`) reports it as bad.
     """
     try:
-        data = json.loads(raw)
-        updated = float(data["updated_at"])
-        ttl = float(data.get("ttl") or 3 * float(data.get("interval", 5.0)))
-    except (ValueError, TypeError, KeyError, AttributeError):
+        return FleetRecord.parse(raw).expired(now)
+    except BadRecord:
         return False
-    return now - updated > ttl

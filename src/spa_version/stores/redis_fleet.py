@@ -51,11 +51,18 @@ class RedisFleet(Fleet):
         client = self.client
         try:
             members = await client.smembers(self.index_key)
-            names = sorted(n.decode() if isinstance(n, bytes) else n for n in members)
-            raws = await client.mget([self.prefix + n for n in names]) if names else []
+            # Members stay bytes for the keys (anyone with the web ACL can add one, in any
+            # bytes); the name reported is their text, undecodable bytes escaped.
+            names = sorted(n if isinstance(n, bytes) else n.encode() for n in members)
+            prefix = self.prefix.encode()
+            raws = await client.mget([prefix + n for n in names]) if names else []
             gone = [n for n, raw in zip(names, raws, strict=True) if raw is None]
             if gone:
                 await client.srem(self.index_key, *gone)
         except REDIS_FAILURES as exc:
             raise translate_error(exc, "status") from None
-        return [(n, raw) for n, raw in zip(names, raws, strict=True) if raw is not None]
+        return [
+            (n.decode("utf-8", "backslashreplace"), raw)
+            for n, raw in zip(names, raws, strict=True)
+            if raw is not None
+        ]

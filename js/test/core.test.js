@@ -2,7 +2,7 @@
 // veto, loop guard and the 409 reload; against a real HTTP server and happy-dom.
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
-import { start } from "../src/index.js";
+import { start, watchIdle } from "../src/index.js";
 import { cleanup, meta, page, record, serve, until } from "./helpers.js";
 
 afterEach(cleanup);
@@ -299,7 +299,7 @@ test("an unknown future policy behaves like next-navigation", async () => {
 test("immediate, visible tab: reloads once the user is idle, without a route change", async () => {
   const srv = await versionServer("2; policy=immediate");
   const { w, loads } = page(srv.url, meta("1"));
-  const sv = start({ window: w, idle: 30 });
+  const sv = watchIdle(start({ window: w, idle: 30 }));
   const seen = record(sv);
   await w.fetch("/api");
   assert.deepEqual(loads, [], "not in the same instant: the user may be typing");
@@ -311,7 +311,7 @@ test("immediate, visible tab: reloads once the user is idle, without a route cha
 test("immediate: each input restarts the idle wait", async () => {
   const srv = await versionServer("2; policy=immediate");
   const { w, loads } = page(srv.url, meta("1"));
-  start({ window: w, idle: 150 });
+  watchIdle(start({ window: w, idle: 150 }));
   await w.fetch("/api");
   const started = Date.now();
   // Keep typing for 4 idle periods; no reload may land in between.
@@ -357,10 +357,10 @@ test("each policy also fires an event of its own name", async () => {
   );
 });
 
-test("immediate: a tab that becomes hidden reloads then", async () => {
+test("immediate: a tab that becomes hidden reloads then (watchIdle)", async () => {
   const srv = await versionServer("2; policy=immediate");
   const { w, loads } = page(srv.url, meta("1"));
-  start({ window: w });
+  watchIdle(start({ window: w }));
   await w.fetch("/api");
   assert.deepEqual(loads, []);
   Object.defineProperty(w.document, "hidden", { get: () => true });

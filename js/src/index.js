@@ -440,7 +440,8 @@ export function watchAxios(ax, sv = start()) {
     Object.assign(config.headers, sv.headersFor(ax.getUri(config)));
     return config;
   });
-  const seen = (res) => res && sv.observe(res.headers, res.status, { ...res.config, url: ax.getUri(res.config) });
+  const seen = (res) =>
+    res && sv.observe(res.headers, res.status, { ...res.config, url: new URL(ax.getUri(res.config), win(sv).location.href).href });
   ax.interceptors.response.use(
     (res) => (seen(res), res),
     (error) => (seen(error?.response), Promise.reject(error)),

@@ -210,18 +210,16 @@ export function start(options = {}) {
     if (stillOld != null) return emit("blocked", { ...info, stillOld }), false;
     emit("reload", info);
     leaving = 1;
-    // pushState + reload rather than assign(): assign() to a URL that differs only in its
-    // #hash does not load the page, which hash routers need. A cross-origin URL can't be
-    // pushed, so that one is assigned. At a route change the router has made the target
-    // the current entry already (or Back made it current): pushing it again would add a
-    // second entry and drop the forward history, so it is reloaded where it is. (Our own
-    // pushState wrapper sees a push, and routeTo() finds the page already leaving.)
-    try {
-      if (info.url != l.href) w.history.pushState(null, "", url);
-      l.reload();
-    } catch {
-      l.assign(url);
-    }
+    // At a route change the router has made the target the current entry already (or Back
+    // made it current): it is reloaded where it is, so history stays as the router made it
+    // (pushing it again would add a second entry and drop the forward history). Another
+    // URL is assigned: one new entry, and no pushState for a router that watches it
+    // (TanStack Router's history does) to start the target's loaders with the old code.
+    // assign() to a URL that differs in its #hash alone only moves to the anchor (hash
+    // routers need a load there): then the page is reloaded at it.
+    const doc = (u) => u.split("#")[0];
+    if (info.url != l.href) l.assign(info.url);
+    if (doc(info.url) == doc(l.href)) l.reload();
     return true;
   }
 

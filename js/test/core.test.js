@@ -377,7 +377,19 @@ test("navigate(url): false while fresh; when stale, loads url and returns true",
   assert.equal(sv.navigate("/a"), false);
   await w.fetch("/api");
   assert.equal(sv.navigate("/b#tab"), true);
-  assert.deepEqual(loads, [{ how: "reload", href: srv.url + "/b#tab" }]);
+  assert.deepEqual(loads, [{ how: "assign", href: srv.url + "/b#tab" }], "assigned: no pushState for the router to see");
+});
+
+test("navigate() to a #hash of this page moves there, then loads it", async () => {
+  const srv = await versionServer("2");
+  const { w, loads } = page(srv.url, meta("1"));
+  const sv = start({ window: w });
+  await w.fetch("/api");
+  assert.equal(sv.navigate("/#/settings"), true);
+  assert.deepEqual(loads, [
+    { how: "assign", href: srv.url + "/#/settings" },
+    { how: "reload", href: srv.url + "/#/settings" },
+  ]);
 });
 
 test("navigate() then the router's own pushState asks beforeReload once", async () => {
@@ -507,7 +519,7 @@ test("409 with X-SPA-Reload: <path> loads that path", async () => {
   const { w, loads } = page(srv.url, meta("1"));
   start({ window: w });
   await w.fetch("/api/save", { method: "POST" });
-  assert.deepEqual(loads, [{ how: "reload", href: srv.url + "/login?next=1" }]);
+  assert.deepEqual(loads, [{ how: "assign", href: srv.url + "/login?next=1" }]);
 });
 
 test("409 with a cross-origin X-SPA-Reload is assigned, not pushed", async () => {

@@ -9,7 +9,9 @@ once, by the new page: the old code never started it. History gets one entry.
 
 from __future__ import annotations
 
+import json
 import subprocess
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -36,9 +38,6 @@ class RouterApp:
     def bump(self, label: str) -> int:
         result = run_cli("--url", self.redis.url, "--app", self.app_name, "--json", "bump", label)
         assert result.returncode == 0, result.stderr
-        import json
-        import urllib.request
-
         epoch = int(json.loads(result.stdout)["epoch"])
 
         def served() -> bool:

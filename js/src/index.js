@@ -433,13 +433,19 @@ export function socketUrl(url, sv = start()) {
  * instance.
  */
 export function watchAxios(ax, sv = start()) {
+  // Neither interceptor may throw: that would fail the app's request.
   ax.interceptors.request.use((config) => {
-    // AxiosHeaders (axios 1.x) and plain objects (0.x) both take plain properties.
-    Object.assign(config.headers, sv.headersFor(ax.getUri(config)));
+    try {
+      // AxiosHeaders (axios 1.x) and plain objects (0.x) both take plain properties.
+      Object.assign(config.headers, sv.headersFor(ax.getUri(config)));
+    } catch {}
     return config;
   });
-  const seen = (res) =>
-    res && sv.observe(res.headers, res.status, { ...res.config, url: new URL(ax.getUri(res.config), win(sv).location.href).href });
+  const seen = (res) => {
+    try {
+      res && sv.observe(res.headers, res.status, { ...res.config, url: new URL(ax.getUri(res.config), win(sv).location.href).href });
+    } catch {}
+  };
   ax.interceptors.response.use(
     (res) => (seen(res), res),
     (error) => (seen(error?.response), Promise.reject(error)),
@@ -460,20 +466,23 @@ export function watchServiceWorker(sv = start()) {
   return once(sv, "_sw", (w) => {
     const sw = w.navigator.serviceWorker;
     const retry = (epoch, url) => {
-      let log = [];
+      // (sessionStorage throws where it is unavailable: then nothing is done.)
       try {
-        log = JSON.parse(w.sessionStorage[LOG]);
-      } catch {}
-      // Reloaded for this epoch already, and this page is still older: the worker's cache.
-      if (!sw?.controller || !(sv.baseline < epoch) || !log.some?.((x) => x?.[0] >= epoch) || w.sessionStorage[LOG + ":sw"] >= epoch)
+        const store = w.sessionStorage;
+        const log = JSON.parse(store[LOG]);
+        // Reloaded for this epoch already, and this page is still older: the worker's cache.
+        if (!sw?.controller || !(sv.baseline < epoch) || !log.some((x) => x?.[0] >= epoch) || store[LOG + ":sw"] >= epoch) return;
+        store[LOG + ":sw"] = epoch;
+        // The guard forgets that epoch (the entry keeps counting towards maxReloads).
+        store[LOG] = JSON.stringify(log.map((x) => (x?.[0] >= epoch ? [0, x[1]] : x)));
+      } catch {
         return;
-      w.sessionStorage[LOG + ":sw"] = epoch;
-      // The guard forgets that epoch (the entry keeps counting towards maxReloads).
-      w.sessionStorage[LOG] = JSON.stringify(log.map((x) => (x?.[0] >= epoch ? [0, x[1]] : x)));
-      sw.getRegistration().then(async (reg) => {
-        await reg?.unregister();
-        sv.reload(url, "service-worker");
-      });
+      }
+      // Unregistered or not, the reload goes ahead: the guard's count still bounds it.
+      sw.getRegistration()
+        .then((reg) => reg?.unregister())
+        .catch(() => {})
+        .then(() => sv.reload(url, "service-worker"));
     };
     sv.on("update", (v) => retry(v.epoch));
     sv.on("blocked", (info) => info.stillOld && retry(info.epoch, info.url));

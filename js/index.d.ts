@@ -16,14 +16,57 @@ export interface Version {
   slot?: string;
 }
 
+/**
+ * The request a server refused with a 409 (`stale-client`): what the app's HTTP client
+ * sent, so the `reload` listener can stash the user's work. From `fetch`: the init the app
+ * passed (`method`, `body` as given: a JSON string, `FormData`, ...; absent for a GET
+ * without one) and `url` (absolute). From `watchXHR`: `method`, `url`, `body` (what was
+ * given to `send()`). From `watchAxios`: the axios config (`method`, `data`, ...) with `url`
+ * absolute.
+ */
+export interface RefusedRequest {
+  url: string;
+  method?: string;
+  body?: unknown;
+  data?: unknown;
+  [key: string]: unknown;
+}
+
 /** What a reload is about to do, or was stopped from doing. */
 export interface ReloadInfo {
   /** The epoch the reload is for (the newest known). */
   epoch: number;
-  /** Why: `navigation`, `immediate`, `idle`, `hidden`, `stale-client` (409), `manual`. */
+  /**
+   * Why: `navigation`, `immediate`, `idle`, `hidden`, `stale-client` (409), `manual`,
+   * `service-worker` (`watchServiceWorker`).
+   */
   reason: string;
   /** The absolute URL that will be loaded. */
   url: string;
+  /** For a 409 (`stale-client`), the refused request, when the client that got it is known. */
+  request?: RefusedRequest;
+}
+
+/** A reload the loop guard refused. */
+export interface BlockedInfo extends ReloadInfo {
+  /**
+   * True: this tab reloaded for this epoch already and came back with older code (a cache
+   * or a service worker served the old shell: `watchServiceWorker`). False: the cap of
+   * `maxReloads` per `reloadWindow` (a loop).
+   */
+  stillOld: boolean;
+}
+
+/**
+ * What `watchAxios` needs of an axios instance: the global `axios` and every
+ * `axios.create()` instance fit (test/types.ts checks this against axios' own types).
+ */
+export interface AxiosLike {
+  interceptors: {
+    request: { use(onFulfilled: (config: any) => any): unknown };
+    response: { use(onFulfilled: (response: any) => any, onRejected: (error: any) => any): unknown };
+  };
+  getUri(config?: any): string;
 }
 
 export interface Options {
@@ -52,14 +95,18 @@ export interface Options {
    * start({ endpoint: "/shop/__spa-version" }) // app mounted at /shop
    */
   endpoint?: string;
-  /** Policy `immediate`: reload at once, even in a visible tab. Default false: wait until hidden or idle. */
+  /**
+   * Policy `immediate`: reload at once, even in a visible tab. Default false: a visible tab
+   * waits for its next route change, or (with `watchIdle`) until hidden or idle.
+   */
   immediate?: boolean;
-  /** Policy `immediate`, visible tab: ms without input (pointer, key, scroll) before reloading. Default 60 000. */
+  /** `watchIdle()`, policy `immediate`, visible tab: ms without input (pointer, key, scroll) before reloading. Default 60 000. */
   idle?: number;
   /**
-   * Veto: return `false` to keep the page (unsaved form, upload running). The helper
-   * tries again at the next route change. Not asked for a 409 (`stale-client`): the
-   * server has refused this code already.
+   * Veto: return `false` to keep the page (an upload running). The helper tries again at
+   * the next route change. Not asked for a 409 (`stale-client`): the server has refused
+   * this code already. To keep a form's draft, stash it at the `reload` event instead,
+   * which fires before every reload (docs/js.md, "Keeping the user's work").
    *
    * @example
    * start({ beforeReload: () => !form.dirty })
@@ -86,12 +133,16 @@ export interface Events {
   immediate: Version;
   "next-navigation": Version;
   silent: Version;
-  /** About to reload. */
+  /**
+   * About to reload: fired before every reload, forced ones (a 409) included, so it is the
+   * place to stash the user's work (docs/js.md, "Keeping the user's work"). Synchronous:
+   * the page unloads right after the listeners return.
+   */
   reload: ReloadInfo;
   /** `beforeReload` returned false. */
   veto: ReloadInfo;
-  /** The loop guard stopped a reload: already reloaded for this epoch, or too many reloads. */
-  blocked: ReloadInfo;
+  /** The loop guard stopped a reload: already reloaded for this epoch (`stillOld`), or too many reloads. */
+  blocked: BlockedInfo;
 }
 
 export interface SpaVersion {
@@ -114,25 +165,25 @@ export interface SpaVersion {
    */
   on<K extends keyof Events>(type: K, listener: (detail: Events[K]) => void): () => void;
   /**
-   * Feed a response from your own HTTP client: a `Headers`, an object with `get(name)`,
-   * or a plain object with lowercase keys; `status` lets a 409 reload the page.
+   * Feed a response from your own HTTP client: a `Headers`, an object with `get(name)`
+   * (axios' `AxiosHeaders`), or a plain object with lowercase keys; `status` lets a 409
+   * reload the page, and `request` (what was sent) goes to the `reload` event. For axios,
+   * `watchAxios(instance)` does this.
    *
    * @example
-   * axios.interceptors.response.use(
-   *   (res) => (sv.observe(res.headers, res.status), res),
-   *   (err) => (err.response && sv.observe(err.response.headers, err.response.status), Promise.reject(err)),
-   * );
+   * ky.create({ hooks: { afterResponse: [(req, opts, res) => sv.observe(res.headers, res.status, { url: req.url, method: req.method })] } });
    */
-  observe(headers: Headers | { get(name: string): string | null | undefined } | Record<string, string>, status?: number): void;
+  observe(
+    headers: Headers | { get(name: string): unknown } | { [name: string]: unknown },
+    status?: number,
+    request?: RefusedRequest,
+  ): void;
   /**
    * The request header(s) to add to a request to `url`: `{ "X-SPA-Client-Version": "41" }`
    * (plus `"X-SPA-Pin": "blue"` when the page's slot is known), or `{}` (no baseline yet, or `url` is not one `sendClientVersion` allows).
    *
    * @example
-   * axios.interceptors.request.use((config) => {
-   *   Object.assign(config.headers, sv.headersFor(axios.getUri(config)));
-   *   return config;
-   * });
+   * request.headers.set("X-SPA-Client-Version", sv.headersFor(request.url)["X-SPA-Client-Version"] ?? "");
    */
   headersFor(url: string | URL): Record<string, string>;
   /** Learn a version value from elsewhere (a socket, an SSE event); never sets the baseline. */
@@ -146,8 +197,12 @@ export interface SpaVersion {
    * router.beforeEach((to) => !sv.navigate(router.resolve(to).href));
    */
   navigate(url: string): boolean;
-  /** Reload now (to `url` if given); `beforeReload` and the loop guard apply. True if reloading. */
-  reload(url?: string): boolean;
+  /**
+   * Reload now (to `url` if given); `beforeReload` and the loop guard apply. True if
+   * reloading. `reason` (default `manual`) is what the events report; the helpers pass
+   * their own (`idle`, `service-worker`).
+   */
+  reload(url?: string, reason?: string): boolean;
 }
 
 /**
@@ -160,7 +215,11 @@ export interface SpaVersion {
  */
 export function start(options?: Options): SpaVersion;
 
-/** Everything on: `start()` plus `watchXHR`, `watchTabs`, `watchFocus` and `watchChunks`. */
+/**
+ * Everything on: `start()` plus `watchXHR`, `watchIdle`, `watchTabs`, `watchFocus`,
+ * `watchChunks` and `watchServiceWorker`; and, when the page carries no baseline (no
+ * option, meta tag or `Server-Timing`), one `check()` at once.
+ */
 export function startAll(options?: Options): SpaVersion;
 
 /**
@@ -173,8 +232,31 @@ export function parseVersion(value: string | number | null | undefined): Version
 /** Fetch the version endpoint (`options.endpoint`) now. Resolves to whether a newer version is known; never rejects. */
 export function check(sv?: SpaVersion): Promise<boolean>;
 
-/** Observe `XMLHttpRequest` too (axios' default adapter). */
+/** Observe `XMLHttpRequest` too (axios' default adapter in browsers). */
 export function watchXHR(sv?: SpaVersion): SpaVersion;
+
+/**
+ * Wire an axios instance: the global `axios` or an `axios.create()` one (interceptors are
+ * per instance: call it for each). Its requests carry the tab's epoch (and slot), its
+ * responses and errors are observed (a 409 reloads the page). Returns the instance.
+ *
+ * @example
+ * const api = watchAxios(axios.create({ baseURL: "/api" }), sv);
+ */
+export function watchAxios<T extends AxiosLike>(instance: T, sv?: SpaVersion): T;
+
+/**
+ * Policy `immediate`, the waiting: reload when the tab is hidden, or after `options.idle`
+ * ms without input. Without it, a visible tab waits for its next route change.
+ */
+export function watchIdle(sv?: SpaVersion): SpaVersion;
+
+/**
+ * Service-worker shells: a tab that reloaded for an epoch and came back with older code
+ * (its worker served the cached shell) unregisters the worker and reloads once more, past
+ * it. Once per epoch per tab. docs/js.md, "Service workers (PWA)".
+ */
+export function watchServiceWorker(sv?: SpaVersion): SpaVersion;
 
 /** Share new versions with the other tabs of this origin (BroadcastChannel). */
 export function watchTabs(sv?: SpaVersion): SpaVersion;

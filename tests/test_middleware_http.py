@@ -117,6 +117,38 @@ async def test_every_response_is_stamped(
     assert response.headers["x-spa-version"] == f"{epoch}; label=v1; policy=next-navigation"
 
 
+async def test_server_timing_repeats_the_version_beside_the_apps_metrics(store: Store) -> None:
+    """Every stamped response carries the value as a Server-Timing metric too (what a static
+    page's script reads from its navigation entry, docs/js.md), beside the app's own."""
+
+    async def timed(request: Request) -> Response:
+        return PlainTextResponse("x", headers={"server-timing": 'db;dur=53, app;desc="render"'})
+
+    epoch = (await store.bump("v1")).release.epoch
+    app = Starlette(routes=[Route("/", lambda r: PlainTextResponse("<html>")), Route("/timed", timed)])
+    mw = VersionMiddleware(app, store=store, slot="blue")
+    await mw.startup()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mw), base_url="http://t") as client:
+            value = f"{epoch}; label=v1; policy=next-navigation; slot=blue"
+            plain = await client.get("/")
+            assert plain.headers.get_list("server-timing") == [f'spa-version;desc="{value}"']
+            assert plain.headers["x-spa-version"] == value
+            timed_response = await client.get("/timed")
+            assert timed_response.headers.get_list("server-timing") == [
+                'db;dur=53, app;desc="render"',
+                f'spa-version;desc="{value}"',
+            ]
+    finally:
+        await mw.shutdown()
+
+
+async def test_no_server_timing_before_the_first_release(make_client: Any) -> None:
+    """With nothing to stamp, no metric either."""
+    client = await make_client()
+    assert "server-timing" not in (await client.get("/")).headers
+
+
 async def test_streaming_and_head_bodies_are_untouched(store: Store, make_client: Any) -> None:
     """The middleware never buffers or alters a body: streams arrive whole, HEAD stays empty."""
     await store.bump("v1")

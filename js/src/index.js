@@ -56,9 +56,10 @@ function safely(w, fn, ...args) {
 
 /**
  * Loop guard (Next.js and Nuxt users hit reload loops): may this tab reload for `epoch`
- * now? One reload per epoch per tab, and at most maxReloads per reloadWindow; a yes is
- * logged. sessionStorage is per tab and survives the reload; where it is unavailable the
- * guard can't count and says yes.
+ * now? One reload per epoch per tab, and at most maxReloads per reloadWindow. Returns
+ * undefined for yes (logged), true for "no: reloaded for this epoch already" (the page
+ * came back still old), false for "no: too many reloads". sessionStorage is per tab and
+ * survives the reload; where it is unavailable the guard can't count and says yes.
  */
 function mayReload(w, o, epoch) {
   const now = Date.now();
@@ -68,30 +69,11 @@ function mayReload(w, o, epoch) {
     log = [...JSON.parse(w.sessionStorage[LOG])];
   } catch {}
   // `?.`: an entry that is not an array (junk) counts for nothing.
-  if (log.some((x) => x?.[0] >= epoch) || log.filter((x) => x?.[1] > now - (o.reloadWindow ?? 6e5)).length >= (o.maxReloads ?? 3))
-    return false;
+  if (log.some((x) => x?.[0] >= epoch)) return true;
+  if (log.filter((x) => x?.[1] > now - (o.reloadWindow ?? 6e5)).length >= (o.maxReloads ?? 3)) return false;
   try {
     w.sessionStorage[LOG] = JSON.stringify([...log.slice(-9), [epoch, now]]);
   } catch {}
-  return true;
-}
-
-/**
- * Idle timer, for policy `immediate` in a visible tab: call `fire` once the user has been
- * idle for `o.idle` ms, so a reload never lands in the middle of typing or clicking. Every
- * input restarts the wait. Returns the function that (re)starts it.
- */
-function idleTimer(w, o, fire) {
-  let timer;
-  const restart = () => {
-    w.clearTimeout(timer);
-    // timer = 0 once it fired: after a veto, wait for the next route change (or hidden
-    // tab) instead of asking again after every pause.
-    timer = w.setTimeout(() => (timer = 0) || fire(), o.idle ?? 6e4);
-  };
-  // pointerdown covers touch; scroll is captured (it doesn't bubble) and covers reading.
-  for (const type of ["pointerdown", "keydown", "scroll"]) w.addEventListener(type, () => timer && restart(), true);
-  return restart;
 }
 
 /**
@@ -111,7 +93,11 @@ function wrapFetch(w, headersFor, observe) {
         init.headers.set(name, add[name]);
       }
     } catch {}
-    return fetch(input, init).then((res) => (safely(w, observe, res.headers, res.status), res));
+    // The refused request of a 409 goes to the reload event: the app's init (method, body
+    // as it gave them) and the URL.
+    return fetch(input, init).then(
+      (res) => (safely(w, observe, res.headers, res.status, { ...init, url: res.url }), res),
+    );
   };
 }
 
@@ -149,18 +135,25 @@ export function start(options = {}) {
   const o = { ...options };
   const l = w.location;
   const listeners = {};
-  // The baseline: the explicit option, else the server-rendered meta tag, else (learn())
-  // the first response seen.
+  // The baseline: the explicit option, else the server-rendered meta tag, else the page's
+  // own response header as the middleware repeats it in Server-Timing (docs/js.md, "The
+  // baseline": same-origin script reads its navigation entry, no template, no request),
+  // else (learn()) the first response seen: startAll() asks the endpoint at once for it.
   // Pinning (docs/protocol.md): the slot that served the page comes with the baseline,
   // from the same source, and goes back as X-SPA-Pin. Not a slot token: no pin.
   let base = null;
   let pin;
   const take = (v) => v && ((base = v.epoch), (pin = /^[\w.-]{1,32}$/.test(v.slot) && v.slot));
-  take(parseVersion(o.baseline ?? w.document.querySelector("meta[name=spa-version]")?.content));
+  take(
+    parseVersion(
+      o.baseline ??
+        w.document.querySelector("meta[name=spa-version]")?.content ??
+        w.performance.getEntriesByType("navigation")[0]?.serverTiming?.find((e) => e.name == "spa-version")?.description,
+    ),
+  );
   let latest = null;
   let routed = l.href;
   let leaving;
-  const immediate = () => latest?.policy == "immediate";
   const emit = (type, detail) => {
     for (const fn of listeners[type] || []) safely(w, fn, detail);
   };
@@ -179,18 +172,19 @@ export function start(options = {}) {
       emit("update", v);
       // Then an event named after the policy: "prompt" is the one an app shows a toast for.
       emit(v.policy, v);
-      if (immediate()) o.immediate || w.document.hidden ? reload("immediate") : idle();
+      // Else it waits for the next route change, or (watchIdle) until hidden or idle.
+      if (v.policy == "immediate" && (o.immediate || w.document.hidden)) reload("immediate");
     }
   };
 
-  const observe = (headers, status) => {
+  const observe = (headers, status, request) => {
     // A Headers, an object with get(), or a plain object with lowercase keys (index.d.ts).
     const get = (name) => (headers.get ? headers.get(name) : headers[name.toLowerCase()]);
     learn(get(o.header || "X-SPA-Version"), 1);
     // A 409 carrying the reload instruction: reload now, to the location given; only the
     // loop guard may stop it (docs/protocol.md, "Stale clients").
     const to = status == 409 && get("X-SPA-Reload");
-    if (to) reload("stale-client", to == "*" ? "" : to, 1);
+    if (to) reload("stale-client", to == "*" ? "" : to, request);
   };
 
   // The request headers carrying our epoch (and slot), if a request to `url` should have
@@ -204,23 +198,28 @@ export function start(options = {}) {
       : {};
   };
 
-  function reload(reason, url, forced) {
+  // `request`: for a 409, the refused request ({ method, url, body }), if known.
+  function reload(reason, url, request) {
     if (leaving) return true;
-    const info = { epoch: latest?.epoch || base, reason, url: new URL(url || "", l.href).href };
-    if (!forced && o.beforeReload?.(info) === false) return emit("veto", info), false;
-    if (!mayReload(w, o, info.epoch)) return emit("blocked", info), false;
+    const info = { epoch: latest?.epoch || base, reason, url: new URL(url || "", l.href).href, request };
+    // A 409 is not asked: the server has refused this code already.
+    if (reason != "stale-client" && o.beforeReload?.(info) === false) return emit("veto", info), false;
+    // stillOld: this tab reloaded for this epoch already and came back with older code (a
+    // cache or a service worker served the old shell); else the reload cap tripped.
+    const stillOld = mayReload(w, o, info.epoch);
+    if (stillOld != null) return emit("blocked", { ...info, stillOld }), false;
     emit("reload", info);
     leaving = 1;
-    // pushState + reload rather than assign(): assign() to a URL that differs only in its
-    // #hash does not load the page, which hash routers need. A cross-origin URL can't be
-    // pushed, so that one is assigned. (Our own pushState wrapper sees this push, and
-    // routeTo() finds the page already leaving.)
-    try {
-      if (url) w.history.pushState(null, "", url);
-      l.reload();
-    } catch {
-      l.assign(url);
-    }
+    // At a route change the router has made the target the current entry already (or Back
+    // made it current): it is reloaded where it is, so history stays as the router made it
+    // (pushing it again would add a second entry and drop the forward history). Another
+    // URL is assigned: one new entry, and no pushState for a router that watches it
+    // (TanStack Router's history does) to start the target's loaders with the old code.
+    // assign() to a URL that differs in its #hash alone only moves to the anchor (hash
+    // routers need a load there): then the page is reloaded at it.
+    const doc = (u) => u.split("#")[0];
+    if (info.url != l.href) l.assign(info.url);
+    if (doc(info.url) == doc(l.href)) l.reload();
     return true;
   }
 
@@ -235,9 +234,6 @@ export function start(options = {}) {
     return latest && !/^(prompt|silent)$/.test(latest.policy) && reload("navigation", url);
   };
 
-  const idle = idleTimer(w, o, () => immediate() && reload("idle"));
-  // A hidden tab loses nothing visible by reloading.
-  w.document.addEventListener("visibilitychange", () => w.document.hidden && immediate() && reload("hidden"));
   wrapFetch(w, headersFor, observe);
   wrapHistory(w, () => routeTo(l.href));
 
@@ -261,7 +257,8 @@ export function start(options = {}) {
     headersFor,
     offer: learn, // (its second argument, "from a response", stays unset)
     navigate: (url) => !!routeTo(url),
-    reload: (url) => reload("manual", url),
+    // `reason`: the helpers' own (watchIdle's "idle"); an app leaves it out.
+    reload: (url, reason) => reload(reason || "manual", url),
   });
 }
 
@@ -283,13 +280,38 @@ export function check(sv = start()) {
 }
 
 /**
+ * Policy `immediate`, the waiting: reload when the tab is hidden (it loses nothing visible)
+ * or once the user has been idle for `options.idle` ms (default 60 000), so a reload never
+ * lands in the middle of typing or clicking. Every input (pointer, key, scroll) restarts
+ * the wait. Without it, such a tab waits for its next route change (start() alone reloads
+ * at once only a tab hidden when the news comes, or with `immediate: true`).
+ */
+export function watchIdle(sv = start()) {
+  return once(sv, "_idle", (w) => {
+    let timer;
+    const restart = () => {
+      w.clearTimeout(timer);
+      // timer = 0 once it fired: after a veto, wait for the next route change (or hidden
+      // tab) instead of asking again after every pause.
+      timer = w.setTimeout(() => (timer = 0) || immediate("idle"), sv.options.idle ?? 6e4);
+    };
+    const immediate = (reason) => sv.latest?.policy == "immediate" && sv.reload(undefined, reason);
+    sv.on("immediate", restart);
+    // A hidden tab loses nothing visible by reloading.
+    w.document.addEventListener("visibilitychange", () => w.document.hidden && immediate("hidden"));
+    // pointerdown covers touch; scroll is captured (it doesn't bubble) and covers reading.
+    for (const type of ["pointerdown", "keydown", "scroll"]) w.addEventListener(type, () => timer && restart(), true);
+  });
+}
+
+/**
  * Also observe `XMLHttpRequest` (axios' default adapter, older libraries): the same
  * request header is sent and the same response header read as for fetch.
  */
 export function watchXHR(sv = start()) {
   return once(sv, "_xhr", (w) => {
     const X = w.XMLHttpRequest.prototype;
-    const open = X.open;
+    const { open, send } = X;
     // open() knows the URL, and the request headers may be set from then until send().
     X.open = function (method, url) {
       open.apply(this, arguments);
@@ -302,8 +324,13 @@ export function watchXHR(sv = start()) {
       this.addEventListener("loadend", () => {
         const all = this.getAllResponseHeaders();
         const get = (name) => all.match(RegExp(`^${name}: *(.*)`, "im"))?.[1]; // ".": not \r, \n
-        sv.observe({ get }, this.status);
+        // The request, for a 409's reload event: the body is what send() was given.
+        sv.observe({ get }, this.status, { method, url: this.responseURL, body: this[KEY] });
       });
+    };
+    X.send = function (body) {
+      this[KEY] = body;
+      return send.apply(this, arguments);
     };
   });
 }
@@ -398,7 +425,78 @@ export function socketUrl(url, sv = start()) {
   return u.href;
 }
 
-/** Everything on: start() plus every watch*() helper (what the script-tag build does). */
+/**
+ * Wire an axios instance (the global `axios` or any `axios.create()` one; interceptors are
+ * per instance, so each needs this call): its requests carry the tab's epoch (and slot),
+ * its responses and errors are observed, so a 409 reloads the page (the refused request,
+ * `{ method, url, data }` as axios sent them, goes to the `reload` event). Returns the
+ * instance.
+ */
+export function watchAxios(ax, sv = start()) {
+  // Neither interceptor may throw: that would fail the app's request.
+  ax.interceptors.request.use((config) => {
+    try {
+      // AxiosHeaders (axios 1.x) and plain objects (0.x) both take plain properties.
+      Object.assign(config.headers, sv.headersFor(ax.getUri(config)));
+    } catch {}
+    return config;
+  });
+  const seen = (res) => {
+    try {
+      res && sv.observe(res.headers, res.status, { ...res.config, url: new URL(ax.getUri(res.config), win(sv).location.href).href });
+    } catch {}
+  };
+  ax.interceptors.response.use(
+    (res) => (seen(res), res),
+    (error) => (seen(error?.response), Promise.reject(error)),
+  );
+  return ax;
+}
+
+/**
+ * Service-worker shells (docs/js.md, "Service workers (PWA)"). A tab that reloaded for an
+ * epoch and came back with older code (its service worker served the cached shell) is
+ * still old, not looping: when it learns that epoch again (`update`) or the loop guard
+ * refuses a reload as `stillOld`, unregister the worker that controls the page and reload
+ * once more through the usual path (`beforeReload`, the `reload` event, the loop guard's
+ * count): that load comes from the network, and the new shell registers the new worker.
+ * At most once per epoch per tab.
+ */
+export function watchServiceWorker(sv = start()) {
+  return once(sv, "_sw", (w) => {
+    const sw = w.navigator.serviceWorker;
+    const retry = (epoch, url) => {
+      // (sessionStorage throws where it is unavailable: then nothing is done.)
+      try {
+        const store = w.sessionStorage;
+        const log = JSON.parse(store[LOG]);
+        // Reloaded for this epoch already, and this page is still older: the worker's cache.
+        if (!sw?.controller || !(sv.baseline < epoch) || !log.some((x) => x?.[0] >= epoch) || store[LOG + ":sw"] >= epoch) return;
+        store[LOG + ":sw"] = epoch;
+        // The guard forgets that epoch (the entry keeps counting towards maxReloads).
+        store[LOG] = JSON.stringify(log.map((x) => (x?.[0] >= epoch ? [0, x[1]] : x)));
+      } catch {
+        return;
+      }
+      // Unregistered or not, the reload goes ahead: the guard's count still bounds it.
+      sw.getRegistration()
+        .then((reg) => reg?.unregister())
+        .catch(() => {})
+        .then(() => sv.reload(url, "service-worker"));
+    };
+    sv.on("update", (v) => retry(v.epoch));
+    sv.on("blocked", (info) => info.stillOld && retry(info.epoch, info.url));
+  });
+}
+
+/**
+ * Everything on: start() plus every watch*() helper that needs no argument (what the
+ * script-tag build does), and, when the page carries no baseline, one version check at
+ * once, so the baseline is the version of the moment the code loaded rather than of the
+ * app's first request (docs/js.md, "The baseline").
+ */
 export function startAll(options) {
-  return watchChunks(watchFocus(watchTabs(watchXHR(start(options)))));
+  const sv = watchServiceWorker(watchChunks(watchFocus(watchTabs(watchIdle(watchXHR(start(options)))))));
+  sv.baseline ?? check(sv);
+  return sv;
 }

@@ -2,7 +2,7 @@
 // veto, loop guard and the 409 reload; against a real HTTP server and happy-dom.
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
-import { start } from "../src/index.js";
+import { start, watchIdle } from "../src/index.js";
 import { cleanup, meta, page, record, serve, until } from "./helpers.js";
 
 afterEach(cleanup);
@@ -299,7 +299,7 @@ test("an unknown future policy behaves like next-navigation", async () => {
 test("immediate, visible tab: reloads once the user is idle, without a route change", async () => {
   const srv = await versionServer("2; policy=immediate");
   const { w, loads } = page(srv.url, meta("1"));
-  const sv = start({ window: w, idle: 30 });
+  const sv = watchIdle(start({ window: w, idle: 30 }));
   const seen = record(sv);
   await w.fetch("/api");
   assert.deepEqual(loads, [], "not in the same instant: the user may be typing");
@@ -311,7 +311,7 @@ test("immediate, visible tab: reloads once the user is idle, without a route cha
 test("immediate: each input restarts the idle wait", async () => {
   const srv = await versionServer("2; policy=immediate");
   const { w, loads } = page(srv.url, meta("1"));
-  start({ window: w, idle: 150 });
+  watchIdle(start({ window: w, idle: 150 }));
   await w.fetch("/api");
   const started = Date.now();
   // Keep typing for 4 idle periods; no reload may land in between.
@@ -357,10 +357,10 @@ test("each policy also fires an event of its own name", async () => {
   );
 });
 
-test("immediate: a tab that becomes hidden reloads then", async () => {
+test("immediate: a tab that becomes hidden reloads then (watchIdle)", async () => {
   const srv = await versionServer("2; policy=immediate");
   const { w, loads } = page(srv.url, meta("1"));
-  start({ window: w });
+  watchIdle(start({ window: w }));
   await w.fetch("/api");
   assert.deepEqual(loads, []);
   Object.defineProperty(w.document, "hidden", { get: () => true });
@@ -377,7 +377,19 @@ test("navigate(url): false while fresh; when stale, loads url and returns true",
   assert.equal(sv.navigate("/a"), false);
   await w.fetch("/api");
   assert.equal(sv.navigate("/b#tab"), true);
-  assert.deepEqual(loads, [{ how: "reload", href: srv.url + "/b#tab" }]);
+  assert.deepEqual(loads, [{ how: "assign", href: srv.url + "/b#tab" }], "assigned: no pushState for the router to see");
+});
+
+test("navigate() to a #hash of this page moves there, then loads it", async () => {
+  const srv = await versionServer("2");
+  const { w, loads } = page(srv.url, meta("1"));
+  const sv = start({ window: w });
+  await w.fetch("/api");
+  assert.equal(sv.navigate("/#/settings"), true);
+  assert.deepEqual(loads, [
+    { how: "assign", href: srv.url + "/#/settings" },
+    { how: "reload", href: srv.url + "/#/settings" },
+  ]);
 });
 
 test("navigate() then the router's own pushState asks beforeReload once", async () => {
@@ -507,7 +519,7 @@ test("409 with X-SPA-Reload: <path> loads that path", async () => {
   const { w, loads } = page(srv.url, meta("1"));
   start({ window: w });
   await w.fetch("/api/save", { method: "POST" });
-  assert.deepEqual(loads, [{ how: "reload", href: srv.url + "/login?next=1" }]);
+  assert.deepEqual(loads, [{ how: "assign", href: srv.url + "/login?next=1" }]);
 });
 
 test("409 with a cross-origin X-SPA-Reload is assigned, not pushed", async () => {

@@ -49,7 +49,13 @@ export function page(url, head = "", { scripts = false } = {}) {
   w.BroadcastChannel = TestChannel;
   const loads = [];
   w.location.reload = () => loads.push({ how: "reload", href: w.location.href });
-  w.location.assign = (href) => loads.push({ how: "assign", href });
+  w.location.assign = (href) => {
+    loads.push({ how: "assign", href });
+    // As a browser does: a URL that differs in its #hash alone is a same-document move
+    // (the URL changes, nothing loads); any other is a page load, recorded only.
+    const doc = (u) => new URL(u, w.location.href).href.split("#")[0];
+    if (doc(href) == doc(w.location.href)) w.happyDOM.setURL(new URL(href, w.location.href).href);
+  };
   open.push(() => w.happyDOM.close());
   return { w, loads };
 }

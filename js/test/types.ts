@@ -1,6 +1,7 @@
 // Type test of index.d.ts: `npm run types` (tsc --noEmit --strict) compiles this file,
 // which uses every export the way docs/js.md does. Each `@ts-expect-error` line must fail
 // to type-check, so a declaration that grew too loose fails the test too.
+import axios, { type AxiosInstance } from "axios";
 import {
   check,
   parseVersion,
@@ -12,6 +13,10 @@ import {
   watchSocket,
   watchTabs,
   watchXHR,
+  watchAxios,
+  watchIdle,
+  watchServiceWorker,
+  type BlockedInfo,
   type Events,
   type Options,
   type ReloadInfo,
@@ -55,6 +60,14 @@ sv.on("update", (v: Version) => v.policy);
 sv.on("reload", (info) => info.url.length);
 sv.on("veto", (info: ReloadInfo) => info.epoch);
 sv.on("blocked", (info) => info.reason);
+sv.on("blocked", (info: BlockedInfo) => info.stillOld && info.epoch);
+// The reload event: the place to stash work; a 409's refused request comes with it.
+sv.on("reload", (info) => {
+  if (info.request) sessionStorage.setItem("draft", String(info.request.body ?? info.request.data ?? ""));
+  const method: string | undefined = info.request?.method;
+  const url: string | undefined = info.request?.url;
+  console.log(method, url);
+});
 const events: (keyof Events)[] = ["update", "prompt", "immediate", "next-navigation", "silent", "reload", "veto", "blocked"];
 sv.observe(new Headers({ "X-SPA-Version": "43" }), 200);
 sv.observe({ get: (name: string) => (name === "X-SPA-Version" ? "43" : null) });
@@ -68,21 +81,32 @@ const leaving: boolean = sv.navigate("/next") || sv.reload() || sv.reload("/logi
 const parsed: Version | null = parseVersion("7; label=a, 7; label=a") ?? parseVersion(null) ?? parseVersion(7);
 const stale: Promise<boolean> = check(sv);
 check().then((isStale: boolean) => isStale && sv.reload());
-const same: SpaVersion = watchChunks(watchFocus(watchTabs(watchXHR(sv))));
+const same: SpaVersion = watchServiceWorker(watchChunks(watchFocus(watchIdle(watchTabs(watchXHR(sv))))));
 watchXHR();
 const ws: WebSocket = watchSocket(new WebSocket(socketUrl("/ws")));
 watchSocket(new WebSocket(socketUrl(new URL("wss://example.com/live"), sv)), sv);
 ws.close();
 
-// The docs' router and HTTP client recipes, typed against stand-ins for the libraries.
+// axios, the real types: the global instance and an `axios.create()` one (what generated
+// API clients use), and observe() fed an axios response by hand.
+const api: AxiosInstance = watchAxios(axios.create({ baseURL: "/api" }), sv);
+watchAxios(axios);
+api.get<{ id: number }[]>("/items").then((res) => {
+  sv.observe(res.headers, res.status);
+  return res.data[0]?.id;
+});
+api.interceptors.response.use(undefined, (error: unknown) => {
+  if (axios.isAxiosError(error) && error.response) sv.observe(error.response.headers, error.response.status, { url: api.getUri(error.config) });
+  return Promise.reject(error);
+});
+sv.reload(undefined, "service-worker");
+
+// The docs' router recipes, typed against stand-ins for the libraries.
 declare const router: {
   beforeEach(guard: (to: { fullPath: string }) => boolean): void;
   resolve(to: { fullPath: string }): { href: string };
 };
 router.beforeEach((to) => !sv.navigate(router.resolve(to).href));
-declare const axios: { getUri(config: { url?: string }): string };
-const config = { url: "/api/items", headers: {} as Record<string, string> };
-Object.assign(config.headers, sv.headersFor(axios.getUri(config)));
 
 console.log(baseline, latest, events, headers, leaving, parsed, stale, same);
 
@@ -99,5 +123,7 @@ start({ beforeReload: (info: string) => info === "" });
 start({ channel: true });
 // @ts-expect-error: parseVersion may return null
 parseVersion("1").epoch;
+// @ts-expect-error: watchAxios takes an axios instance, not a config
+watchAxios({ baseURL: "/api" });
 // @ts-expect-error: headersFor takes a URL, not a request init
 sv.headersFor({ method: "POST" });

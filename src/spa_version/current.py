@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .protocol import format_header, parse_header
 from .release import Release
 
-__all__ = ["CurrentVersion", "Snapshot", "EMPTY"]
+__all__ = ["CurrentVersion", "Snapshot", "EMPTY", "TIMING_METRIC"]
 
 logger = logging.getLogger("spa_version")
 
@@ -32,9 +32,17 @@ class Snapshot:
     body: bytes
     #: Shortcut for the enforcement check on the request path.
     min_compatible: int | None
+    #: ``(b"server-timing", b'spa-version;desc="<header value>"')``: the same value as a
+    #: Server-Timing metric (W3C Server Timing), which a page's own script reads from its
+    #: navigation entry, so a static ``index.html`` knows its version without a template
+    #: (docs/js.md, "The baseline"). None with *header*.
+    timing: tuple[bytes, bytes] | None = None
 
 
 EMPTY = Snapshot(None, None, b"null", None)
+
+#: The Server-Timing metric name the JS helper looks for (js/src/index.js).
+TIMING_METRIC = b"spa-version"
 
 Observer = Callable[[Snapshot, Snapshot], None]
 
@@ -81,7 +89,10 @@ class CurrentVersion:
         if self.slot is not None:  # a validated token (`spa_version.pinning.validate_slot`)
             value += b"; slot=" + self.slot.encode("ascii")
         body = release.to_json().encode("utf-8")
-        return Snapshot(release, (self.header_name, value), body, release.min_compatible)
+        # A quoted-string needs no escaping here: labels, policies and slots are tokens
+        # (RFC 9110 §5.6.4; Server-Timing's ``desc`` takes a token or a quoted-string).
+        timing = (b"server-timing", TIMING_METRIC + b';desc="' + value + b'"')
+        return Snapshot(release, (self.header_name, value), body, release.min_compatible, timing)
 
     def offer(self, release: Release, *, force: bool = False) -> bool:
         """Take *release* if it is newer than the current one (or if *force*). Return True if taken."""

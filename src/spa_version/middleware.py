@@ -127,19 +127,21 @@ class VersionMiddleware:
             def send_stamped(message: Message) -> Awaitable[None]:
                 if message["type"] == "http.response.start":
                     # Read at response time: a bump that landed mid-request is served.
-                    stamp = current.snapshot.header
+                    snap = current.snapshot
+                    stamp = snap.header
                     if stamp is not None:
                         headers = message.get("headers")
                         # stamp_headers' common case, inlined: a list with no name as long
                         # as ours or ACAO's (Responses.merge_lengths) needs only the append.
+                        # Server-Timing is a list: ours goes beside the app's own.
                         if headers.__class__ is list:
                             for key, _ in headers:
                                 if len(key) in merge_lengths:
                                     break
                             else:
-                                message["headers"] = [*headers, stamp]
+                                message["headers"] = [*headers, stamp, snap.timing]
                                 return send(message)
-                        message["headers"] = stamp_headers(headers, stamp, expose)
+                        message["headers"] = [*stamp_headers(headers, stamp, expose), snap.timing]
                 return send(message)
 
             await self.app(scope, receive, send_stamped)

@@ -29,6 +29,13 @@ class StampingTests(SpaVersionTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response["X-SPA-Version"], header_value(release))
 
+    def test_server_timing_repeats_the_version(self) -> None:
+        """The same value as a Server-Timing metric: what a static page's script reads from its
+        navigation entry (docs/js.md, "The baseline")."""
+        release = self.bump("timed")
+        response = self.client.get("/")
+        self.assertEqual(response["Server-Timing"], f'spa-version;desc="{header_value(release)}"')
+
     def test_no_header_before_the_first_bump(self) -> None:
         """An empty store stamps nothing rather than a made-up version."""
         response = self.client.get("/")

@@ -103,13 +103,18 @@ def current_for(request: HttpRequest | None, config: Options) -> CurrentVersion:
 
 
 def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) -> None:
-    """Set the version header on *response*, and expose it on CORS responses."""
-    header = snapshot.header
-    if header is None:
+    """Set the version header and its Server-Timing metric on *response*; expose it on CORS ones."""
+    header, timing = snapshot.header, snapshot.timing
+    if header is None or timing is None:
         return
     # ASCII by construction (`CurrentVersion.build`); decoding a ~60-byte value is
     # cheaper than any cache lookup keyed on the snapshot. Case-insensitive: replaces.
     response.headers[responses.header_name] = header[1].decode("ascii")
+    # The same value as a Server-Timing metric (docs/js.md, "The baseline"); a list
+    # header, so it goes beside the app's own metrics.
+    own = response.headers.get("Server-Timing")
+    metric = timing[1].decode("ascii")
+    response.headers["Server-Timing"] = metric if own is None else f"{own}, {metric}"
     if responses.expose is not None and _ACAO in response.headers:
         # A cross-origin page reads only the safelisted headers and those listed here
         # (Fetch standard, CORS): merge, never replace, never duplicate.

@@ -260,9 +260,37 @@ async def test_bump_wait_exits_3_on_timeout(redis: RedisServer, app_name: str) -
         await async_wait_for(lambda: fleet_sockets(env) == [2])
         result = await asyncio.to_thread(run_cli, "bump", "B", "--wait", "--timeout", "1", env=env)
         assert result.returncode == 3
-        assert "still open after 1 s" in result.stderr
+        assert "still draining after 1 s: 2 websocket(s) left" in result.stderr
         assert json.loads(run_cli("get", "--json", env=env).stdout)["label"] == "B"
         await close_clients(clients)
+
+
+async def test_bump_wait_pinned_timeout_names_the_pinned_requests(redis: RedisServer, app_name: str) -> None:
+    """``--wait-pinned`` that times out on pinned traffic alone says so, not "websockets"."""
+    store = open_store(redis.url, app=app_name)
+    await store.bump("A")
+    await store.aclose()
+    mw, _ = build_middleware(redis.url, app_name=app_name, heartbeat_interval=0.5, slot="blue")
+    env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
+    stop = asyncio.Event()
+
+    async def pinned_tab(base: str) -> None:  # an old tab that keeps calling its API
+        async with httpx.AsyncClient(base_url=base) as http:
+            while not stop.is_set():
+                await http.get("/", headers={"X-SPA-Pin": "blue"})
+                await asyncio.sleep(0.05)
+
+    with ThreadedUvicorn(mw) as server:
+        tab = asyncio.ensure_future(pinned_tab(server.url))
+        try:
+            result = await asyncio.to_thread(run_cli, "bump", "B", "--wait-pinned", "--timeout", "3", env=env)
+        finally:
+            stop.set()
+            await tab
+    assert result.returncode == 3, result.stderr
+    [line] = [ln for ln in result.stderr.splitlines() if ln.startswith("spa-version:")]
+    assert line.startswith("spa-version: still draining after 3 s: 0 websocket(s) left, "), line
+    assert line.endswith("pinned request(s) in the last interval"), line
 
 
 async def test_a_stale_build_hands_over_before_it_drains(app_name: str) -> None:

@@ -91,11 +91,11 @@ async def bump(args: argparse.Namespace) -> int:
         await _report_bump(store, result, args.json, bad)
         if args.wait or args.wait_pinned:
             pinned = args.wait_pinned
-            drained = await wait_for_drain(
+            left = await wait_for_drain(
                 store, result.release, timeout=args.timeout, pinned=pinned, on_bad=bad
             )
-            if not drained:
-                print(f"{PROG}: websockets still open after {args.timeout:g} s", file=sys.stderr)
+            if left is not None:
+                print(f"{PROG}: still draining after {args.timeout:g} s: {left}", file=sys.stderr)
                 return 3
     return 0
 

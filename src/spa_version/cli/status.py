@@ -134,14 +134,15 @@ async def wait_for_drain(
     out: TextIO | None = None,
     pinned: bool = False,
     on_bad: OnBadRecord | None = None,
-) -> bool:
+) -> str | None:
     """Poll the fleet until other builds report no websockets; draw progress on *out*.
 
     With *pinned*, also until every process of another build reports no pinned request
     in its last heartbeat interval (docs/protocol.md, "Pinning").
 
     A record that does not validate is skipped and passed to *on_bad* (`read_fleet`).
-    True when drained, False when *timeout* passed first.
+    None when drained; when *timeout* passed first, what was still left, in the words of
+    the progress line (``0 websocket(s) left, 3 pinned request(s) in the last interval``).
     """
     out = out or sys.stderr
     tty = out.isatty()
@@ -161,16 +162,17 @@ async def wait_for_drain(
             reported = f"{len(processes)} process(es) reported" if processes else "no process has reported"
             out.write(f"nothing to drain: 0 websocket(s) left on other builds ({reported})\n")
             out.flush()
-            return True
+            return None
         first = False
         peak = max(peak, sockets)
         done_fraction = 1.0 if peak == 0 else (peak - sockets) / peak
         filled = int(done_fraction * 30)
-        line = f"draining [{'#' * filled}{'.' * (30 - filled)}] {sockets} websocket(s) left"
+        remaining = f"{sockets} websocket(s) left"
         if behind:
-            line += f", {behind} process(es) not caught up"
+            remaining += f", {behind} process(es) not caught up"
         if left:
-            line += f", {left} pinned request(s) in the last interval"
+            remaining += f", {left} pinned request(s) in the last interval"
+        line = f"draining [{'#' * filled}{'.' * (30 - filled)}] {remaining}"
         if tty:
             out.write("\r" + line.ljust(len(last)))
         elif line != last:
@@ -180,9 +182,9 @@ async def wait_for_drain(
         if sockets == 0 and behind == 0 and not busy:
             if tty:
                 out.write("\n")
-            return True
+            return None
         if time.monotonic() >= deadline:
             if tty:
                 out.write("\n")
-            return False
+            return remaining
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))

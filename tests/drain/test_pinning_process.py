@@ -4,6 +4,7 @@ the pin header's grammar, and the pinned-request count in the fleet record and s
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import httpx
@@ -91,20 +92,34 @@ def test_status_shows_the_pinned_requests_per_build(tmp_path: Path, app_name: st
         store_url, app_name=app_name, slot="blue", agent_port=free_port(), heartbeat_interval=0.3
     )
     env = {"SPA_VERSION_URL": store_url, "SPA_VERSION_APP": app_name}
-    with ThreadedUvicorn(mw) as server, httpx.Client(base_url=server.url) as http:
+    with ThreadedUvicorn(mw) as server:
         wait_for(lambda: status_json(env)["processes"], timeout=15, interval=0.1)
         counted = 0
+        stop = threading.Event()
+        statuses: list[int] = []
+
+        def traffic() -> None:
+            # Pinned traffic flows without pause while the CLI reads the fleet: each
+            # heartbeat window (0.3 s) counts some, however slow one `status` is.
+            with httpx.Client(base_url=server.url) as http:
+                while not stop.is_set():
+                    for value in ("blue", "blue", "green", "!!"):
+                        statuses.append(http.get("/", headers={"X-SPA-Pin": value}).status_code)
 
         def pinned_seen() -> bool:
-            # Keep pinned traffic flowing until one heartbeat window has counted some.
             nonlocal counted
-            for value in ("blue", "blue", "green", "!!"):
-                assert http.get("/", headers={"X-SPA-Pin": value}).status_code == 200
             build = status_json(env)["builds"]["A"]
             counted = build.get("pinned", 0)
             return counted > 0 and build["slots"] == ["blue"]
 
-        wait_for(pinned_seen, timeout=15, interval=0.1)
+        sender = threading.Thread(target=traffic)
+        sender.start()
+        try:
+            wait_for(pinned_seen, timeout=15, interval=0.1)
+        finally:
+            stop.set()
+            sender.join(timeout=30)
+        assert statuses and set(statuses) == {200}
         [process] = status_json(env)["processes"]
         assert process["slot"] == "blue"
         table = run_cli("status", env=env).stdout

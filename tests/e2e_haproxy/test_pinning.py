@@ -75,7 +75,11 @@ async def test_stopping_the_old_slot_moves_pinned_requests_to_the_live_build(fle
     # §9.3.1). These clients do the same, once (PinLog.retried): only around the stop.
     async with pinned_traffic(base, *["blue"] * 4, retry_closed=True) as logs:
         await async_wait_for(lambda: all(len(log.served) > 5 for log in logs), timeout=15, interval=0.05)
-        status = await async_wait_for(lambda: _pinned_of(fleet, "A"), timeout=15, interval=0.25)
+        # In a thread: the CLI takes a while under load, and the pinned traffic runs on
+        # this loop; blocking it would leave the heartbeat windows empty.
+        status = await async_wait_for(
+            lambda: asyncio.to_thread(_pinned_of, fleet, "A"), timeout=15, interval=0.25
+        )
         assert status > 0
         stopped_at = time.monotonic()
         await stop_slot(fleet.procs, BLUE)

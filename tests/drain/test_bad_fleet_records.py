@@ -27,7 +27,7 @@ from spa_version.release import MAX_EPOCH
 from spa_version.stores import open_store
 from spa_version.stores.base import clock_epoch
 from tests.store_loss.support import redis_dump
-from tests.support.servers import RedisServer, run_cli
+from tests.support.servers import RedisServer, redis_server, run_cli
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "redis.md"
 
@@ -255,12 +255,8 @@ def test_a_forged_epoch_within_the_bound_lifts_a_bump_by_at_most_the_bound(backe
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, for FLUSHALL."""
-    server = RedisServer()
-    server.start()
-    try:
+    with redis_server() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.redis

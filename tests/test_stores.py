@@ -273,3 +273,14 @@ def test_unix_socket_url_from_the_cli_to_a_worker(redis: RedisServer, app_name: 
     shown = run_cli("get", env=env)
     assert shown.returncode == 0, shown.stderr
     assert "unix-2" in shown.stdout
+
+
+def test_a_file_store_behind_a_dangling_symlink_is_one_line(tmp_path: Path, app_name: str) -> None:
+    """A store path through a symlink to nowhere (``current`` pointing at a deleted
+    release): the bump fails in one line, exit 1, and the error names the path."""
+    (tmp_path / "current").symlink_to(tmp_path / "deleted-release")
+    env = {"SPA_VERSION_URL": f"file://{tmp_path}/current/store", "SPA_VERSION_APP": app_name}
+    result = run_cli("bump", "x", env=env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{tmp_path}/current/store" in result.stderr

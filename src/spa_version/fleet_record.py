@@ -42,6 +42,10 @@ MAX_TIME = 253_402_300_800.0
 #: The longest heartbeat interval accepted, in seconds (a day); a ttl may be three of them.
 MAX_INTERVAL = 86_400.0
 MAX_TTL = 3 * MAX_INTERVAL
+#: How far a record's ``updated_at`` may be ahead of the reader's clock, in seconds: the
+#: clock skew Kerberos tolerates between hosts (RFC 4120 §1.6, five minutes). A record
+#: further ahead would never expire (`FleetRecord.expired`), so a reader skips it.
+MAX_CLOCK_AHEAD = 300.0
 #: Counters (websockets, closes, requests): any non-negative int up to 15 digits.
 MAX_COUNT = MAX_EPOCH
 #: Keys in ``requests_by_epoch``: the heartbeat's 64 distinct values plus ``none`` and ``other``.
@@ -101,6 +105,12 @@ class FleetRecord:
     def expired(self, now: float) -> bool:
         """Whether the record is past its ``ttl`` at Unix time *now* (its process is gone)."""
         return now - self.updated_at > self.ttl
+
+    def ahead(self, now: float) -> float | None:
+        """Seconds by which ``updated_at`` is ahead of *now*, if more than `MAX_CLOCK_AHEAD`
+        (a host whose clock is wrong, or a forged record that would never expire); else None."""
+        ahead = self.updated_at - now
+        return ahead if ahead > MAX_CLOCK_AHEAD else None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object the heartbeat writes (and ``status --json`` shows, plus ``name``)."""

@@ -56,6 +56,13 @@ CORRUPT = [
     ("host-esc-bel", "evil\x1b]0;pwned\x07:1", json.dumps(record(host="evil\x1b]0;pwned\x07")).encode()),
     ("raw-esc-bel", "evil\x1b[2J\x07:1", json.dumps(record()).replace("bad", "evil\x1b[2J\x07").encode()),
     ("one-megabyte", "bad:1", raw_with('"pad":"' + "x" * 1_000_000 + '"')),
+    # Valid in every field, but written a decade ahead: it would never expire, and as a
+    # live process of another build behind the bump it would hold up every --wait.
+    (
+        "updated_at-far-future",
+        "bad:1",
+        json.dumps(record(build="A", epoch=1, updated_at=round(time.time()) + 10**9)).encode(),
+    ),
 ]
 
 

@@ -18,10 +18,11 @@ there is nobody else to report to. Nothing here runs per request.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..fleet_record import BadRecord, FleetRecord, shown
+from ..fleet_record import MAX_CLOCK_AHEAD, BadRecord, FleetRecord, shown
 from ..release import MAX_EPOCH, Release
 from ..stores.base import Store
 
@@ -55,11 +56,22 @@ async def read_fleet(store: Store, on_bad: OnBadRecord | None = None) -> list[Fl
         raise ValueError(f"fleet status needs the Redis or file store, not {store.display_url}")
     report = on_bad or _log_bad
     out = []
+    now = time.time()
     for name, raw in await fleet.read():
         try:
-            out.append(FleetRecord.parse(raw))
+            record = FleetRecord.parse(raw)
         except BadRecord as exc:
             report(shown(name), str(exc))
+            continue
+        ahead = record.ahead(now)
+        if ahead is not None:  # it would never expire, and hold up every `bump --wait`
+            report(
+                shown(name),
+                f"updated_at is {ahead:.0f} s ahead of this host's clock "
+                f"(more than {MAX_CLOCK_AHEAD:g} s: a wrong clock, or a forged record)",
+            )
+            continue
+        out.append(record)
     out.sort(key=lambda p: (p.build or "", p.name))
     return out
 

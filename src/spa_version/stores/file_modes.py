@@ -61,8 +61,12 @@ def make_directory(path: Path, mode: int) -> None:
         if path.parent == path:
             raise
         make_directory(path.parent, DIRECTORY_MODE)
-        make_directory(path, mode)
-        return
+        try:
+            # Once only: a parent that "exists" but leads nowhere (a dangling symlink)
+            # raises FileNotFoundError again, as it is, rather than looping.
+            os.mkdir(path, mode)
+        except FileExistsError:
+            return
     os.chmod(path, mode)  # ours: os.mkdir applied the umask; set what the model says
 
 

@@ -79,6 +79,7 @@ class VersionMiddleware:
         self._open_failed = False  # logged once (`_start`)
         # What the request path reads, as plain attributes (no per-request lookups).
         self._count_request = self.deployment.count_request
+        self._serve_http = self.deployment.serve_http
         self._own_paths = (opts.endpoint, opts.script_path)
         self._expose = self.responses.expose
         self._merge_lengths = self.responses.merge_lengths
@@ -142,7 +143,12 @@ class VersionMiddleware:
                         message["headers"] = stamp_headers(headers, stamp, expose)
                 return send(message)
 
-            await self.app(scope, receive, send_stamped)
+            serve_http = self._serve_http
+            if serve_http is None:
+                await self.app(scope, receive, send_stamped)
+            else:
+                # A build is declared: an event stream is tracked for the drain.
+                await serve_http(scope, receive, send_stamped, self.app, server_send=send)
         elif scope_type == "websocket":
             if self.follower is None:
                 self._start()

@@ -3,11 +3,11 @@
 Both read the fleet records (`spa_version.deploy.fleet.read_fleet`, each one a validated
 `spa_version.fleet_record.FleetRecord`) next to the current release: ``status`` prints
 them once (a table, or ``--json``), ``bump --wait`` polls them until every process
-running another build reports zero websockets, drawing a progress bar (or saying at once
-that there is nothing to drain). Processes that declare no build are listed as live with
-websockets "-" (untracked) and never waited for. Every cell of the table passes through
-`spa_version.fleet_record.shown`, so nothing a record holds can reach the terminal as a
-control sequence (ESC, BEL...).
+running another build reports zero websockets and zero event streams, drawing a
+progress bar (or saying at once that there is nothing to drain). Processes that declare
+no build are listed as live with websockets and streams "-" (untracked) and never
+waited for. Every cell of the table passes through `spa_version.fleet_record.shown`,
+so nothing a record holds can reach the terminal as a control sequence (ESC, BEL...).
 """
 
 from __future__ import annotations
@@ -32,11 +32,20 @@ def fleet_summary(release: Release | None, processes: list[FleetRecord]) -> dict
     for proc in processes:
         entry = builds.setdefault(
             proc.build or "-",
-            {"processes": 0, "live": 0, "pending": 0, "stale": 0, "websockets": 0, "requests_by_epoch": {}},
+            {
+                "processes": 0,
+                "live": 0,
+                "pending": 0,
+                "stale": 0,
+                "websockets": 0,
+                "streams": 0,
+                "requests_by_epoch": {},
+            },
         )
         entry["processes"] += 1
         entry[proc.state] += 1
         entry["websockets"] += proc.websockets or 0
+        entry["streams"] += proc.streams or 0
         for epoch, count in proc.requests_by_epoch.items():
             entry["requests_by_epoch"][epoch] = entry["requests_by_epoch"].get(epoch, 0) + count
         if proc.slot is not None:  # pinning (docs/protocol.md): slots and pinned requests
@@ -67,7 +76,7 @@ def render_status(summary: dict[str, Any]) -> str:
         lines.append("no process has reported (is one running on this store, Redis or file://?)")
         return "\n".join(lines)
     header: tuple[str, ...]
-    header = ("BUILD", "PROCS", "LIVE", "PENDING", "STALE", "SOCKETS", "REQUESTS BY CLIENT EPOCH")
+    header = ("BUILD", "PROCS", "LIVE", "PENDING", "STALE", "SOCKETS", "STREAMS", "REQUESTS BY CLIENT EPOCH")
     rows: list[tuple[str, ...]] = [
         (
             build,
@@ -76,20 +85,21 @@ def render_status(summary: dict[str, Any]) -> str:
             str(b["pending"]),
             str(b["stale"]),
             str(b["websockets"]),
+            str(b["streams"]),
             _epochs(b["requests_by_epoch"]),
         )
         for build, b in summary["builds"].items()
     ]
     if any("slots" in b for b in summary["builds"].values()):  # pinning: which slot, pinned requests
-        header = (*header[:6], "SLOT", "PINNED", header[6])
+        header = (*header[:7], "SLOT", "PINNED", header[7])
         rows = [
-            (*row[:6], ",".join(b.get("slots", ())) or "-", str(b.get("pinned", "-")), row[6])
+            (*row[:7], ",".join(b.get("slots", ())) or "-", str(b.get("pinned", "-")), row[7])
             for row, b in zip(rows, summary["builds"].values(), strict=True)
         ]
     lines.append("")
     lines.extend(_table(header, rows))
     lines.append("")
-    proc_header = ("PROCESS", "BUILD", "STATE", "EPOCH", "SOCKETS", "DRAINED", "AGE")
+    proc_header = ("PROCESS", "BUILD", "STATE", "EPOCH", "SOCKETS", "STREAMS", "DRAINED", "AGE")
     now = time.time()
     proc_rows = [
         (
@@ -98,6 +108,7 @@ def render_status(summary: dict[str, Any]) -> str:
             p["state"] + (" (stopping)" if p["stopping"] else ""),
             str(p["epoch"] or "-"),
             "-" if p["websockets"] is None else str(p["websockets"]),
+            "-" if p["streams"] is None else str(p["streams"]),
             str(p["drained"]),
             f"{max(0.0, now - p['updated_at']):.0f}s",
         )
@@ -135,7 +146,8 @@ async def wait_for_drain(
     pinned: bool = False,
     on_bad: OnBadRecord | None = None,
 ) -> bool:
-    """Poll the fleet until other builds report no websockets; draw progress on *out*.
+    """Poll the fleet until other builds report no websockets and no event streams;
+    draw progress on *out*.
 
     With *pinned*, also until every process of another build reports no pinned request
     in its last heartbeat interval (docs/protocol.md, "Pinning").
@@ -151,22 +163,23 @@ async def wait_for_drain(
     first = True
     while True:
         processes = await read_fleet(store, on_bad)
-        sockets, behind = draining(release, processes)
+        sockets, streams, behind = draining(release, processes)
         # With *pinned*: requests pinned to other builds, in each one's last interval.
         counts = [_pinned(release, p) for p in processes] if pinned else []
         left = sum(count for count, _ in counts)
         busy = not all(quiet for _, quiet in counts)
-        if first and sockets == 0 and behind == 0 and not busy:
+        if first and sockets == 0 and streams == 0 and behind == 0 and not busy:
             # Nothing was ever draining (e.g. `make demo`: one process, no build declared).
             reported = f"{len(processes)} process(es) reported" if processes else "no process has reported"
-            out.write(f"nothing to drain: 0 websocket(s) left on other builds ({reported})\n")
+            out.write(f"nothing to drain: 0 websocket(s) and 0 stream(s) left on other builds ({reported})\n")
             out.flush()
             return True
         first = False
-        peak = max(peak, sockets)
-        done_fraction = 1.0 if peak == 0 else (peak - sockets) / peak
+        peak = max(peak, sockets + streams)
+        done_fraction = 1.0 if peak == 0 else (peak - sockets - streams) / peak
         filled = int(done_fraction * 30)
-        line = f"draining [{'#' * filled}{'.' * (30 - filled)}] {sockets} websocket(s) left"
+        bar = f"[{'#' * filled}{'.' * (30 - filled)}]"
+        line = f"draining {bar} {sockets} websocket(s) left, {streams} stream(s)"
         if behind:
             line += f", {behind} process(es) not caught up"
         if left:
@@ -177,7 +190,7 @@ async def wait_for_drain(
             out.write(line + "\n")
         out.flush()
         last = line
-        if sockets == 0 and behind == 0 and not busy:
+        if sockets == 0 and streams == 0 and behind == 0 and not busy:
             if tty:
                 out.write("\n")
             return True

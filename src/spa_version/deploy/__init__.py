@@ -4,12 +4,14 @@ websockets and the fleet view along (docs/deploy-haproxy.md).
 `Deployment` is the one entry point. The ASGI `spa_version.VersionMiddleware` and the
 Django listener thread (`spa_version.django.listener_thread`) each host one, beside
 their listener, and use only this: `Deployment.start` / `Deployment.stop`,
-`Deployment.count_request` on the request path and `Deployment.serve_websocket`. The
+`Deployment.count_request` and `Deployment.serve_http` on the request path and
+`Deployment.serve_websocket`. The
 modules behind it:
 
 - `liveness`: is this process's build live, pending or stale, and is a stale build
   still handing over (the one place that decides it);
-- `drain`: tracks the websockets and closes them gently once the build is stale;
+- `drain`: tracks the websockets and event streams and closes them gently once the
+  build is stale (`streams`: which responses are streams, and how one ends);
 - `agent`: HAProxy's agent-check responder (also ``spa-version agent``);
 - `heartbeat`: writes this process's fleet record to the store's fleet
   (`spa_version.stores.base.Store.fleet`); `fleet`: how ``spa-version status`` and
@@ -17,7 +19,8 @@ modules behind it:
 - `sigterm`: closes the websockets before the server's own shutdown cuts them.
 
 Every process has a `Deployment`. Only one that declares its build (``build=``,
-``SPA_VERSION_BUILD``: the label it was deployed with) tracks websockets, counts
+``SPA_VERSION_BUILD``: the label it was deployed with) tracks websockets and event
+streams, counts
 requests by client epoch and answers agent checks. Without a build it only heartbeats
 (state live, build null), so its request path costs exactly what it did. One that also
 declares a slot (`spa_version.options.Options.slot`) counts the requests pinned to it
@@ -30,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..asgi_types import ASGIApp, Receive, Scope, Send
@@ -72,11 +75,15 @@ class Deployment:
         self.pins: PinCounter | None = None
         #: Called with each HTTP request's ASGI headers, or None: nothing is counted.
         self.count_request: Callable[[Iterable[tuple[bytes, bytes]]], None] | None = None
+        #: Runs an HTTP request's app with its event stream tracked for the drain
+        #: (`spa_version.deploy.drain.WebsocketDrain.serve_http`), or None: nothing tracked.
+        self.serve_http: Callable[..., Awaitable[None]] | None = None
         if options.build is not None:
             # The handover only means something to a balancer that asks the agent.
             handover = options.agent_handover if options.agent_port is not None else 0.0
             self.liveness = Liveness(options.build, current, handover=handover)
             self.drain = WebsocketDrain(self.liveness, current, options)
+            self.serve_http = self.drain.serve_http
             if options.drain_grace < handover:
                 # Closing before the balancer drains us: reconnects would land here again.
                 logger.warning(
@@ -111,6 +118,11 @@ class Deployment:
         return None if self.drain is None else self.drain.open_count
 
     @property
+    def streams(self) -> int | None:
+        """The event streams open right now, or None: not tracked (no build declared)."""
+        return None if self.drain is None else self.drain.stream_count
+
+    @property
     def agent_port(self) -> int | None:
         """The TCP port the agent-check responder listens on, or None while none does."""
         return None if self._agent is None else self._agent.port
@@ -130,6 +142,7 @@ class Deployment:
             "epoch": None if release is None else release.epoch,
             "label": None if release is None else release.label,
             "websockets": self.websockets,
+            "streams": self.streams,
             "drained": 0 if self.drain is None else self.drain.closed_count,
             "agent_port": self.agent_port,
             **({} if self.pins is None else self.pins.describe()),

@@ -11,6 +11,7 @@ this module is the ASGI adaptation.
 from __future__ import annotations
 
 import logging
+from asyncio import CancelledError, current_task
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .cors import asgi_cors_for_own
 from .current import CurrentVersion, Snapshot
 from .deploy import Deployment
+from .deploy.streams import EVENT_STREAM, Stream, is_event_stream
 from .follower import Follower
 from .listener import Listener
 from .options import OptionArgs, Options
@@ -45,6 +47,10 @@ logger = logging.getLogger("spa_version")
 _LIFESPAN_ENDS = frozenset(
     {"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"}
 )
+
+
+def _no_stream(stream: Stream) -> None:
+    """`Deployment.close_stream` where none is tracked (never called)."""
 
 
 class VersionMiddleware:
@@ -79,7 +85,8 @@ class VersionMiddleware:
         self._open_failed = False  # logged once (`_start`)
         # What the request path reads, as plain attributes (no per-request lookups).
         self._count_request = self.deployment.count_request
-        self._serve_http = self.deployment.serve_http
+        self._open_stream = self.deployment.open_stream
+        self._close_stream = self.deployment.close_stream or _no_stream
         self._own_paths = (opts.endpoint, opts.script_path)
         self._expose = self.responses.expose
         self._merge_lengths = self.responses.merge_lengths
@@ -122,6 +129,54 @@ class VersionMiddleware:
                 await self._send_own(scope, send, self.responses.stale(snapshot))
                 return
             expose, merge_lengths = self._expose, self._merge_lengths
+            open_stream = self._open_stream
+            if open_stream is not None:
+                # A build is declared: a response that is an event stream is tracked
+                # for the drain from its start on (spa_version.deploy.streams). Any
+                # other response costs one look at its start headers. A stream's
+                # messages go to the server as the app sends them; once the drain has
+                # ended it, the drain's cancellation of this task ends the app as if
+                # it had returned.
+                stream: Stream | None = None
+
+                def send_tracked(message: Message) -> Awaitable[None]:
+                    nonlocal stream
+                    if stream is not None:
+                        return stream.relay(message)
+                    if message["type"] == "http.response.start":
+                        headers = message.get("headers")
+                        if headers.__class__ is not list:  # any iterable: read it once
+                            headers = message["headers"] = [] if headers is None else list(headers)
+                        # One pass for both: is it a stream, and does stamping need the
+                        # slow path (send_stamped, below). Read before our own header.
+                        merge = False
+                        for key, value in headers:
+                            size = len(key)
+                            if size in merge_lengths:
+                                merge = True
+                            elif (
+                                size == 12 and value[:17].lower() == EVENT_STREAM and is_event_stream(headers)
+                            ):
+                                # The task that starts the response is the one the drain
+                                # ends (spa_version.deploy.streams.Stream).
+                                stream = open_stream(send, current_task())
+                        stamp = current.snapshot.header
+                        if stamp is not None:
+                            if merge:
+                                message["headers"] = stamp_headers(headers, stamp, expose)
+                            else:
+                                message["headers"] = [*headers, stamp]
+                    return send(message)
+
+                try:
+                    await self.app(scope, receive, send_tracked)
+                except CancelledError:
+                    if stream is None or not stream.drain_cancelled():
+                        raise
+                finally:
+                    if stream is not None:
+                        self._close_stream(stream)
+                return
 
             # A plain function that returns send's awaitable: the ASGI spec asks for an
             # awaitable callable, and this saves a coroutine of our own per message.
@@ -143,12 +198,7 @@ class VersionMiddleware:
                         message["headers"] = stamp_headers(headers, stamp, expose)
                 return send(message)
 
-            serve_http = self._serve_http
-            if serve_http is None:
-                await self.app(scope, receive, send_stamped)
-            else:
-                # A build is declared: an event stream is tracked for the drain.
-                await serve_http(scope, receive, send_stamped, self.app, server_send=send)
+            await self.app(scope, receive, send_stamped)
         elif scope_type == "websocket":
             if self.follower is None:
                 self._start()

@@ -4,7 +4,7 @@ websockets and the fleet view along (docs/deploy-haproxy.md).
 `Deployment` is the one entry point. The ASGI `spa_version.VersionMiddleware` and the
 Django listener thread (`spa_version.django.listener_thread`) each host one, beside
 their listener, and use only this: `Deployment.start` / `Deployment.stop`,
-`Deployment.count_request` and `Deployment.serve_http` on the request path and
+`Deployment.count_request` and `Deployment.open_stream` on the request path and
 `Deployment.serve_websocket`. The
 modules behind it:
 
@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..asgi_types import ASGIApp, Receive, Scope, Send
@@ -47,6 +47,7 @@ from .drain import WebsocketDrain
 from .heartbeat import EpochCounter, Heartbeat, after_first_read
 from .liveness import LIVE, Liveness
 from .sigterm import hook_sigterm
+from .streams import Stream
 
 __all__ = ["Deployment"]
 
@@ -75,15 +76,17 @@ class Deployment:
         self.pins: PinCounter | None = None
         #: Called with each HTTP request's ASGI headers, or None: nothing is counted.
         self.count_request: Callable[[Iterable[tuple[bytes, bytes]]], None] | None = None
-        #: Runs an HTTP request's app with its event stream tracked for the drain
-        #: (`spa_version.deploy.drain.WebsocketDrain.serve_http`), or None: nothing tracked.
-        self.serve_http: Callable[..., Awaitable[None]] | None = None
+        #: Tracks a response that is an event stream for the drain (`spa_version.deploy.
+        #: drain.WebsocketDrain.open_stream`), or None: nothing tracked (no build).
+        self.open_stream: Callable[[Send, asyncio.Task[Any] | None], Stream] | None = None
+        self.close_stream: Callable[[Stream], None] | None = None
         if options.build is not None:
             # The handover only means something to a balancer that asks the agent.
             handover = options.agent_handover if options.agent_port is not None else 0.0
             self.liveness = Liveness(options.build, current, handover=handover)
             self.drain = WebsocketDrain(self.liveness, current, options)
-            self.serve_http = self.drain.serve_http
+            self.open_stream = self.drain.open_stream
+            self.close_stream = self.drain.close_stream
             if options.drain_grace < handover:
                 # Closing before the balancer drains us: reconnects would land here again.
                 logger.warning(

@@ -39,8 +39,9 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   the same spread as the websockets: each gets one last event carrying the new
   release's header value (`spa_version.protocol.stream_final_event`) as the end of its
   response, within ``close_timeout``; then the app's further sends are dropped and its
-  handler is cancelled, which `serve_http` turns into an ordinary return. Past the time
-  limit the stream is aborted like a websocket.
+  handler is cancelled, which the middleware turns into an ordinary return
+  (`spa_version.deploy.streams.Stream.drain_cancelled`). Past the time limit the
+  stream is aborted like a websocket.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
@@ -60,7 +61,7 @@ from ..protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
 from ..release import Release
 from ..responses import draining, refuse_handshake
 from .liveness import LIVE, STALE, Liveness
-from .streams import Stream, is_event_stream
+from .streams import Stream
 
 __all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays", "transport_abort"]
 
@@ -332,7 +333,7 @@ class WebsocketDrain:
             if not stream.aborted:
                 stream.ended_by_drain = True
                 if stream.task is not None and not stream.task.done():
-                    # The handler ends as an app that is done (`serve_http`); the stream
+                    # The handler ends as an app that is done (`Stream.drain_cancelled`); the stream
                     # stays tracked until it has.
                     stream.task.cancel()
 
@@ -477,50 +478,30 @@ class WebsocketDrain:
                 if self.liveness.state == STALE:
                     self._emptied()
 
-    # -- one HTTP request ----------------------------------------------------------
+    # -- event streams (the middleware's request path) ------------------------------
 
-    def serve_http(
-        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, *, server_send: Send | None = None
-    ) -> Awaitable[None]:
-        """Run *app* for one HTTP request; a response that turns out to be an event
-        stream (`spa_version.deploy.streams.is_event_stream`) is tracked for the drain.
+    def open_stream(self, send: Send, task: asyncio.Task[Any] | None) -> Stream:
+        """Track the event stream a response just started (its ``http.response.start``
+        declared ``text/event-stream``: `spa_version.deploy.streams.is_event_stream`).
 
-        Any other response costs one look at its ``http.response.start`` headers; its
-        messages pass through unchanged. *server_send* is the server's own ``send``
-        (see `serve`).
+        *send* is the server's own ``send`` (the stream's body goes out through it, and
+        a send past its time limit aborts its transport: `transport_abort`); *task* runs
+        the request's handler (the drain ends it: `Stream.drain_cancelled`). The caller
+        passes the app's further messages through `Stream.relay` and calls
+        `close_stream` when the handler is over.
         """
         if self._loop is None:
             self.attach()
-        return self._serve_http(scope, receive, send, app, send if server_send is None else server_send)
+        stream = Stream(send, task, send)
+        self._track(stream)
+        return stream
 
-    async def _serve_http(
-        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, server_send: Send
-    ) -> None:
-        task = asyncio.current_task()
-        stream: Stream | None = None
-
-        def tracked_send(message: Message) -> Awaitable[None]:
-            nonlocal stream
-            if stream is not None:
-                return stream.relay(message)
-            if message["type"] == "http.response.start" and is_event_stream(message.get("headers")):
-                stream = Stream(send, task, server_send)
-                self._track(stream)
-            return send(message)
-
-        try:
-            await app(scope, receive, tracked_send)
-        except asyncio.CancelledError:
-            if stream is None or task is None or not (stream.ended_by_drain or stream.aborted):
-                raise
-            # The drain's own cancellation, as in `serve`: a second one still propagates.
-            if task.uncancel() > 0:
-                raise
-        finally:
-            if stream is not None and stream in self.streams:
-                self.streams.discard(stream)
-                if self.liveness.state == STALE or self.closing:
-                    self._emptied()
+    def close_stream(self, stream: Stream) -> None:
+        """The handler of *stream* is over: stop tracking it."""
+        if stream in self.streams:
+            self.streams.discard(stream)
+            if self.liveness.state == STALE or self.closing:
+                self._emptied()
 
     def _track(self, stream: Stream) -> None:
         self.streams.add(stream)

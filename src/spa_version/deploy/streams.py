@@ -40,9 +40,12 @@ def is_event_stream(headers: Iterable[tuple[bytes, bytes]] | None) -> bool:
     if not headers:
         return False
     for key, value in headers:
-        if len(key) == 12 and key.lower() == _CONTENT_TYPE:
-            media = bytes(value).split(b";", 1)[0].strip(b" \t").lower()
-            return media == EVENT_STREAM
+        if len(key) == 12 and (key == _CONTENT_TYPE or key.lower() == _CONTENT_TYPE):
+            # On every response of a process with a build: the common answers (another
+            # type, or exactly text/event-stream) cost one slice and compare.
+            if value[:17].lower() != EVENT_STREAM:
+                return False
+            return bytes(value).split(b";", 1)[0].strip(b" \t").lower() == EVENT_STREAM
     return False
 
 
@@ -85,6 +88,15 @@ class Stream:
             if not message.get("more_body", False):
                 self.closed = True
         return self.send(message)
+
+    def drain_cancelled(self) -> bool:
+        """Whether the cancellation the handler's task just got is the drain's own, and
+        is over: the handler then returns as an app that is done, so the server ends the
+        response without an error. Python 3.11+ counts cancellations: a second one (the
+        server's own shutdown) still propagates."""
+        if not (self.ended_by_drain or self.aborted) or self.task is None:
+            return False
+        return self.task.uncancel() == 0
 
     async def send_final(self, header_value: bytes) -> None:
         """Send the drain's last event, carrying *header_value*, as the response's end."""

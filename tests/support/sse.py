@@ -11,7 +11,7 @@ import httpx
 
 from tests.support.servers import async_wait_for
 
-__all__ = ["Event", "EventStream", "open_streams"]
+__all__ = ["Event", "EventStream", "open_streams", "parse_events"]
 
 
 @dataclass(frozen=True)
@@ -39,28 +39,51 @@ class EventStream:
         return [e for e in self.events if e.event == event]
 
 
+class _Parser:
+    """Lines in, events out, as an ``EventSource`` dispatches them (field names, the
+    one leading space, comments, a blank line to dispatch)."""
+
+    def __init__(self, out: list[Event]) -> None:
+        self.out = out
+        self.kind = ""
+        self.data: list[str] = []
+        self.retry: int | None = None
+
+    def feed(self, line: str) -> None:
+        if line == "":
+            if self.data:
+                self.out.append(Event(self.kind or "message", "\n".join(self.data), self.retry))
+            self.kind, self.data, self.retry = "", [], None
+            return
+        if line.startswith(":"):
+            return  # a comment (sse-starlette's pings)
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            self.kind = value
+        elif name == "data":
+            self.data.append(value)
+        elif name == "retry" and value.isdigit():
+            self.retry = int(value)
+
+
+def parse_events(body: bytes) -> list[Event]:
+    """The events a whole stream body dispatches (lines split on CR LF, LF or CR)."""
+    events: list[Event] = []
+    parser = _Parser(events)
+    for line in body.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        parser.feed(line)
+    return events
+
+
 async def _read(url: str, stream: EventStream, headers: dict[str, str]) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as client:
         try:
             async with client.stream("GET", url, headers=headers) as response:
                 stream.status, stream.headers = response.status_code, response.headers
-                kind, data, retry = "", [], None
+                parser = _Parser(stream.events)
                 async for line in response.aiter_lines():
-                    if line == "":
-                        if data:
-                            stream.events.append(Event(kind or "message", "\n".join(data), retry))
-                        kind, data, retry = "", [], None
-                        continue
-                    if line.startswith(":"):
-                        continue  # a comment (sse-starlette's pings)
-                    name, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if name == "event":
-                        kind = value
-                    elif name == "data":
-                        data.append(value)
-                    elif name == "retry" and value.isdigit():
-                        retry = int(value)
+                    parser.feed(line)
         except Exception as exc:  # noqa: BLE001 (recorded for the test to assert on)
             stream.error = exc
         finally:

@@ -31,8 +31,17 @@ from .deploy.streams import EVENT_STREAM, Stream, is_event_stream
 from .follower import Follower
 from .listener import Listener
 from .options import OptionArgs, Options
+from .pinning import PIN_HEADER, parse_pin
 from .protocol import CLOSE_CODE_STALE_CLIENT
-from .responses import Answer, Responses, outdated, refuse_handshake, send_answer, stamp_headers
+from .responses import (
+    Answer,
+    Responses,
+    cut_off,
+    outdated,
+    refuse_handshake,
+    send_answer,
+    stamp_headers,
+)
 from .stores import Store
 from .templating import ROOT_PATH_KEY
 
@@ -42,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
 
 logger = logging.getLogger("spa_version")
+
+PIN_HEADER_BYTES = PIN_HEADER.lower().encode("ascii")
 
 # The lifespan messages after which the listener must not run on (ASGI lifespan spec).
 _LIFESPAN_ENDS = frozenset(
@@ -124,6 +135,10 @@ class VersionMiddleware:
                 return
             if self._count_request is not None:
                 self._count_request(scope["headers"])
+                cutoff = self.deployment.cutoff_epoch
+                if cutoff is not None and self._cut_off(scope, cutoff):
+                    await self._send_own(scope, send, self.responses.stale(snapshot))
+                    return
             minimum = snapshot.min_compatible
             if minimum is not None and self._refuses(scope, path, minimum):
                 await self._send_own(scope, send, self.responses.stale(snapshot))
@@ -233,6 +248,12 @@ class VersionMiddleware:
         await self.deployment.serve_websocket(scope, receive, send_stamped, self.app, server_send=send)
 
     # -- what we answer ourselves (spa_version.responses) -----------------------
+
+    def _cut_off(self, scope: Scope, cutoff_epoch: int) -> bool:
+        """Whether this request reaches a build cut off by a security release and must be
+        sent to reload (`spa_version.responses.cut_off`)."""
+        pin = parse_pin(header(scope, PIN_HEADER_BYTES))
+        return cut_off(client_epoch(scope, self._client_header), pin, cutoff_epoch)
 
     def _refuses(self, scope: Scope, path: str, minimum: int) -> bool:
         """Whether this request is enforced and comes from a stale client (docs/protocol.md)."""

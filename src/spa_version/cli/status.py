@@ -132,6 +132,9 @@ def _pinned(release: Release, proc: FleetRecord) -> tuple[int, bool]:
     """
     if proc.build is None or proc.build == release.label or proc.slot is None:
         return 0, True
+    if release.cutoff:
+        # Cut off: its pinned requests are answered 409 (reload), not served.
+        return 0, True
     count = proc.pinned or 0
     return count, count == 0 and proc.requests_window >= proc.interval / 2
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..asgi_types import ASGIApp, Receive, Scope, Send
-from ..current import CurrentVersion
+from ..current import CurrentVersion, Snapshot
 from ..options import DeployOptions
 from ..pinning import PinCounter
 from ..release import Release
@@ -45,7 +45,7 @@ from ..stores.base import Store
 from .agent import AgentServer, liveness_reply
 from .drain import WebsocketDrain
 from .heartbeat import EpochCounter, Heartbeat, after_first_read
-from .liveness import LIVE, Liveness
+from .liveness import LIVE, STALE, Liveness
 from .sigterm import hook_sigterm
 from .streams import Stream
 
@@ -72,6 +72,9 @@ class Deployment:
         self.liveness: Liveness | None = None
         self.drain: WebsocketDrain | None = None
         self._counter: EpochCounter | None = None
+        #: The epoch of the cutoff release this stale build is cut off by, or None
+        #: (docs/protocol.md, "Security fixes"); read on the request path.
+        self.cutoff_epoch: int | None = None
         #: The requests pinned to this process's slot, or None: no build or no slot.
         self.pins: PinCounter | None = None
         #: Called with each HTTP request's ASGI headers, or None: nothing is counted.
@@ -101,6 +104,8 @@ class Deployment:
                 self.count_request = _count_both(self._counter.count, self.pins.count)
             self.liveness.add_callback(self._on_state)
             self.drain.on_empty = self._poke
+            # After the liveness's own observer: it has decided the state by then.
+            current.add_observer(self._on_version)
         self._agent: AgentServer | None = None
         self._heartbeat: Heartbeat | None = None
         self._task: asyncio.Task[None] | None = None
@@ -263,6 +268,28 @@ class Deployment:
     def _poke(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.poke()
+
+    def _on_version(self, old: Snapshot, new: Snapshot) -> None:
+        """A new release: is this build cut off by it (stale, and the release a cutoff)?
+
+        Once cut off, a build stays cut off through later releases until it is live
+        again (a rollback to it)."""
+        if self.liveness is None:
+            return
+        if self.liveness.state != STALE:
+            self.cutoff_epoch = None
+            return
+        release = new.release
+        if release is None or not release.cutoff or self.cutoff_epoch is not None:
+            return
+        self.cutoff_epoch = release.epoch
+        loop, drain = self._loop, self.drain
+        if drain is None or loop is None or loop.is_closed():
+            return  # not serving yet: requests are refused from the first one on
+        if self._thread == threading.get_ident():
+            drain.cut_off()
+        else:
+            loop.call_soon_threadsafe(drain.cut_off)
 
     def _on_state(self, old: str, new: str, release: Release | None) -> None:
         loop = self._loop

@@ -217,6 +217,26 @@ class WebsocketDrain:
             assert self._loop is not None
             self._task = self._loop.create_task(self._drain(), name="spa-version drain")
 
+    def cut_off(self) -> None:
+        """A security cutoff (docs/protocol.md, "Security fixes"): close every socket and
+        end every stream now, with no grace and no spread. On the event loop."""
+        if self._loop is None:
+            return
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        logger.info(
+            "spa-version: cut off; closing %d websocket(s) and %d stream(s) now",
+            len(self.sockets),
+            len(self.streams),
+        )
+        self._swept = False
+        self._task = self._loop.create_task(self._sweep_now(), name="spa-version cutoff")
+
+    async def _sweep_now(self) -> None:
+        await self._close_spread(0.0)
+        self._swept = True
+
     async def _drain(self) -> None:
         logger.info(
             "spa-version: build stale; closing %d websocket(s) and %d stream(s) over %.1f s "

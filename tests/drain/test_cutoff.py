@@ -110,3 +110,42 @@ def test_a_cutoff_is_validated_and_kept_in_the_record(tmp_path: Path) -> None:
         Release(epoch=1, label="x", cutoff="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="invalid cutoff"):
         Release.from_dict({"epoch": 1, "label": "x", "cutoff": 1})
+
+
+async def test_wait_pinned_names_the_builds_still_pinned_and_how_to_end_it(tmp_path: Path) -> None:
+    """Without a cutoff, a tab that keeps pinning holds ``--wait-pinned`` until its timeout;
+    the wait names the build and slot, its count and when it was last seen, and says how to
+    end it (docs/deploy-haproxy.md, "When to stop blue")."""
+    env = {**_long_drain(tmp_path), "MATRIX_DRAIN_GRACE": "0", "MATRIX_DRAIN_WINDOW": "0.5"}
+    first = _bump(env, "A")
+    with ServerProcess("uvicorn", env) as server:
+        server.wait_serving(f"{format_header(first)}; slot=blue")
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            stop = asyncio.Event()
+            answers: list[int] = []
+
+            async def pinning_tab() -> None:
+                while not stop.is_set():
+                    answers.append((await http.get("/", headers={"X-SPA-Pin": "blue"})).status_code)
+                    await asyncio.sleep(0.1)
+
+            tab = asyncio.get_running_loop().create_task(pinning_tab())
+            try:
+                wait = await asyncio.create_subprocess_exec(
+                    *cli_command("bump", "B", "--wait-pinned", "--timeout", "4"),
+                    env={**server.env},
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                _, err = await asyncio.wait_for(wait.communicate(), 60)
+            finally:
+                stop.set()
+                await tab
+    text = err.decode()
+    assert wait.returncode == 3, text
+    assert set(answers) == {200}  # no cutoff: the pinned tab is served by blue throughout
+    assert "(A/blue: " in text and "s ago)" in text, text  # the progress names the build
+    [report] = [line for line in text.splitlines() if line.startswith("still pinned:")]
+    assert report.startswith("still pinned: build A (slot blue): "), report
+    assert "last seen" in report and "bump --cutoff" in report and "stopping that build" in report
+    assert text.rstrip().endswith("still open after 4 s"), text

@@ -96,7 +96,10 @@ async def bump(args: argparse.Namespace) -> int:
                 store, result.release, timeout=args.timeout, pinned=pinned, on_bad=bad
             )
             if not drained:
-                print(f"{PROG}: websockets or streams still open after {args.timeout:g} s", file=sys.stderr)
+                print(
+                    f"{PROG}: websockets, streams or pinned requests still open after {args.timeout:g} s",
+                    file=sys.stderr,
+                )
                 return 3
     return 0
 

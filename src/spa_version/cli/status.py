@@ -139,6 +139,41 @@ def _pinned(release: Release, proc: FleetRecord) -> tuple[int, bool]:
     return count, count == 0 and proc.requests_window >= proc.interval / 2
 
 
+def _note_pinned(
+    seen: dict[str, tuple[str, int, float]], release: Release, processes: list[FleetRecord]
+) -> None:
+    """Update *seen* (build -> slot, pinned in the last interval, last seen) from one poll."""
+    counts: dict[str, int] = {}
+    for proc in processes:
+        count, _ = _pinned(release, proc)
+        if count and proc.build is not None:
+            counts[proc.build] = counts.get(proc.build, 0) + count
+            _, _, when = seen.get(proc.build, ("", 0, 0.0))
+            seen[proc.build] = (proc.slot or "-", 0, max(when, proc.updated_at))
+    for build, (slot, _, when) in list(seen.items()):
+        seen[build] = (slot, counts.get(build, 0), when)
+
+
+def _pinned_cells(seen: dict[str, tuple[str, int, float]], now: float) -> list[str]:
+    return [
+        f"{shown(build, 64)}/{shown(slot, 32)}: {count}, last seen {max(0.0, now - when):.1f} s ago"
+        for build, (slot, count, when) in sorted(seen.items())
+        if count
+    ]
+
+
+def pinned_report(seen: dict[str, tuple[str, int, float]], now: float) -> list[str]:
+    """One line per build that still got pinned requests at the end of a wait: its slot,
+    its count over the last interval, when one was last seen, and how to end it."""
+    return [
+        f"still pinned: build {shown(build, 64)} (slot {shown(slot, 32)}): {count} request(s) in the "
+        f"last interval, last seen {max(0.0, now - when):.1f} s ago; end it by stopping that build, "
+        'or with spa-version bump --cutoff (docs/deploy-haproxy.md, "Security fixes")'
+        for build, (slot, count, when) in sorted(seen.items())
+        if count
+    ]
+
+
 async def wait_for_drain(
     store: Store,
     release: Release,
@@ -153,7 +188,10 @@ async def wait_for_drain(
     draw progress on *out*.
 
     With *pinned*, also until every process of another build reports no pinned request
-    in its last heartbeat interval (docs/protocol.md, "Pinning").
+    in its last heartbeat interval (docs/protocol.md, "Pinning"). The progress names
+    each build that still gets pinned requests, with its count over the last interval
+    and how long ago its last heartbeat with one was written; at the timeout, one line
+    per such build says so and how to end it (`pinned_report`).
 
     A record that does not validate is skipped and passed to *on_bad* (`read_fleet`).
     True when drained, False when *timeout* passed first.
@@ -164,6 +202,8 @@ async def wait_for_drain(
     peak = 0
     last = ""
     first = True
+    #: build -> (slot, requests pinned to it in the last interval, Unix time last seen)
+    seen: dict[str, tuple[str, int, float]] = {}
     while True:
         processes = await read_fleet(store, on_bad)
         sockets, streams, behind = draining(release, processes)
@@ -171,6 +211,8 @@ async def wait_for_drain(
         counts = [_pinned(release, p) for p in processes] if pinned else []
         left = sum(count for count, _ in counts)
         busy = not all(quiet for _, quiet in counts)
+        if pinned:
+            _note_pinned(seen, release, processes)
         if first and sockets == 0 and streams == 0 and behind == 0 and not busy:
             # Nothing was ever draining (e.g. `make demo`: one process, no build declared).
             reported = f"{len(processes)} process(es) reported" if processes else "no process has reported"
@@ -187,6 +229,7 @@ async def wait_for_drain(
             line += f", {behind} process(es) not caught up"
         if left:
             line += f", {left} pinned request(s) in the last interval"
+            line += " (" + ", ".join(_pinned_cells(seen, time.time())) + ")"
         if tty:
             out.write("\r" + line.ljust(len(last)))
         elif line != last:
@@ -200,5 +243,8 @@ async def wait_for_drain(
         if time.monotonic() >= deadline:
             if tty:
                 out.write("\n")
+            for report in pinned_report(seen, time.time()):
+                out.write(report + "\n")
+            out.flush()
             return False
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))

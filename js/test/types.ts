@@ -8,6 +8,7 @@ import {
   start,
   startAll,
   watchChunks,
+  watchEventSource,
   watchFocus,
   watchSocket,
   watchTabs,
@@ -71,6 +72,7 @@ check().then((isStale: boolean) => isStale && sv.reload());
 const same: SpaVersion = watchChunks(watchFocus(watchTabs(watchXHR(sv))));
 watchXHR();
 const ws: WebSocket = watchSocket(new WebSocket(socketUrl("/ws")));
+const es: EventSource = watchEventSource(new EventSource("/events"), sv);
 watchSocket(new WebSocket(socketUrl(new URL("wss://example.com/live"), sv)), sv);
 ws.close();
 

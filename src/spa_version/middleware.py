@@ -85,7 +85,7 @@ class VersionMiddleware:
         self.options = opts = Options.from_kwargs(**kwargs) if options is None else options.replace(**kwargs)
         self._owns_store = not isinstance(opts.store, Store)
         self.store = opts.open_store()
-        self.current = CurrentVersion(opts.header_name, opts.slot)
+        self.current = CurrentVersion(opts.header_name, opts.slot, deployed=opts.deploy.build)
         if opts.fallback is not None:
             self.current.offer_fallback(opts.fallback)
         self.responses = Responses(opts)

@@ -278,6 +278,17 @@ export function watchChunks(sv?: SpaVersion): SpaVersion;
 export function watchSocket<T extends WebSocket>(ws: T, sv?: SpaVersion): T;
 
 /**
+ * Learn the new version from an `EventSource`: the old build's drain ends the stream with
+ * a last event of type `spa-version` whose data is the new release's header value
+ * (docs/protocol.md, "Stream drain"); the tab then follows its policy, and the
+ * `EventSource` reconnects to the live build by itself. Returns `es`.
+ *
+ * @example
+ * const es = watchEventSource(new EventSource("/events"));
+ */
+export function watchEventSource<T extends EventSource>(es: T, sv?: SpaVersion): T;
+
+/**
  * `url` as an absolute `ws:`/`wss:` URL with `spa-client-version=<baseline>` appended:
  * a browser can't set headers on the handshake.
  *

@@ -41,6 +41,7 @@ plausible = {
     "epoch": st.sampled_from([1, MAX_EPOCH, MAX_EPOCH + 1, 0, "5", True, 1.0, None]),
     "state": st.sampled_from([*STATES, "gone", 7]),
     "pinned": st.sampled_from([0, 3, "many", -1, None]),
+    "streams": st.sampled_from([0, 3, "many", -1, True, None]),
     "build": st.sampled_from(["A", 7, ["x"], "a b", None]),
 }
 record_like = st.fixed_dictionaries(
@@ -68,7 +69,8 @@ def check_valid(record: FleetRecord) -> None:
     assert record.state in STATES and type(record.stopping) is bool
     for value in (record.updated_at, record.started_at, record.interval, record.ttl, record.requests_window):
         assert isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    for count in (record.drained, *(v for v in (record.websockets, record.pinned) if v is not None)):
+    counts = (record.websockets, record.streams, record.pinned)
+    for count in (record.drained, *(v for v in counts if v is not None)):
         assert type(count) is int and 0 <= count <= MAX_EPOCH
     assert all(type(v) is int and v >= 0 for v in record.requests_by_epoch.values())
     # Whatever was accepted can be written again, and reads back the same.
@@ -120,6 +122,7 @@ valid_records = st.builds(
     stopping=st.booleans(),
     epoch=st.none() | st.integers(1, MAX_EPOCH),
     websockets=st.none() | st.integers(0, MAX_EPOCH),
+    streams=st.none() | st.integers(0, MAX_EPOCH),
     drained=st.integers(0, MAX_EPOCH),
     agent_port=st.none() | st.integers(1, 65535),
     slot=st.none() | st.from_regex(r"[A-Za-z0-9._-]{1,32}", fullmatch=True),

@@ -56,6 +56,20 @@ async def test_bump_increments_epoch_and_keeps_fields(store: Store) -> None:
     assert current.created_at.endswith("Z")
 
 
+async def test_a_cutoff_is_carried_by_every_store(store: Store) -> None:
+    """``bump(cutoff=True)`` (``bump --cutoff``) is in the record, its history and what a
+    listener reads; a non-bool is refused before anything is written."""
+    with pytest.raises(InvalidRelease, match="invalid cutoff"):
+        await store.bump("v0", cutoff="yes")  # type: ignore[arg-type]
+    assert await store.get() is None
+    plain = (await store.bump("v1")).release
+    cut = (await store.bump("v2", cutoff=True)).release
+    assert (plain.cutoff, cut.cutoff) == (False, True)
+    current = await store.get()
+    assert current is not None and current.cutoff and current.epoch == cut.epoch
+    assert [r.cutoff for r in await store.history()] == [True, False]
+
+
 async def test_min_compatible_current_means_this_release(store: Store) -> None:
     """--min-compatible current pins min_compatible to the epoch being created."""
     first = await store.bump("v1")

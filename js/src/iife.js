@@ -2,7 +2,7 @@
 import { defaults } from "./defaults.js";
 // Named, not `import * as`: a namespace object would cost esbuild's getter helper.
 // test/build.test.js checks that every export of index.js is here.
-import { check, parseVersion, socketUrl, start, startAll, watchAxios, watchChunks, watchFocus, watchIdle, watchServiceWorker, watchSocket, watchTabs, watchXHR } from "./index.js";
+import { check, parseVersion, socketUrl, start, startAll, watchAxios, watchChunks, watchEventSource, watchFocus, watchIdle, watchServiceWorker, watchSocket, watchTabs, watchXHR } from "./index.js";
 
 const script = document.currentScript;
 // The version endpoint sits next to this script: served at /shop/__spa-version.js (an app
@@ -11,7 +11,7 @@ const script = document.currentScript;
 // the tag names any other.
 defaults.endpoint =
   script?.dataset.endpoint || /^[^?#]*\/__spa-version(?=\.js([?#]|$))/.exec(script?.src)?.[0] || defaults.endpoint;
-globalThis.SpaVersion = { check, parseVersion, socketUrl, start, startAll, watchAxios, watchChunks, watchFocus, watchIdle, watchServiceWorker, watchSocket, watchTabs, watchXHR };
+globalThis.SpaVersion = { check, parseVersion, socketUrl, start, startAll, watchAxios, watchChunks, watchEventSource, watchFocus, watchIdle, watchServiceWorker, watchSocket, watchTabs, watchXHR };
 // Start at once with everything on (the baseline comes from <meta name="spa-version">);
 // `SpaVersion.start({...})` later merges options into this instance. `data-manual` on the
 // tag leaves starting to the page, e.g. to pass a baseline or pick helpers.

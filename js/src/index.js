@@ -4,6 +4,7 @@
 // after it are opt-in for bundler users and all on in the script-tag build. Size budgets:
 // scripts/size.js. Terse on purpose: the comments carry the reasons.
 import { defaults } from "./defaults.js";
+export { watchEventSource } from "./event-source.js";
 
 // Symbol.for, not Symbol(): an ESM copy and the script-tag copy on one page must find each
 // other, so fetch and history are wrapped once per window however often start() runs.

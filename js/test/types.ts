@@ -9,6 +9,7 @@ import {
   start,
   startAll,
   watchChunks,
+  watchEventSource,
   watchFocus,
   watchSocket,
   watchTabs,
@@ -84,6 +85,7 @@ check().then((isStale: boolean) => isStale && sv.reload());
 const same: SpaVersion = watchServiceWorker(watchChunks(watchFocus(watchIdle(watchTabs(watchXHR(sv))))));
 watchXHR();
 const ws: WebSocket = watchSocket(new WebSocket(socketUrl("/ws")));
+const es: EventSource = watchEventSource(new EventSource("/events"), sv);
 watchSocket(new WebSocket(socketUrl(new URL("wss://example.com/live"), sv)), sv);
 ws.close();
 

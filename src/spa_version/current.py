@@ -55,11 +55,16 @@ class CurrentVersion:
     Thread-safe: the Django WSGI listener offers from its own thread.
     """
 
-    def __init__(self, header_name: str, slot: str | None = None) -> None:
+    def __init__(self, header_name: str, slot: str | None = None, *, deployed: str | None = None) -> None:
         self.header_name = header_name.lower().encode("ascii")
         #: The blue/green slot this process declared (`spa_version.pinning`), stamped as
         #: ``; slot=<slot>`` after the release's header value; None stamps none.
         self.slot = slot
+        #: The build this process declared (``build``), or None. With one, the slot is
+        #: stamped only while that build is the current release's label: a tab pins to
+        #: the build its code came from (docs/protocol.md, "Pinning", "Which build a
+        #: tab is pinned to").
+        self.deployed = deployed
         self.snapshot: Snapshot = EMPTY
         #: True while the snapshot holds a configured fallback rather than a release
         #: read from the store: the first real release replaces it, whatever its epoch.
@@ -86,7 +91,9 @@ class CurrentVersion:
         # Release validates every field, so the value is header-safe by construction;
         # encoding as ASCII is the last guard (it raises on anything else).
         value = format_header(release).encode("ascii")
-        if self.slot is not None:  # a validated token (`spa_version.pinning.validate_slot`)
+        # A validated token (`spa_version.pinning.validate_slot`); never stamped by a
+        # process whose build is not the release's: the shell it serves may not be its own.
+        if self.slot is not None and self.deployed in (None, release.label):
             value += b"; slot=" + self.slot.encode("ascii")
         body = release.to_json().encode("utf-8")
         # A quoted-string needs no escaping here: labels, policies and slots are tokens

@@ -70,8 +70,9 @@ class FleetRecord:
     """One process as its last heartbeat described it.
 
     Times are Unix seconds; ``interval`` and ``ttl`` are seconds; ``epoch`` and ``label``
-    are the release it serves (None before its first read); ``websockets`` is None when it
-    does not track them (no build declared); ``slot`` and ``pinned`` are set only for a
+    are the release it serves (None before its first read); ``websockets`` and ``streams``
+    (open server-sent event streams) are None when it does not track them (no build
+    declared); ``slot`` and ``pinned`` are set only for a
     process that declares a slot (docs/protocol.md, "Pinning").
     """
 
@@ -87,6 +88,7 @@ class FleetRecord:
     epoch: int | None = None
     label: str | None = None
     websockets: int | None = None
+    streams: int | None = None
     drained: int = 0
     agent_port: int | None = None
     slot: str | None = None
@@ -127,6 +129,7 @@ class FleetRecord:
             "epoch": self.epoch,
             "label": self.label,
             "websockets": self.websockets,
+            "streams": self.streams,
             "drained": self.drained,
             "agent_port": self.agent_port,
         }
@@ -273,6 +276,8 @@ def _check(r: FleetRecord) -> None:
         _label("label", r.label)
     if r.websockets is not None:
         _int("websockets", r.websockets, 0, MAX_COUNT)
+    if r.streams is not None:
+        _int("streams", r.streams, 0, MAX_COUNT)
     _int("drained", r.drained, 0, MAX_COUNT)
     if r.agent_port is not None:
         _int("agent_port", r.agent_port, 1, 65535)

@@ -11,6 +11,7 @@ this module is the ASGI adaptation.
 from __future__ import annotations
 
 import logging
+from asyncio import CancelledError, current_task
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
@@ -26,11 +27,21 @@ from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .cors import asgi_cors_for_own
 from .current import CurrentVersion, Snapshot
 from .deploy import Deployment
+from .deploy.streams import EVENT_STREAM, Stream, is_event_stream
 from .follower import Follower
 from .listener import Listener
 from .options import OptionArgs, Options
+from .pinning import PIN_HEADER, parse_pin
 from .protocol import CLOSE_CODE_STALE_CLIENT
-from .responses import Answer, Responses, outdated, refuse_handshake, send_answer, stamp_headers
+from .responses import (
+    Answer,
+    Responses,
+    cut_off,
+    outdated,
+    refuse_handshake,
+    send_answer,
+    stamp_headers,
+)
 from .stores import Store
 from .templating import ROOT_PATH_KEY
 
@@ -41,10 +52,16 @@ __all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
 
 logger = logging.getLogger("spa_version")
 
+PIN_HEADER_BYTES = PIN_HEADER.lower().encode("ascii")
+
 # The lifespan messages after which the listener must not run on (ASGI lifespan spec).
 _LIFESPAN_ENDS = frozenset(
     {"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"}
 )
+
+
+def _no_stream(stream: Stream) -> None:
+    """`Deployment.close_stream` where none is tracked (never called)."""
 
 
 class VersionMiddleware:
@@ -68,7 +85,7 @@ class VersionMiddleware:
         self.options = opts = Options.from_kwargs(**kwargs) if options is None else options.replace(**kwargs)
         self._owns_store = not isinstance(opts.store, Store)
         self.store = opts.open_store()
-        self.current = CurrentVersion(opts.header_name, opts.slot)
+        self.current = CurrentVersion(opts.header_name, opts.slot, deployed=opts.deploy.build)
         if opts.fallback is not None:
             self.current.offer_fallback(opts.fallback)
         self.responses = Responses(opts)
@@ -79,6 +96,8 @@ class VersionMiddleware:
         self._open_failed = False  # logged once (`_start`)
         # What the request path reads, as plain attributes (no per-request lookups).
         self._count_request = self.deployment.count_request
+        self._open_stream = self.deployment.open_stream
+        self._close_stream = self.deployment.close_stream or _no_stream
         self._own_paths = (opts.endpoint, opts.script_path)
         self._expose = self.responses.expose
         self._merge_lengths = self.responses.merge_lengths
@@ -116,11 +135,63 @@ class VersionMiddleware:
                 return
             if self._count_request is not None:
                 self._count_request(scope["headers"])
+                cutoff = self.deployment.cutoff_epoch
+                if cutoff is not None and self._cut_off(scope, cutoff):
+                    await self._send_own(scope, send, self.responses.stale(snapshot))
+                    return
             minimum = snapshot.min_compatible
             if minimum is not None and self._refuses(scope, path, minimum):
                 await self._send_own(scope, send, self.responses.stale(snapshot))
                 return
             expose, merge_lengths = self._expose, self._merge_lengths
+            open_stream = self._open_stream
+            if open_stream is not None:
+                # A build is declared: a response that is an event stream is tracked
+                # for the drain from its start on (spa_version.deploy.streams). Any
+                # other response costs one look at its start headers. A stream's
+                # messages go to the server as the app sends them; once the drain has
+                # ended it, the drain's cancellation of this task ends the app as if
+                # it had returned.
+                stream: Stream | None = None
+
+                def send_tracked(message: Message) -> Awaitable[None]:
+                    nonlocal stream
+                    if stream is not None:
+                        return stream.relay(message)
+                    if message["type"] == "http.response.start":
+                        headers = message.get("headers")
+                        if headers.__class__ is not list:  # any iterable: read it once
+                            headers = message["headers"] = [] if headers is None else list(headers)
+                        # One pass for both: is it a stream, and does stamping need the
+                        # slow path (send_stamped, below). Read before our own header.
+                        merge = False
+                        for key, value in headers:
+                            size = len(key)
+                            if size in merge_lengths:
+                                merge = True
+                            elif (
+                                size == 12 and value[:17].lower() == EVENT_STREAM and is_event_stream(headers)
+                            ):
+                                # The task that starts the response is the one the drain
+                                # ends (spa_version.deploy.streams.Stream).
+                                stream = open_stream(send, current_task())
+                        stamp = current.snapshot.header
+                        if stamp is not None:
+                            if merge:
+                                message["headers"] = stamp_headers(headers, stamp, expose)
+                            else:
+                                message["headers"] = [*headers, stamp]
+                    return send(message)
+
+                try:
+                    await self.app(scope, receive, send_tracked)
+                except CancelledError:
+                    if stream is None or not stream.drain_cancelled():
+                        raise
+                finally:
+                    if stream is not None:
+                        self._close_stream(stream)
+                return
 
             # A plain function that returns send's awaitable: the ASGI spec asks for an
             # awaitable callable, and this saves a coroutine of our own per message.
@@ -179,6 +250,12 @@ class VersionMiddleware:
         await self.deployment.serve_websocket(scope, receive, send_stamped, self.app, server_send=send)
 
     # -- what we answer ourselves (spa_version.responses) -----------------------
+
+    def _cut_off(self, scope: Scope, cutoff_epoch: int) -> bool:
+        """Whether this request reaches a build cut off by a security release and must be
+        sent to reload (`spa_version.responses.cut_off`)."""
+        pin = parse_pin(header(scope, PIN_HEADER_BYTES))
+        return cut_off(client_epoch(scope, self._client_header), pin, cutoff_epoch)
 
     def _refuses(self, scope: Scope, path: str, minimum: int) -> bool:
         """Whether this request is enforced and comes from a stale client (docs/protocol.md)."""

@@ -14,6 +14,12 @@ decimal integer; read as a comma-separated list whose highest valid element coun
 
 Websocket drain: close code 1012 (or 4012 where the server refuses 1012) with the new
 release's header value as the reason.
+
+Stream drain: a server-sent event stream ends with one last event (`stream_final_event`)::
+
+    event: spa-version
+    data: 43; label=b2; policy=next-navigation
+    retry: 1000
 """
 
 from __future__ import annotations
@@ -32,12 +38,15 @@ __all__ = [
     "HEADER",
     "MAX_CLOSE_REASON_BYTES",
     "RELOAD_HEADER",
+    "STREAM_EVENT",
+    "STREAM_RETRY_MS",
     "ParsedVersion",
     "close_reason",
     "format_header",
     "parse_client_epoch",
     "parse_client_query",
     "parse_header",
+    "stream_final_event",
 ]
 
 HEADER = "X-SPA-Version"
@@ -55,6 +64,10 @@ CLOSE_CODE_DRAIN_FALLBACK = 4012
 CLOSE_CODE_STALE_CLIENT = 4409
 # A close frame's payload is at most 125 bytes, 2 of which are the code.
 MAX_CLOSE_REASON_BYTES = 123
+# The event type of a stream's last event, and the reconnection time it sets (WHATWG
+# HTML, "Server-sent events", 9.2.6: the ``retry`` field is in milliseconds).
+STREAM_EVENT = "spa-version"
+STREAM_RETRY_MS = 1000
 # Epochs longer than this are refused when parsed (`spa_version.release.MAX_EPOCH`).
 _MAX_EPOCH_DIGITS = len(str(MAX_EPOCH))
 
@@ -73,6 +86,22 @@ def close_reason(release: Release) -> str:
     if len(reason.encode("ascii")) > MAX_CLOSE_REASON_BYTES:
         reason = str(release.epoch)
     return reason
+
+
+def stream_final_event(
+    header_value: bytes, *, retry_ms: int = STREAM_RETRY_MS, boundary: bool = True
+) -> bytes:
+    """The last event of a drained server-sent event stream, as body bytes.
+
+    *header_value* is the new release's ``X-SPA-Version`` value (ASCII, one line: see
+    `format_header`), sent as the ``data`` of an event of type `STREAM_EVENT`, with a
+    ``retry`` of *retry_ms* milliseconds (WHATWG HTML, "Server-sent events", 9.2.6).
+    When the stream's last chunk did not end an event (*boundary* False), a blank line
+    comes first: it dispatches what the app left half-sent, so that the lines of this
+    event are not read as part of it.
+    """
+    lead = b"" if boundary else b"\n\n"
+    return b"%sevent: %s\ndata: %s\nretry: %d\n\n" % (lead, STREAM_EVENT.encode(), header_value, retry_ms)
 
 
 @dataclass(frozen=True, slots=True)

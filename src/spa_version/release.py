@@ -104,6 +104,8 @@ class Release:
     that lost its data (see `spa_version.stores.base.Store.bump`); it is what clients
     compare. ``label`` is an opaque build name for humans and for the
     drain logic (a process whose build differs from the current label is stale).
+    ``cutoff`` (``bump --cutoff``): a security release; every stale build stops serving
+    old clients and pinned requests at once (docs/protocol.md, "Security fixes").
     """
 
     epoch: int
@@ -112,6 +114,7 @@ class Release:
     min_compatible: int | None = None
     created_at: str = ""
     note: str | None = None
+    cutoff: bool = False
 
     def __post_init__(self) -> None:
         if not is_epoch(self.epoch):
@@ -129,10 +132,13 @@ class Release:
         ):
             raise InvalidRelease("invalid created_at")
         validate_note(self.note)
+        if not isinstance(self.cutoff, bool):
+            raise InvalidRelease(f"invalid cutoff {self.cutoff!r}: must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as a JSON-ready dict (the version endpoint's body)."""
-        return {
+        """The record as a JSON-ready dict (the version endpoint's body); ``cutoff``
+        appears only on a cutoff release (true)."""
+        out: dict[str, Any] = {
             "epoch": self.epoch,
             "label": self.label,
             "policy": self.policy,
@@ -140,6 +146,9 @@ class Release:
             "created_at": self.created_at,
             "note": self.note,
         }
+        if self.cutoff:
+            out["cutoff"] = True
+        return out
 
     def to_json(self) -> str:
         """The record as compact JSON, the form every store keeps."""
@@ -158,6 +167,7 @@ class Release:
                 min_compatible=data.get("min_compatible"),
                 created_at=data.get("created_at") or "",
                 note=data.get("note"),
+                cutoff=data.get("cutoff", False),
             )
         except KeyError as exc:
             raise InvalidRelease(f"a release record needs {exc.args[0]!r}") from None

@@ -82,6 +82,14 @@ def outdated(client: int | None, min_compatible: int) -> bool:
     return client is not None and client < min_compatible
 
 
+def cut_off(client: int | None, pin: str | None, cutoff_epoch: int) -> bool:
+    """Whether a request reaching a build cut off by the release *cutoff_epoch* gets the
+    stale answer (docs/protocol.md, "Security fixes"), whatever its method: it is pinned
+    (*pin*, any slot: `spa_version.pinning.parse_pin`), or its client's epoch is below
+    the cutoff. A request with neither (a page load, curl) is served."""
+    return pin is not None or outdated(client, cutoff_epoch)
+
+
 def draining(status: int) -> Answer:
     """The answer to a websocket handshake at a stale process (docs/deploy-haproxy.md)."""
     body = b'{"error":"draining","retry":true}'

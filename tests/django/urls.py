@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.page),
     path("api/async/", views.async_api),
     path("cors/", views.cors),
+    path("events/", views.events),
     path("preset/", views.preset),
     path("submit/", views.submit),
 ]

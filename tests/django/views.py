@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import asyncio
+from collections.abc import AsyncIterator
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
@@ -38,3 +41,16 @@ def preset(request: HttpRequest) -> HttpResponse:
 def submit(request: HttpRequest) -> JsonResponse:
     """An unsafe-method endpoint, for stale-client enforcement."""
     return JsonResponse({"method": request.method})
+
+
+async def events(request: HttpRequest) -> StreamingHttpResponse:
+    """A server-sent event stream from an async iterator: a ``tick`` every 0.1 s, forever."""
+
+    async def ticks() -> AsyncIterator[bytes]:
+        n = 0
+        while True:
+            n += 1
+            yield f"event: tick\ndata: {n}\n\n".encode()
+            await asyncio.sleep(0.1)
+
+    return StreamingHttpResponse(ticks(), content_type="text/event-stream")

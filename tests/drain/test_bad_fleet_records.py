@@ -51,6 +51,7 @@ CORRUPT = [
     ("build-list", "bad:1", json.dumps(record(build=["x"])).encode()),
     ("nested-100000", "bad:1", b"[" * 100_000 + b"]" * 100_000),
     ("pinned-many", "bad:1", json.dumps(record(slot="blue", pinned="many")).encode()),
+    ("streams-negative", "bad:1", json.dumps(record(streams=-1)).encode()),
     ("updated_at-yesterday", "bad:1", json.dumps(record(updated_at="yesterday")).encode()),
     ("epoch-string", "bad:1", json.dumps(record(epoch="5")).encode()),
     ("host-esc-bel", "evil\x1b]0;pwned\x07:1", json.dumps(record(host="evil\x1b]0;pwned\x07")).encode()),

@@ -98,7 +98,8 @@ def test_bump_wait_against_the_demo_finishes_at_once(demo: tuple[subprocess.Pope
     assert result.returncode == 0, result.stderr
     epoch = json.loads(run_cli("get", "--json", cwd=str(cwd)).stdout)["epoch"]
     assert result.stdout.startswith(f"bumped to epoch {epoch} (")
-    assert "nothing to drain: 0 websocket(s) left on other builds (1 process(es) reported)" in result.stderr
+    nothing = "nothing to drain: 0 websocket(s) and 0 stream(s) left on other builds (1 process(es) reported)"
+    assert nothing in result.stderr
 
     def caught_up() -> bool:
         [record] = status_json(cwd=cwd)["processes"]
@@ -209,10 +210,11 @@ def test_status_json_has_the_keys_the_docs_list(tmp_path: Path, app_name: str) -
     assert set(summary["release"]) == {"epoch", "label", "policy", "min_compatible", "created_at", "note"}
     assert set(summary["builds"]) == {"A"}
     assert set(summary["builds"]["A"]) == {
-        "processes", "live", "pending", "stale", "websockets", "requests_by_epoch",
+        "processes", "live", "pending", "stale", "websockets", "streams", "requests_by_epoch",
     }  # fmt: skip
     [process] = summary["processes"]
     assert set(process) == {
-        "name", "host", "pid", "build", "state", "stopping", "epoch", "label", "websockets", "drained",
-        "agent_port", "requests_by_epoch", "requests_window", "started_at", "updated_at", "interval", "ttl",
+        "name", "host", "pid", "build", "state", "stopping", "epoch", "label", "websockets", "streams",
+        "drained", "agent_port", "requests_by_epoch", "requests_window", "started_at", "updated_at",
+        "interval", "ttl",
     }  # fmt: skip

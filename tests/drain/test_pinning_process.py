@@ -12,7 +12,7 @@ import pytest
 
 from spa_version.options import InvalidOptions, Options
 from spa_version.pinning import PinCounter, parse_pin, validate_slot
-from spa_version.protocol import parse_header
+from spa_version.protocol import format_header, parse_header
 from spa_version.stores import open_store
 from tests.drain.conftest import build_middleware
 from tests.drain.test_fleet_file import status_json
@@ -127,3 +127,31 @@ def test_status_shows_the_pinned_requests_per_build(tmp_path: Path, app_name: st
         # Without pinned requests, the count goes back to 0 at the next beats.
         wait_for(lambda: status_json(env)["builds"]["A"]["pinned"] == 0, timeout=15, interval=0.1)
     assert counted > 0
+
+
+def test_only_the_live_build_stamps_its_slot(tmp_path: Path, app_name: str) -> None:
+    """A tab pins to the build its code came from: a process stamps its slot only while
+    its build is the current label. Stale (after a bump) or pending, it serves the current
+    release's header without one, so a shell it serves from a shared web directory (the
+    new build's) pins nothing and its requests go to the live build; a rollback to its
+    build brings the slot back (docs/protocol.md, "Pinning")."""
+    store_url = f"file://{tmp_path}"
+    store = open_store(store_url, app=app_name)
+    asyncio.run(store.bump("A"))
+    blue, _ = build_middleware(store_url, app_name=app_name, slot="blue", build="A")
+    green, _ = build_middleware(store_url, app_name=app_name, slot="green", build="B")
+    with ThreadedUvicorn(blue) as b, ThreadedUvicorn(green) as g:
+
+        def stamps() -> tuple[str, str]:
+            return httpx.get(b.url + "/").headers["x-spa-version"], httpx.get(g.url + "/").headers[
+                "x-spa-version"
+            ]
+
+        first = stamps()
+        assert first[0].endswith("; slot=blue") and "slot=" not in first[1]  # green is pending
+        release = asyncio.run(store.bump("B")).release
+        after = wait_for(lambda: (s := stamps())[0].startswith(f"{release.epoch};") and s, timeout=15)
+        assert after == (format_header(release), format_header(release) + "; slot=green")
+        back = asyncio.run(store.rollback()).release
+        rolled = wait_for(lambda: (s := stamps())[0].startswith(f"{back.epoch};") and s, timeout=15)
+        assert rolled == (format_header(back) + "; slot=blue", format_header(back))

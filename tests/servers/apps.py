@@ -9,12 +9,14 @@ its own lifespan runs, so a test sees whether the server ran lifespan at all.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -50,6 +52,20 @@ async def ws(websocket: WebSocket) -> None:
         pass
 
 
+async def events(request: Request) -> EventSourceResponse:
+    """A notification stream as sse-starlette serves one: a ``tick`` event every 0.1 s,
+    forever (only the drain, the client or the server ends it)."""
+
+    async def ticks() -> AsyncIterator[dict[str, str]]:
+        n = 0
+        while True:
+            n += 1
+            yield {"event": "tick", "data": str(n)}
+            await asyncio.sleep(0.1)
+
+    return EventSourceResponse(ticks())
+
+
 def _drain_options() -> dict[str, float]:
     return {
         "drain_grace": float(os.environ.get("MATRIX_DRAIN_GRACE", "0")),
@@ -62,7 +78,12 @@ def _drain_options() -> dict[str, float]:
 #: The whole app wrapped, as docs/servers.md recommends for every server.
 app = VersionMiddleware(
     Starlette(
-        routes=[Route("/", home), WebSocketRoute("/ws", ws), WebSocketRoute("/flood", flood)],
+        routes=[
+            Route("/", home),
+            Route("/events", events),
+            WebSocketRoute("/ws", ws),
+            WebSocketRoute("/flood", flood),
+        ],
         lifespan=_lifespan,
     ),
     **_drain_options(),

@@ -87,6 +87,7 @@ async def bump(args: argparse.Namespace) -> int:
             min_compatible=args.min_compatible,
             note=args.note,
             at_least=await _served_floor(store, bad),
+            cutoff=args.cutoff,
         )
         await _report_bump(store, result, args.json, bad)
         if args.wait or args.wait_pinned:

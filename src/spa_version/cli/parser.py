@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bump.add_argument("--note", help="a short note shown by history")
     bump.add_argument(
+        "--cutoff",
+        action="store_true",
+        help="a security release: old builds answer old clients and pinned requests with 409 "
+        "(reload) and close their websockets and streams at once",
+    )
+    bump.add_argument(
         "--wait",
         action="store_true",
         help="then wait until other builds report 0 websockets (Redis or file store; exit 3: timeout)",

@@ -4,12 +4,14 @@ websockets and the fleet view along (docs/deploy-haproxy.md).
 `Deployment` is the one entry point. The ASGI `spa_version.VersionMiddleware` and the
 Django listener thread (`spa_version.django.listener_thread`) each host one, beside
 their listener, and use only this: `Deployment.start` / `Deployment.stop`,
-`Deployment.count_request` on the request path and `Deployment.serve_websocket`. The
+`Deployment.count_request` and `Deployment.open_stream` on the request path and
+`Deployment.serve_websocket`. The
 modules behind it:
 
 - `liveness`: is this process's build live, pending or stale, and is a stale build
   still handing over (the one place that decides it);
-- `drain`: tracks the websockets and closes them gently once the build is stale;
+- `drain`: tracks the websockets and event streams and closes them gently once the
+  build is stale (`streams`: which responses are streams, and how one ends);
 - `agent`: HAProxy's agent-check responder (also ``spa-version agent``);
 - `heartbeat`: writes this process's fleet record to the store's fleet
   (`spa_version.stores.base.Store.fleet`); `fleet`: how ``spa-version status`` and
@@ -17,7 +19,8 @@ modules behind it:
 - `sigterm`: closes the websockets before the server's own shutdown cuts them.
 
 Every process has a `Deployment`. Only one that declares its build (``build=``,
-``SPA_VERSION_BUILD``: the label it was deployed with) tracks websockets, counts
+``SPA_VERSION_BUILD``: the label it was deployed with) tracks websockets and event
+streams, counts
 requests by client epoch and answers agent checks. Without a build it only heartbeats
 (state live, build null), so its request path costs exactly what it did. One that also
 declares a slot (`spa_version.options.Options.slot`) counts the requests pinned to it
@@ -34,7 +37,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..asgi_types import ASGIApp, Receive, Scope, Send
-from ..current import CurrentVersion
+from ..current import CurrentVersion, Snapshot
 from ..options import DeployOptions
 from ..pinning import PinCounter
 from ..release import Release
@@ -42,8 +45,9 @@ from ..stores.base import Store
 from .agent import AgentServer, liveness_reply
 from .drain import WebsocketDrain
 from .heartbeat import EpochCounter, Heartbeat, after_first_read
-from .liveness import LIVE, Liveness
+from .liveness import LIVE, STALE, Liveness
 from .sigterm import hook_sigterm
+from .streams import Stream
 
 __all__ = ["Deployment"]
 
@@ -68,15 +72,24 @@ class Deployment:
         self.liveness: Liveness | None = None
         self.drain: WebsocketDrain | None = None
         self._counter: EpochCounter | None = None
+        #: The epoch of the cutoff release this stale build is cut off by, or None
+        #: (docs/protocol.md, "Security fixes"); read on the request path.
+        self.cutoff_epoch: int | None = None
         #: The requests pinned to this process's slot, or None: no build or no slot.
         self.pins: PinCounter | None = None
         #: Called with each HTTP request's ASGI headers, or None: nothing is counted.
         self.count_request: Callable[[Iterable[tuple[bytes, bytes]]], None] | None = None
+        #: Tracks a response that is an event stream for the drain (`spa_version.deploy.
+        #: drain.WebsocketDrain.open_stream`), or None: nothing tracked (no build).
+        self.open_stream: Callable[[Send, asyncio.Task[Any] | None], Stream] | None = None
+        self.close_stream: Callable[[Stream], None] | None = None
         if options.build is not None:
             # The handover only means something to a balancer that asks the agent.
             handover = options.agent_handover if options.agent_port is not None else 0.0
             self.liveness = Liveness(options.build, current, handover=handover)
             self.drain = WebsocketDrain(self.liveness, current, options)
+            self.open_stream = self.drain.open_stream
+            self.close_stream = self.drain.close_stream
             if options.drain_grace < handover:
                 # Closing before the balancer drains us: reconnects would land here again.
                 logger.warning(
@@ -91,6 +104,8 @@ class Deployment:
                 self.count_request = _count_both(self._counter.count, self.pins.count)
             self.liveness.add_callback(self._on_state)
             self.drain.on_empty = self._poke
+            # After the liveness's own observer: it has decided the state by then.
+            current.add_observer(self._on_version)
         self._agent: AgentServer | None = None
         self._heartbeat: Heartbeat | None = None
         self._task: asyncio.Task[None] | None = None
@@ -109,6 +124,11 @@ class Deployment:
     def websockets(self) -> int | None:
         """The websockets open right now, or None: not tracked (no build declared)."""
         return None if self.drain is None else self.drain.open_count
+
+    @property
+    def streams(self) -> int | None:
+        """The event streams open right now, or None: not tracked (no build declared)."""
+        return None if self.drain is None else self.drain.stream_count
 
     @property
     def agent_port(self) -> int | None:
@@ -130,6 +150,7 @@ class Deployment:
             "epoch": None if release is None else release.epoch,
             "label": None if release is None else release.label,
             "websockets": self.websockets,
+            "streams": self.streams,
             "drained": 0 if self.drain is None else self.drain.closed_count,
             "agent_port": self.agent_port,
             **({} if self.pins is None else self.pins.describe()),
@@ -247,6 +268,28 @@ class Deployment:
     def _poke(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.poke()
+
+    def _on_version(self, old: Snapshot, new: Snapshot) -> None:
+        """A new release: is this build cut off by it (stale, and the release a cutoff)?
+
+        Once cut off, a build stays cut off through later releases until it is live
+        again (a rollback to it)."""
+        if self.liveness is None:
+            return
+        if self.liveness.state != STALE:
+            self.cutoff_epoch = None
+            return
+        release = new.release
+        if release is None or not release.cutoff or self.cutoff_epoch is not None:
+            return
+        self.cutoff_epoch = release.epoch
+        loop, drain = self._loop, self.drain
+        if drain is None or loop is None or loop.is_closed():
+            return  # not serving yet: requests are refused from the first one on
+        if self._thread == threading.get_ident():
+            drain.cut_off()
+        else:
+            loop.call_soon_threadsafe(drain.cut_off)
 
     def _on_state(self, old: str, new: str, release: Release | None) -> None:
         loop = self._loop

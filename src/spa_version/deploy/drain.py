@@ -1,4 +1,5 @@
-"""Websocket drain: when this process's build goes stale, close its sockets gently.
+"""Websocket and stream drain: when this process's build goes stale, close its
+long-lived connections gently.
 
 HAProxy's ``drain`` keeps established websockets open forever, and uvicorn's shutdown
 closes every socket with 1012 at the same instant, a reconnect stampede
@@ -33,6 +34,14 @@ closes every socket with 1012 at the same instant, a reconnect stampede
   close before accept with 1013 Try Again Later), or accepted when it is None.
 - `aclose` (lifespan shutdown) closes what is left the same way over
   ``shutdown_window`` seconds, and never takes longer than that plus ``close_timeout``.
+- Server-sent event streams (`spa_version.deploy.streams`: responses of type
+  ``text/event-stream``, tracked by `serve_http`) are drained on the same schedule, in
+  the same spread as the websockets: each gets one last event carrying the new
+  release's header value (`spa_version.protocol.stream_final_event`) as the end of its
+  response, within ``close_timeout``; then the app's further sends are dropped and its
+  handler is cancelled, which the middleware turns into an ordinary return
+  (`spa_version.deploy.streams.Stream.drain_cancelled`). Past the time limit the
+  stream is aborted like a websocket.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from ..protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason
 from ..release import Release
 from ..responses import draining, refuse_handshake
 from .liveness import LIVE, STALE, Liveness
+from .streams import Stream
 
 __all__ = ["CLOSE_CODE_TRY_AGAIN", "DrainedError", "WebsocketDrain", "spread_delays", "transport_abort"]
 
@@ -129,7 +139,10 @@ class WebsocketDrain:
         self.close_timeout = options.drain_close_timeout
         self.stale_status = options.drain_stale_status
         self.sockets: set[_Socket] = set()
-        #: How many sockets this drain closed (with 1012, or 4012 where the server refuses 1012).
+        #: The server-sent event streams open right now (`spa_version.deploy.streams`).
+        self.streams: set[Stream] = set()
+        #: How many sockets this drain closed (with 1012, or 4012 where the server
+        #: refuses 1012), and streams it ended with their last event.
         self.closed_count = 0
         #: How many closes did not go out within ``close_timeout`` (clients that stopped
         #: reading), and had their handler cancelled instead.
@@ -151,6 +164,11 @@ class WebsocketDrain:
     def open_count(self) -> int:
         """How many websockets of this process are open right now."""
         return len(self.sockets)
+
+    @property
+    def stream_count(self) -> int:
+        """How many server-sent event streams of this process are open right now."""
+        return len(self.streams)
 
     @property
     def started(self) -> bool:
@@ -199,10 +217,32 @@ class WebsocketDrain:
             assert self._loop is not None
             self._task = self._loop.create_task(self._drain(), name="spa-version drain")
 
+    def cut_off(self) -> None:
+        """A security cutoff (docs/protocol.md, "Security fixes"): close every socket and
+        end every stream now, with no grace and no spread. On the event loop."""
+        if self._loop is None:
+            return
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        logger.info(
+            "spa-version: cut off; closing %d websocket(s) and %d stream(s) now",
+            len(self.sockets),
+            len(self.streams),
+        )
+        self._swept = False
+        self._task = self._loop.create_task(self._sweep_now(), name="spa-version cutoff")
+
+    async def _sweep_now(self) -> None:
+        await self._close_spread(0.0)
+        self._swept = True
+
     async def _drain(self) -> None:
         logger.info(
-            "spa-version: build stale; closing %d websocket(s) over %.1f s after a %.1f s grace",
+            "spa-version: build stale; closing %d websocket(s) and %d stream(s) over %.1f s "
+            "after a %.1f s grace",
             len(self.sockets),
+            len(self.streams),
             self.window,
             self.grace,
         )
@@ -219,7 +259,7 @@ class WebsocketDrain:
         """
         assert self._loop is not None
         loop = self._loop
-        victims = list(self.sockets)
+        victims: list[_Socket | Stream] = [*self.sockets, *self.streams]
         random.shuffle(victims)
         aborted = self.aborted_count
         closes: list[asyncio.Task[None]] = []
@@ -233,7 +273,9 @@ class WebsocketDrain:
             if closes:
                 await asyncio.wait(closes)
             # Handshakes that completed meanwhile (stale_status=None, or one in flight).
-            late = [loop.create_task(self._close(sock)) for sock in list(self.sockets) if not sock.closed]
+            # Handshakes and streams that began meanwhile.
+            opened: list[_Socket | Stream] = [*self.sockets, *self.streams]
+            late = [loop.create_task(self._close(sock)) for sock in opened if not sock.closed]
             closes += late
             if late:
                 await asyncio.wait(late)
@@ -246,15 +288,18 @@ class WebsocketDrain:
                 await asyncio.wait(closes)
         if self.aborted_count > aborted:
             logger.warning(
-                "spa-version: %d websocket(s) did not take the drain's close within %.1f s "
+                "spa-version: %d websocket(s) or stream(s) did not take the drain's close within %.1f s "
                 "(clients that stopped reading); their handlers were cancelled",
                 self.aborted_count - aborted,
                 self.close_timeout,
             )
 
-    async def _close(self, sock: _Socket) -> None:
+    async def _close(self, sock: _Socket | Stream) -> None:
         """Send *sock* the drain's close, within ``close_timeout``; past it, `_abort`."""
         if sock.closed:
+            return
+        if isinstance(sock, Stream):
+            await self._end_stream(sock)
             return
         # From here on the app's own sends raise DrainedError (see `serve`).
         sock.closed = True
@@ -277,8 +322,40 @@ class WebsocketDrain:
             return
         self.closed_count += 1
         self.sockets.discard(sock)
-        if not self.sockets and self.on_empty is not None:
+        self._emptied()
+
+    def _emptied(self) -> None:
+        if not self.sockets and not self.streams and self.on_empty is not None:
             self.on_empty()
+
+    async def _end_stream(self, stream: Stream) -> None:
+        """Send *stream* its last event, within ``close_timeout``, then end its handler.
+
+        Past the time limit (a client that stopped reading), `_abort` instead. A send
+        that fails (the client left at that moment) ends the handler all the same: the
+        response is over either way, and the app's further sends are dropped.
+        """
+        # From here on the app's own sends are dropped (`Stream.relay`).
+        stream.closed = True
+        header = self.current.snapshot.header
+        value = b"" if header is None else header[1]
+        try:
+            await asyncio.wait_for(stream.send_final(value), self.close_timeout)
+        except TimeoutError:
+            self._abort(stream)
+        except Exception as exc:
+            logger.debug("spa-version: a stream's last event failed: %r", exc)
+        else:
+            self.closed_count += 1
+        finally:
+            # Also when cancelled mid-send (a rollback, the shutdown's bound): the end of
+            # the response may be out, so the stream cannot go on.
+            if not stream.aborted:
+                stream.ended_by_drain = True
+                if stream.task is not None and not stream.task.done():
+                    # The handler ends as an app that is done (`Stream.drain_cancelled`); the stream
+                    # stays tracked until it has.
+                    stream.task.cancel()
 
     async def _send_close(self, sock: _Socket, reason: str) -> bool:
         """Send the close frame (1012, or 4012 where refused); whether the server took it."""
@@ -292,7 +369,7 @@ class WebsocketDrain:
             return False
         return True
 
-    def _abort(self, sock: _Socket) -> None:
+    def _abort(self, sock: _Socket | Stream) -> None:
         """The close did not go out within ``close_timeout``: the client stopped reading.
 
         The ASGI spec has no abort, so the drain ends the connection the one way every
@@ -326,7 +403,7 @@ class WebsocketDrain:
             )
         return True
 
-    def _close_later(self, sock: _Socket) -> None:
+    def _close_later(self, sock: _Socket | Stream) -> None:
         task = asyncio.ensure_future(self._close(sock))
         # Keep a reference until it is done, or the task could be garbage collected.
         self._stragglers.add(task)
@@ -347,10 +424,11 @@ class WebsocketDrain:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.sockets and self._loop is not None:
+        if (self.sockets or self.streams) and self._loop is not None:
             logger.info(
-                "spa-version: shutting down; closing %d websocket(s) over %.1f s",
+                "spa-version: shutting down; closing %d websocket(s) and %d stream(s) over %.1f s",
                 len(self.sockets),
+                len(self.streams),
                 self.shutdown_window,
             )
             # Each close has its own time limit; this one bounds the whole, in-flight
@@ -360,7 +438,11 @@ class WebsocketDrain:
                     self._close_spread(self.shutdown_window), self.shutdown_window + self.close_timeout
                 )
             except TimeoutError:
-                logger.warning("spa-version: %d websocket(s) did not close in time", len(self.sockets))
+                logger.warning(
+                    "spa-version: %d websocket(s) and %d stream(s) did not close in time",
+                    len(self.sockets),
+                    len(self.streams),
+                )
 
     # -- one websocket connection ----------------------------------------------
 
@@ -413,5 +495,40 @@ class WebsocketDrain:
         finally:
             if sock in self.sockets:
                 self.sockets.discard(sock)
-                if not self.sockets and self.liveness.state == STALE and self.on_empty is not None:
-                    self.on_empty()
+                if self.liveness.state == STALE:
+                    self._emptied()
+
+    # -- event streams (the middleware's request path) ------------------------------
+
+    def open_stream(self, send: Send, task: asyncio.Task[Any] | None) -> Stream:
+        """Track the event stream a response just started (its ``http.response.start``
+        declared ``text/event-stream``: `spa_version.deploy.streams.is_event_stream`).
+
+        *send* is the server's own ``send`` (the stream's body goes out through it, and
+        a send past its time limit aborts its transport: `transport_abort`); *task* runs
+        the request's handler (the drain ends it: `Stream.drain_cancelled`). The caller
+        passes the app's further messages through `Stream.relay` and calls
+        `close_stream` when the handler is over.
+        """
+        if self._loop is None:
+            self.attach()
+        stream = Stream(send, task, send)
+        self._track(stream)
+        return stream
+
+    def close_stream(self, stream: Stream) -> None:
+        """The handler of *stream* is over: stop tracking it."""
+        if stream in self.streams:
+            self.streams.discard(stream)
+            if self.liveness.state == STALE or self.closing:
+                self._emptied()
+
+    def _track(self, stream: Stream) -> None:
+        self.streams.add(stream)
+        if self.closing:
+            # Opened while shutting down, after the last spread looked: end it now.
+            self._close_later(stream)
+        elif self._swept and self.liveness.state == STALE:
+            # Opened after the drain swept: the same grace as a late websocket.
+            assert self._loop is not None
+            self._loop.call_later(self.grace, self._close_later, stream)

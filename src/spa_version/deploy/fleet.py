@@ -76,21 +76,24 @@ async def read_fleet(store: Store, on_bad: OnBadRecord | None = None) -> list[Fl
     return out
 
 
-def draining(release: Release, processes: list[FleetRecord]) -> tuple[int, int]:
-    """``(open websockets on other builds, processes not caught up)`` after *release*.
+def draining(release: Release, processes: list[FleetRecord]) -> tuple[int, int, int]:
+    """``(open websockets, open event streams, processes not caught up)`` on other
+    builds than *release*'s.
 
     Processes that declare no build are never waited for; one that has not heard of the
     bump yet still calls itself live, so it counts as not caught up until its epoch does.
     """
     sockets = 0
+    streams = 0
     behind = 0
     for proc in processes:
         if proc.build is None or proc.build == release.label:
             continue
         sockets += proc.websockets or 0
+        streams += proc.streams or 0
         if proc.epoch is None or proc.epoch < release.epoch:
             behind += 1
-    return sockets, behind
+    return sockets, streams, behind
 
 
 @dataclass(frozen=True, slots=True)

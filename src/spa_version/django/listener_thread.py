@@ -113,7 +113,7 @@ class ListenerThread:
         if self._stopped:
             raise RuntimeError("spa-version: the listener thread has been stopped")
         loop = self._ensure_loop()
-        current = CurrentVersion(config.header_name, config.slot)
+        current = CurrentVersion(config.header_name, config.slot, deployed=config.deploy.build)
         if config.fallback is not None:
             current.offer_fallback(config.fallback)
         deployment = Deployment(current, config.deploy, client_header=config.client_header)

@@ -89,7 +89,7 @@ def _unfollowed(config: Options) -> CurrentVersion:
     cached = _unopened
     if cached is None or cached[0] is not config:
         logger.exception("spa-version: cannot open the store; serving without the version")
-        current = CurrentVersion(config.header_name, config.slot)
+        current = CurrentVersion(config.header_name, config.slot, deployed=config.deploy.build)
         if config.fallback is not None:
             current.offer_fallback(config.fallback)
         _unopened = cached = (config, current)

@@ -177,6 +177,7 @@ class Store(abc.ABC):
         min_compatible: MinCompatible = None,
         note: str | None = None,
         at_least: int | None = None,
+        cutoff: bool = False,
     ) -> BumpResult:
         """Create the next release. Bad input raises `InvalidRelease`, touching nothing.
 
@@ -184,7 +185,8 @@ class Store(abc.ABC):
         milliseconds (`clock_epoch`; Redis also takes its own server clock) and
         *at_least*: pass the highest epoch any process was seen serving + 1 (the CLI
         reads it from the fleet), so that a bump after the store lost its data still
-        moves every worker and tab forward. docs/protocol.md, "Epochs".
+        moves every worker and tab forward. docs/protocol.md, "Epochs". *cutoff* makes
+        it a security release (docs/protocol.md, "Security fixes").
         """
         validate_label(label)
         validate_policy(policy)
@@ -199,6 +201,8 @@ class Store(abc.ABC):
             )
         ):
             raise InvalidRelease(f"invalid min_compatible {min_compatible!r}: an epoch >= 1 or 'current'")
+        if not isinstance(cutoff, bool):
+            raise InvalidRelease(f"invalid cutoff {cutoff!r}: must be true or false")
         if at_least is not None and not is_epoch(at_least):
             raise InvalidRelease(f"invalid at_least {at_least!r}: must be an epoch from 1 to {MAX_EPOCH}")
         fields: dict[str, object] = {
@@ -207,6 +211,8 @@ class Store(abc.ABC):
             "created_at": utc_now(),
             "note": note,
         }
+        if cutoff:  # the record's field, carried through every store's bump as it is
+            fields["cutoff"] = True
         return await self._bump(fields, min_compatible, max(self.clock(), at_least or 0))
 
     async def rollback(self, to: int | None = None, *, at_least: int | None = None) -> BumpResult:

@@ -70,10 +70,14 @@ def _wrap(headers: list[tuple[bytes, bytes]], container: str) -> Iterable[tuple[
     return None
 
 
-def _stamped(headers: list[tuple[bytes, bytes]], container: str, expose: bool) -> tuple[list[Any], bytes]:
+def _stamped(
+    headers: list[tuple[bytes, bytes]], container: str, expose: bool, build: str | None = None
+) -> tuple[list[Any], bytes]:
     """The headers a real VersionMiddleware (memory store, one release) sends for an app
     that answers with *headers* in *container*, and our header's value. Our Server-Timing
-    metric is checked here (the last header, beside any of the app's) and left out."""
+    metric is checked here (the last header, beside any of the app's) and left out.
+    With a declared *build*, the middleware takes its other path, the one that also
+    looks for event streams (spa_version.deploy.streams): the outcome must be the same."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         start: dict[str, Any] = {"type": "http.response.start", "status": 200}
@@ -84,7 +88,9 @@ def _stamped(headers: list[tuple[bytes, bytes]], container: str, expose: bool) -
         await send({"type": "http.response.body", "body": b"ok"})
 
     async def run() -> tuple[list[Any], bytes]:
-        mw = VersionMiddleware(app, store="memory://", app_name="props", expose_header=expose, fallback="7")
+        mw = VersionMiddleware(
+            app, store="memory://", app_name="props", expose_header=expose, fallback="7", build=build
+        )
         sent: list[dict[str, Any]] = []
 
         async def send(message: dict[str, Any]) -> None:
@@ -105,13 +111,16 @@ def _stamped(headers: list[tuple[bytes, bytes]], container: str, expose: bool) -
     return asyncio.run(run())
 
 
+builds = st.sampled_from([None, "7"])
+
+
 @relaxed
-@given(responses, st.booleans())
+@given(responses, st.booleans(), builds)
 def test_the_app_headers_survive_and_ours_is_set_once(
-    response: tuple[list[tuple[bytes, bytes]], str], expose: bool
+    response: tuple[list[tuple[bytes, bytes]], str], expose: bool, build: str | None
 ) -> None:
     headers, container = response
-    out, value = _stamped(headers, container, expose)
+    out, value = _stamped(headers, container, expose, build)
     ours = [v for k, v in out if k.lower() == OURS]
     assert ours == [value]
     others = [(k, v) for k, v in out if k.lower() not in (OURS, ACEH)]
@@ -119,12 +128,12 @@ def test_the_app_headers_survive_and_ours_is_set_once(
 
 
 @relaxed
-@given(responses, st.booleans())
+@given(responses, st.booleans(), builds)
 def test_a_cors_response_exposes_our_names(
-    response: tuple[list[tuple[bytes, bytes]], str], expose: bool
+    response: tuple[list[tuple[bytes, bytes]], str], expose: bool, build: str | None
 ) -> None:
     headers, container = response
-    out, _ = _stamped(headers, container, expose)
+    out, _ = _stamped(headers, container, expose, build)
     cors = any(k.lower() == ACAO for k, _ in headers)
     exposed: set[str] = set()
     for k, v in out:

@@ -7,13 +7,12 @@ whole, no temporary file sits under a served name, and the next run finishes the
 from __future__ import annotations
 
 import fcntl
-import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from spa_version.publish.files import TEMP_PREFIX
-from spa_version.publish.publisher import STALL_ENV
 from spa_version.publish.record import RECORD_DIR, read_records
 from tests.assets.conftest import leftovers, publish, serves, tree
 from tests.support.servers import cli_command, wait_for
@@ -21,16 +20,19 @@ from tests.support.spa_build import build_spa
 
 
 class Publish:
-    """``spa-version assets publish`` running as a real process; its stderr in a file."""
+    """``spa-version assets publish`` running as a real process; its stderr in a file.
+    With *stall*, the copy of that build file stops for good after its first chunk
+    (tests/assets/stalled_publish.py)."""
 
-    def __init__(
-        self, tmp: Path, build: Path, web: Path, *args: str, env: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, tmp: Path, build: Path, web: Path, *args: str, stall: str | None = None) -> None:
         self.log = tmp / f"publish-{id(self)}.log"
+        argv = ["assets", "publish", str(build), str(web), *args]
+        command = cli_command(*argv)
+        if stall is not None:
+            command = [sys.executable, "-m", "tests.assets.stalled_publish", Path(stall).name, *argv]
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
-                cli_command("assets", "publish", str(build), str(web), *args),
-                env={**os.environ, **(env or {})},
+                command,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
@@ -46,9 +48,9 @@ def test_a_publish_killed_mid_copy_serves_nothing_partial(tmp_path: Path) -> Non
     big = next(p for p in v2.files() if p.startswith("assets/big-"))
     publish(v1, web)
 
-    # The copy of the big file stops after its first chunk (STALL_ENV), so the kill
+    # The copy of the big file stops after its first chunk (stalled_publish), so the kill
     # always lands mid-copy, with that file half-written under its temporary name.
-    run = Publish(tmp_path, v2.root, web, env={STALL_ENV: big})
+    run = Publish(tmp_path, v2.root, web, stall=big)
     try:
         partial = wait_for(
             lambda: [p for p in leftovers(web) if p.name.endswith(Path(big).name) and p.stat().st_size > 0],
@@ -111,7 +113,7 @@ def test_ctrl_c_mid_copy_is_exit_1_and_leaves_no_temporary_file(tmp_path: Path) 
     v2 = build_spa(tmp_path, "v2", big_bytes=3 << 20)
     big = next(p for p in v2.files() if p.startswith("assets/big-"))
     publish(v1, web)
-    run = Publish(tmp_path, v2.root, web, env={STALL_ENV: big})
+    run = Publish(tmp_path, v2.root, web, stall=big)
     wait_for(lambda: leftovers(web), timeout=30, message=lambda: run.stderr())
 
     run.proc.send_signal(signal.SIGINT)  # Ctrl-C, while the big file's copy is stalled

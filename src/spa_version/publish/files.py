@@ -15,7 +15,7 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -138,14 +138,13 @@ def served_files(web_dir: Path, *, reserved: str) -> Iterator[tuple[str, Path]]:
             yield rel, full
 
 
-def write_atomically(source: Path, target: Path, *, on_chunk: Callable[[Path], None] | None = None) -> None:
+def write_atomically(source: Path, target: Path) -> None:
     """Copy *source* to *target* so that *target* is always either absent, the old file,
     or the whole new one: a temporary file beside it, fsync, ``os.replace``. The copy
     gets *source*'s permission bits.
 
-    Missing parent directories are created. *on_chunk* is called with the temporary
-    path after each chunk is written (a hook for the crash test). The temporary file is
-    removed if the copy fails; after a ``kill -9`` it stays until `remove_leftovers`.
+    Missing parent directories are created. The temporary file is removed if the copy
+    fails or is interrupted; after a ``kill -9`` it stays until `remove_leftovers`.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}.{target.name}")
@@ -153,9 +152,6 @@ def write_atomically(source: Path, target: Path, *, on_chunk: Callable[[Path], N
         with open(source, "rb") as src, open(temp, "xb") as dst:
             while chunk := src.read(_CHUNK):
                 dst.write(chunk)
-                if on_chunk is not None:
-                    dst.flush()
-                    on_chunk(temp)
             # The source's permission bits, as rsync -a and cp -p keep them: the web
             # server's user reads what it could read in the build.
             os.fchmod(dst.fileno(), stat.S_IMODE(os.fstat(src.fileno()).st_mode))

@@ -20,7 +20,6 @@ build, the release name, the web directory's record) is checked before the first
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 import time
 from collections.abc import Callable
@@ -43,10 +42,6 @@ from .record import RECORD_DIR, FileEntry, ReleaseRecord, read_records, remove_r
 from .retention import plan
 
 __all__ = ["Inventory", "PublishReport", "ReleaseUsage", "content_release", "inventory", "publish"]
-
-#: For the crash test only (tests/assets): the path of a build file whose copy stops for
-#: good after its first chunk, so that ``kill -9`` lands mid-copy every time.
-STALL_ENV = "SPA_VERSION_PUBLISH_STALL"
 
 
 @dataclass(frozen=True)
@@ -149,11 +144,6 @@ def _same_file(target: Path, entry: BuildFile) -> bool:
         return False
 
 
-def _stall(temp: Path) -> None:
-    while True:  # until killed: see STALL_ENV
-        time.sleep(3600)
-
-
 def publish(
     build_dir: Path,
     web_dir: Path,
@@ -251,7 +241,6 @@ def _publish_locked(
 
     # 3. New names first (the hashed assets), then the files that replace one under the
     # same name (unhashed ones: sw.js, favicon.ico), then the shells.
-    stall_path = os.environ.get(STALL_ENV) or None
     pending = [f for f in files if not _same_file(web_dir / f.path, f)]
     report.unchanged = len(files) - len(pending)
     phases = (
@@ -265,7 +254,7 @@ def _publish_locked(
             target = web_dir / f.path
             report.written.append(f.path)
             if not dry_run:
-                write_atomically(f.source, target, on_chunk=_stall if f.path == stall_path else None)
+                write_atomically(f.source, target)
                 touched.add(target.parent)
         for directory in sorted(touched):
             fsync_dir(directory)

@@ -55,3 +55,25 @@ async def test_a_django_stream_ends_with_the_new_version_after_a_bump(tmp_path: 
         server.wait_exit(timeout=30)
         output = server.output()
     assert "Traceback" not in output and "without completing response" not in output, output
+
+
+async def test_a_django_stream_ends_with_a_last_event_at_sigterm(tmp_path: Path, app_name: str) -> None:
+    """SIGTERM with Django streams open: each ends with the drain's last event, carrying the
+    version still current (the process is stopping, not stale), as a complete response."""
+    env = {"SPA_VERSION_URL": f"file://{tmp_path}", "SPA_VERSION_APP": app_name}
+    first = format_header(bump("A", env))
+    server_env = {**env, "SPA_VERSION_BUILD": "A", "DJANGO_SETTINGS_MODULE": "tests.django.process_settings"}
+    with ServerProcess("uvicorn", server_env, "tests.django.process_asgi_wrapped:application") as server:
+        server.wait_serving(first)
+        streams = await open_streams(server.url + "/events/", 2)
+        await async_wait_for(lambda: all(s.events for s in streams), timeout=15)
+        server.terminate()
+        await async_wait_for(lambda: all(s.ended for s in streams), timeout=15)
+        for stream in streams:
+            assert stream.error is None, stream
+            last = stream.events[-1]
+            assert (last.event, last.data, last.retry) == (STREAM_EVENT, first, STREAM_RETRY_MS), stream
+            assert len([e for e in stream.events if e.event == STREAM_EVENT]) == 1, stream
+        server.wait_exit(timeout=30)
+        output = server.output()
+    assert "Traceback" not in output and "without completing response" not in output, output

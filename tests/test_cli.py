@@ -86,6 +86,7 @@ def test_nul_in_label_is_refused(env: dict[str, str]) -> None:
         ["bump", "v1", "--note", "x" * 201],
         ["bump", "v1", "--note", "bell\x07"],
         ["rollback", "--to", "-1"],
+        ["bump", "v1", "--timeout", "5"],  # a timeout for a wait that was not asked for
         ["nonsense"],
         [],
     ],

@@ -160,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--wait, and also until other builds served no pinned request in their last heartbeat",
     )
-    bump.add_argument("--timeout", type=_positive_float, default=300.0, metavar="S", help="for --wait (300)")
+    bump.add_argument(
+        "--timeout", type=_positive_float, metavar="S", help="for --wait or --wait-pinned (300)"
+    )
 
     command("get", "print the current release")
 
@@ -237,7 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The parsed command line; ``url``, ``app`` (None: the environment's) and ``json``
     are always set. Bad usage prints one line and exits 2 (``SystemExit``)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "bump":
+        if args.timeout is None:
+            args.timeout = 300.0
+        elif not (args.wait or args.wait_pinned):
+            # Accepted silently, it would let a script believe it waited.
+            parser.error("bump: --timeout applies to --wait or --wait-pinned; give one of them")
     if args.command == "assets":
         args.command = f"assets {args.assets_command}"
     for name, default in (("url", None), ("app", None), ("json", False)):

@@ -220,13 +220,22 @@ async def test_before_the_first_bump_the_unreleased_value_is_stamped(store: Stor
     assert (await client.get("/")).headers["x-spa-version"] == f"{epoch}; label=v1; policy=next-navigation"
 
 
-async def test_the_unreleased_value_names_the_declared_build(make_client: Any) -> None:
+async def test_the_unreleased_value_names_the_declared_build(store: Store, make_client: Any) -> None:
     """With ``build`` (and a ``slot``) declared, the label is the build; no slot is stamped
-    before the first release (no release to pin to), and no ``min``."""
+    before the first release (no release to pin to), and no ``min``. A process with a build
+    (the deploy switch's request path) carries the Server-Timing metric too, before and
+    after the first bump."""
     client = await make_client(build="b-2026", slot="blue")
     response = await client.get("/")
-    assert response.headers["x-spa-version"] == "0; label=b-2026; policy=next-navigation"
+    value = "0; label=b-2026; policy=next-navigation"
+    assert response.headers["x-spa-version"] == value
+    assert response.headers.get_list("server-timing") == [f'spa-version;desc="{value}"']
     assert (await client.get("/__spa-version")).json()["label"] == "b-2026"
+    epoch = (await store.bump("b-2026")).release.epoch
+    value = f"{epoch}; label=b-2026; policy=next-navigation; slot=blue"
+    response = await client.get("/cors")  # the merging path (Access-Control-Allow-Origin)
+    assert response.headers["x-spa-version"] == value
+    assert response.headers.get_list("server-timing") == [f'spa-version;desc="{value}"']
 
 
 async def test_the_unreleased_value_refuses_no_client(make_client: Any) -> None:

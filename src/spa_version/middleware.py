@@ -175,12 +175,13 @@ class VersionMiddleware:
                                 # The task that starts the response is the one the drain
                                 # ends (spa_version.deploy.streams.Stream).
                                 stream = open_stream(send, current_task())
-                        stamp = current.snapshot.header
+                        snap = current.snapshot
+                        stamp = snap.header
                         if stamp is not None:
                             if merge:
-                                message["headers"] = stamp_headers(headers, stamp, expose)
+                                message["headers"] = [*stamp_headers(headers, stamp, expose), snap.timing]
                             else:
-                                message["headers"] = [*headers, stamp]
+                                message["headers"] = [*headers, stamp, snap.timing]
                     return send(message)
 
                 try:

@@ -178,6 +178,7 @@ class VersionMiddleware:
                         snap = current.snapshot
                         stamp = snap.header
                         if stamp is not None:
+                            # The same stamping as send_stamped, below.
                             if merge:
                                 message["headers"] = [*stamp_headers(headers, stamp, expose), snap.timing]
                             else:

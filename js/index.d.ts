@@ -148,7 +148,7 @@ export interface Events {
 export interface SpaVersion {
   /** The live options object: assign to it (or call `start()` again) to change them. */
   options: Options;
-  /** The epoch this page was loaded with; null until known. */
+  /** The epoch this page was loaded with (0: before the first release); null until known. */
   readonly baseline: number | null;
   /** The newest strictly newer version learned, or null: non-null means this tab is stale. */
   readonly latest: Version | null;

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from spa_version import VersionMiddleware, open_store, parse_header
 from spa_version.release import MAX_EPOCH
 from spa_version.stores import Store
+from tests.support.servers import free_port
 
 
 async def _stream(request: Request) -> StreamingResponse:
@@ -143,10 +144,21 @@ async def test_server_timing_repeats_the_version_beside_the_apps_metrics(store: 
         await mw.shutdown()
 
 
-async def test_no_server_timing_before_the_first_release(make_client: Any) -> None:
-    """With nothing to stamp, no metric either."""
-    client = await make_client()
-    assert "server-timing" not in (await client.get("/")).headers
+async def test_nothing_is_stamped_before_the_store_is_read(app_name: str) -> None:
+    """Until the store has been read (here: a Redis nobody listens on), no header, no
+    metric, and the endpoint answers null: the unreleased value needs a read that found
+    no release (docs/protocol.md, "Before the first release")."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    mw = VersionMiddleware(inner, store=url, app_name=app_name, startup_timeout=0.2)
+    await mw.startup()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mw), base_url="http://t") as client:
+            response = await client.get("/")
+            assert response.status_code == 200
+            assert "x-spa-version" not in response.headers and "server-timing" not in response.headers
+            assert (await client.get("/__spa-version")).json() is None
+    finally:
+        await mw.shutdown()
 
 
 async def test_streaming_and_head_bodies_are_untouched(store: Store, make_client: Any) -> None:
@@ -192,11 +204,46 @@ async def test_new_version_is_served_without_restart(store: Store, make_client: 
     assert second > first
 
 
-async def test_no_release_yet_means_no_header(make_client: Any) -> None:
-    """Before the first bump responses are served normally, without the header."""
+UNRELEASED = "0; label=unreleased; policy=next-navigation"
+
+
+async def test_before_the_first_bump_the_unreleased_value_is_stamped(store: Store, make_client: Any) -> None:
+    """The store read fine and holds no release: epoch 0, labelled ``unreleased`` (no build
+    declared), in the header and the Server-Timing metric; the first bump replaces it."""
     client = await make_client()
     response = await client.get("/")
-    assert response.status_code == 200 and "x-spa-version" not in response.headers
+    assert response.status_code == 200 and response.text == "hello"
+    assert response.headers["x-spa-version"] == UNRELEASED
+    assert response.headers.get_list("server-timing") == [f'spa-version;desc="{UNRELEASED}"']
+    assert parse_header(response.headers["x-spa-version"]).epoch == 0
+    epoch = (await store.bump("v1")).release.epoch
+    assert (await client.get("/")).headers["x-spa-version"] == f"{epoch}; label=v1; policy=next-navigation"
+
+
+async def test_the_unreleased_value_names_the_declared_build(store: Store, make_client: Any) -> None:
+    """With ``build`` (and a ``slot``) declared, the label is the build; no slot is stamped
+    before the first release (no release to pin to), and no ``min``. A process with a build
+    (the deploy switch's request path) carries the Server-Timing metric too, before and
+    after the first bump."""
+    client = await make_client(build="b-2026", slot="blue")
+    response = await client.get("/")
+    value = "0; label=b-2026; policy=next-navigation"
+    assert response.headers["x-spa-version"] == value
+    assert response.headers.get_list("server-timing") == [f'spa-version;desc="{value}"']
+    assert (await client.get("/__spa-version")).json()["label"] == "b-2026"
+    epoch = (await store.bump("b-2026")).release.epoch
+    value = f"{epoch}; label=b-2026; policy=next-navigation; slot=blue"
+    response = await client.get("/cors")  # the merging path (Access-Control-Allow-Origin)
+    assert response.headers["x-spa-version"] == value
+    assert response.headers.get_list("server-timing") == [f'spa-version;desc="{value}"']
+
+
+async def test_the_unreleased_value_refuses_no_client(make_client: Any) -> None:
+    """No ``min`` before the first release: an unsafe request from any client epoch is served."""
+    client = await make_client(enforce_paths=["/api/"])
+    for sent in ("0", "1", "garbage"):
+        response = await client.post("/api/echo", content="x", headers={"X-SPA-Client-Version": sent})
+        assert response.status_code == 200 and response.json()["body"] == "x"
 
 
 async def test_fallback_is_stamped_until_the_store_answers(store: Store, make_client: Any) -> None:
@@ -247,9 +294,19 @@ async def test_version_endpoint_serves_the_record(store: Store, make_client: Any
 
 
 async def test_version_endpoint_before_first_bump_and_other_methods(make_client: Any) -> None:
-    """The endpoint answers null before any release, supports HEAD, and refuses other methods."""
+    """Before any release the endpoint answers the unreleased record (epoch 0), stamped;
+    it supports HEAD and refuses other methods."""
     client = await make_client()
-    assert (await client.get("/__spa-version")).json() is None
+    response = await client.get("/__spa-version")
+    assert response.json() == {
+        "epoch": 0,
+        "label": "unreleased",
+        "policy": "next-navigation",
+        "min_compatible": None,
+        "created_at": "",
+        "note": None,
+    }
+    assert response.headers["x-spa-version"] == UNRELEASED
     assert (await client.head("/__spa-version")).status_code == 200
     refused = await client.post("/__spa-version")
     assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"

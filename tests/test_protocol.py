@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from spa_version.current import fallback_release
+from spa_version.options import InvalidOptions, Options
 from spa_version.protocol import (
     MAX_CLOSE_REASON_BYTES,
+    UNRELEASED_EPOCH,
     close_reason,
     format_header,
     parse_client_epoch,
@@ -51,7 +54,30 @@ def test_parse_ignores_unknown_parameters_and_spaces() -> None:
     assert (parsed.epoch, parsed.label, parsed.policy) == (5, "v5", "prompt")
 
 
-@pytest.mark.parametrize("value", ["", "v1", "0", "-1", "1e3", "1.5", "9" * 16, "٣", b"\xff"])
+def test_parse_reads_the_unreleased_value() -> None:
+    """Epoch 0 is the value stamped before the first release (docs/protocol.md, "Before the
+    first release"): it parses; a ``min`` of 0 does not."""
+    parsed = parse_header("0; label=unreleased; policy=next-navigation")
+    assert (parsed.epoch, parsed.label, parsed.policy, parsed.min_compatible) == (
+        UNRELEASED_EPOCH,
+        "unreleased",
+        "next-navigation",
+        None,
+    )
+    with pytest.raises(InvalidRelease):
+        parse_header("0; label=x; min=0")
+
+
+def test_a_fallback_of_epoch_0_is_refused() -> None:
+    """A fallback is a release: epoch 0 is none, and the option says so at start."""
+    with pytest.raises(InvalidRelease):
+        fallback_release("0; label=boot")
+    with pytest.raises(InvalidOptions, match="fallback"):
+        Options(fallback="0; label=boot")
+    assert fallback_release("3").label == "fallback"
+
+
+@pytest.mark.parametrize("value", ["", "v1", "-1", "1e3", "1.5", "9" * 16, "٣", b"\xff"])
 def test_parse_rejects_bad_epochs(value: str | bytes) -> None:
     """A value that does not start with a sane epoch is invalid."""
     with pytest.raises(InvalidRelease):

@@ -7,6 +7,7 @@ input, and never raise (except `parse_header`, whose one error is `InvalidReleas
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 from urllib.parse import quote_from_bytes, urlencode
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spa_version import VersionMiddleware
+from spa_version.current import UNRELEASED_LABEL, CurrentVersion
 from spa_version.middleware import CLIENT_QUERY_PARAM
 from spa_version.protocol import (
     format_header,
@@ -22,7 +24,7 @@ from spa_version.protocol import (
     parse_client_query,
     parse_header,
 )
-from spa_version.release import POLICIES, InvalidRelease, Release
+from spa_version.release import DEFAULT_POLICY, POLICIES, InvalidRelease, Release
 
 NAME = CLIENT_QUERY_PARAM.encode("ascii")
 # No per-example deadline and no "too slow" health check: on a loaded CI machine a slow
@@ -220,8 +222,42 @@ def test_parse_header_raises_only_invalid_release(value: str | bytes) -> None:
         parsed = parse_header(value)
     except InvalidRelease:
         return
-    assert 1 <= parsed.epoch <= MAX_EPOCH
+    # 0: the unreleased value (docs/protocol.md, "Before the first release").
+    assert 0 <= parsed.epoch <= MAX_EPOCH
     assert parsed.min_compatible is None or 1 <= parsed.min_compatible <= MAX_EPOCH
+
+
+@relaxed
+@given(st.one_of(st.none(), labels), st.one_of(st.none(), st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True)))
+def test_the_unreleased_value_parses_back_and_is_no_release(build: str | None, slot: str | None) -> None:
+    """Whatever build (and slot) a process declares, the value it stamps before the first
+    release parses to epoch 0 with that build as label (or ``unreleased``), no min, no
+    slot; the endpoint's record says the same; and the snapshot holds no release."""
+    current = CurrentVersion("X-SPA-Version", slot, deployed=build)
+    assert current.offer_unreleased()
+    snapshot = current.snapshot
+    assert snapshot.release is None and snapshot.min_compatible is None
+    assert snapshot.header is not None and snapshot.timing is not None
+    value = snapshot.header[1]
+    assert b"slot=" not in value
+    parsed = parse_header(value)
+    label = UNRELEASED_LABEL if build is None else build
+    fields = (parsed.epoch, parsed.label, parsed.policy, parsed.min_compatible)
+    assert fields == (0, label, DEFAULT_POLICY, None)
+    assert json.loads(snapshot.body) == {
+        "epoch": 0,
+        "label": label,
+        "policy": DEFAULT_POLICY,
+        "min_compatible": None,
+        "created_at": "",
+        "note": None,
+    }
+    assert snapshot.timing[1] == b'spa-version;desc="' + value + b'"'
+    # The first release replaces it, whatever its epoch, and a later empty read does not
+    # bring it back.
+    assert current.offer(Release(1, "first"))
+    assert not current.offer_unreleased()
+    assert current.release == Release(1, "first")
 
 
 @relaxed

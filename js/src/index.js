@@ -25,8 +25,10 @@ export function parseVersion(value) {
   // docs/protocol.md rejects longer ones too), then nothing but whitespace up to ";", ","
   // or the end.
   for (const [, epoch, params] of String(value).matchAll(/(?:^|,)\s*(\d{1,15})\s*(?![^;,])([^,]*)/g))
-    // (`epoch` is the digit string: ">" compares it as a number; "0" is never > 0.)
-    if (epoch > (best?.epoch || 0)) {
+    // (`epoch` is the digit string: ">=" compares it as a number, and is false against
+    // undefined, so the first element is taken. Epoch 0 is the unreleased value a server
+    // stamps before the first release: a baseline, older than every release.)
+    if (!(best?.epoch >= epoch)) {
       best = { epoch: +epoch, label: null, policy: "next-navigation", min: null };
       // Unknown keys are ignored so the format can grow; whitespace around ";" and "=" too.
       // A min is read as an epoch is: not 1-15 digits (or 0), it counts as none.
@@ -165,7 +167,8 @@ export function start(options = {}) {
   const learn = (value, response) => {
     const v = parseVersion(value);
     // No baseline yet: the first response becomes it (docs/js.md: the race this opens).
-    if (!base) response && take(v);
+    // 0 is one (the unreleased value, docs/protocol.md "Before the first release").
+    if (base == null) response && take(v);
     // Only a strictly newer epoch counts: a cached or 304 response, or a server that has
     // not heard of the bump yet, may carry an older one (docs/protocol.md).
     else if (v?.epoch > (latest?.epoch || base)) {
@@ -190,7 +193,8 @@ export function start(options = {}) {
 
   // The request headers carrying our epoch (and slot), if a request to `url` should have
   // them. Same origin only by default: a custom header makes a cross-origin request
-  // preflighted.
+  // preflighted. None at the unreleased baseline, 0: the server reads only epochs from 1
+  // (docs/protocol.md, "Request header").
   const headersFor = (url) => {
     const send = o.sendClientVersion;
     const u = new URL(url, l.href);
@@ -407,11 +411,11 @@ export function watchChunks(sv = start()) {
  * Watch a WebSocket for the drain close (docs/protocol.md, "Websocket drain"): code 1012
  * (Service Restart), or 4012 where the server refuses 1012, whose reason is a header value
  * announcing the new release. A drain close with an empty or unparsable reason (a server
- * that dropped it) makes the helper ask the version endpoint instead. Other closes say
- * nothing about versions. Returns `ws`.
+ * that dropped it), or one naming no release (epoch 0), makes the helper ask the version
+ * endpoint instead. Other closes say nothing about versions. Returns `ws`.
  */
 export function watchSocket(ws, sv = start()) {
-  ws.addEventListener("close", (e) => (e.code == 1012 || e.code == 4012) && (parseVersion(e.reason) ? sv.offer(e.reason) : check(sv)));
+  ws.addEventListener("close", (e) => (e.code == 1012 || e.code == 4012) && (parseVersion(e.reason)?.epoch ? sv.offer(e.reason) : check(sv)));
   return ws;
 }
 

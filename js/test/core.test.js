@@ -49,6 +49,49 @@ test("without option or meta tag, the first response seen is the baseline", asyn
   );
 });
 
+test("the unreleased value (epoch 0) is a baseline: the first release is an update, never the baseline", async () => {
+  // What a server stamps before the first bump (docs/protocol.md, "Before the first release").
+  const srv = await versionServer("0; label=unreleased; policy=next-navigation");
+  const { w } = page(srv.url, meta("0; label=unreleased; policy=next-navigation"));
+  const sv = start({ window: w });
+  const seen = record(sv);
+  assert.equal(sv.baseline, 0);
+  await w.fetch("/a");
+  assert.equal(sv.baseline, 0);
+  assert.equal(sv.latest, null, "epoch 0 is not news to a tab that holds it");
+  assert.equal(srv.requests[0].headers["x-spa-client-version"], undefined, "0 is no client epoch");
+  srv.state.version = "1; label=b1; policy=silent";
+  await w.fetch("/b");
+  assert.equal(sv.baseline, 0);
+  assert.deepEqual(sv.latest, { epoch: 1, label: "b1", policy: "silent", min: null });
+  assert.deepEqual(
+    seen.map(([type, v]) => [type, v.epoch]),
+    [["update", 1]],
+  );
+});
+
+test("without a page baseline, an unreleased response becomes the baseline", async () => {
+  const srv = await versionServer("0; label=unreleased");
+  const { w } = page(srv.url);
+  const sv = start({ window: w });
+  await w.fetch("/a");
+  assert.equal(sv.baseline, 0);
+  srv.state.version = "1; label=b1";
+  await w.fetch("/b");
+  assert.equal(sv.latest.epoch, 1);
+});
+
+test("epoch 0 never counts as news: a tab on a release ignores it", async () => {
+  const srv = await versionServer("0; label=unreleased");
+  const { w } = page(srv.url, meta("3"));
+  const sv = start({ window: w });
+  const seen = record(sv);
+  await w.fetch("/a");
+  sv.offer("0; label=unreleased; policy=immediate");
+  assert.equal(sv.latest, null);
+  assert.deepEqual(seen, []);
+});
+
 // -- observing -----------------------------------------------------------------
 
 test("only a strictly newer epoch counts: missing, older and equal headers change nothing", async () => {

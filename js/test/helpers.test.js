@@ -249,7 +249,8 @@ test("watchSocket: a 1012 or 4012 close with a version marks the tab stale; othe
 });
 
 for (const code of [1012, 4012]) {
-  for (const reason of ["", "not a version", "0"]) {
+  // "0; label=b": the unreleased value names no release.
+  for (const reason of ["", "not a version", "0", "0; label=b"]) {
     test(`watchSocket: a ${code} close with reason ${JSON.stringify(reason)} checks the version endpoint`, async () => {
       const srv = await versionServer("5; label=e1; policy=silent");
       const { w } = page(srv.url, meta("1"));

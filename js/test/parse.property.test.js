@@ -14,10 +14,13 @@ const EPOCH_MAX = 999_999_999_999_999; // 15 digits
 
 // The pieces of a valid value, as docs/protocol.md defines them.
 const epoch = fc.integer({ min: 1, max: EPOCH_MAX });
+// Epoch 0: the unreleased value a server stamps before the first release (docs/protocol.md,
+// "Before the first release"), a valid element older than every release.
+const epochOrUnreleased = fc.oneof(fc.constant(0), epoch);
 const label = fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/);
 const policy = fc.constantFrom("next-navigation", "immediate", "prompt", "silent", "gentle");
 const version = fc
-  .record({ epoch, label: fc.option(label), policy, min: fc.option(epoch) })
+  .record({ epoch: epochOrUnreleased, label: fc.option(label), policy, min: fc.option(epoch) })
   .map((v) => ({ ...v })); // a plain object, as parseVersion returns
 
 const ws = fc.stringMatching(/^[ \t]{0,3}$/);
@@ -41,7 +44,7 @@ const formatted = (v) =>
 
 /** An element no parser may take for a value: no epoch of 1-15 digits at its start. */
 const invalid = fc.oneof(
-  fc.constantFrom("", "0", "00; label=x", "-1", "1.5", "42abc", "0x10", "label=x; 5", "1234567890123456"),
+  fc.constantFrom("", "-1", "1.5", "42abc", "0x10", "label=x; 5", "1234567890123456"),
   fc.string().filter((s) => !/^\s*\d/.test(s)).map((s) => s.replaceAll(",", "")),
 );
 
@@ -50,7 +53,7 @@ test("parseVersion never throws, and returns null or a well-formed version, on a
     fc.property(fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.string({ unit: "grapheme" })), (value) => {
       const v = parseVersion(value);
       if (v === null) return;
-      assert.ok(Number.isSafeInteger(v.epoch) && v.epoch >= 1 && v.epoch <= EPOCH_MAX);
+      assert.ok(Number.isSafeInteger(v.epoch) && v.epoch >= 0 && v.epoch <= EPOCH_MAX);
       assert.ok(v.min === null || (Number.isSafeInteger(v.min) && v.min >= 1));
       assert.equal(typeof v.policy, "string");
       assert.ok(v.label === null || typeof v.label === "string");

@@ -21,10 +21,14 @@ const cases = [
   ["5; min=0", v(5)],
   // 15 digits is the most an epoch may have.
   ["999999999999999", v(999999999999999)],
-  // Invalid: not starting with digits, epoch 0, too long, not a bare integer.
+  // Epoch 0: the unreleased value stamped before the first release (docs/protocol.md,
+  // "Before the first release"): a version, older than every release.
+  ["0; label=unreleased; policy=next-navigation", v(0, "unreleased")],
+  ["0; label=x, 3; label=y", v(3, "y")],
+  ["3; label=y, 0; label=x", v(3, "y")],
+  // Invalid: not starting with digits, too long, not a bare integer.
   ["", null],
   ["label=x; 5", null],
-  ["0; label=x", null],
   ["1234567890123456", null],
   ["-1", null],
   ["1.5", null],

@@ -3,19 +3,26 @@
 The request path reads one attribute, `CurrentVersion.snapshot`, and gets an immutable
 `Snapshot` whose header bytes and endpoint body were built once, when the version
 changed. Nothing here does I/O.
+
+Three states come before a release: nothing stamped until the store has been read
+(`EMPTY`, or a configured fallback: `CurrentVersion.offer_fallback`), then, once a
+read found no release, the unreleased value (`CurrentVersion.offer_unreleased`): epoch
+0, which is older than every release and never a release itself (docs/protocol.md,
+"Before the first release").
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .protocol import format_header, parse_header
-from .release import Release
+from .protocol import UNRELEASED_EPOCH, format_header, parse_header
+from .release import DEFAULT_POLICY, Release
 
-__all__ = ["CurrentVersion", "Snapshot", "EMPTY", "TIMING_METRIC"]
+__all__ = ["CurrentVersion", "Snapshot", "EMPTY", "TIMING_METRIC", "UNRELEASED_LABEL", "fallback_release"]
 
 logger = logging.getLogger("spa_version")
 
@@ -24,11 +31,13 @@ logger = logging.getLogger("spa_version")
 class Snapshot:
     """One version, ready to stamp."""
 
+    #: The release served, or None before the first one (also while the unreleased
+    #: value is stamped: the deploy switch reads this, and for it there is no release).
     release: Release | None
-    #: ``(header_name, header_value)`` as lowercase-name ASCII bytes, or None before the
-    #: first release is known.
+    #: ``(header_name, header_value)`` as lowercase-name ASCII bytes, or None until
+    #: there is something to stamp (the store not read yet, and no fallback).
     header: tuple[bytes, bytes] | None
-    #: The version endpoint's JSON body.
+    #: The version endpoint's JSON body (``null`` with no header).
     body: bytes
     #: Shortcut for the enforcement check on the request path.
     min_compatible: int | None
@@ -39,10 +48,32 @@ class Snapshot:
     timing: tuple[bytes, bytes] | None = None
 
 
+#: Before the store has been read: nothing stamped, the endpoint answers ``null``.
 EMPTY = Snapshot(None, None, b"null", None)
 
 #: The Server-Timing metric name the JS helper looks for (js/src/index.js).
 TIMING_METRIC = b"spa-version"
+
+#: The label of the unreleased value when the process declares no ``build``.
+UNRELEASED_LABEL = "unreleased"
+
+
+def _timing(value: bytes) -> tuple[bytes, bytes]:
+    # A quoted-string needs no escaping here: labels, policies and slots are tokens
+    # (RFC 9110 §5.6.4; Server-Timing's ``desc`` takes a token or a quoted-string).
+    return (b"server-timing", TIMING_METRIC + b';desc="' + value + b'"')
+
+
+def fallback_release(value: str) -> Release:
+    """The release a ``fallback`` header value (``"1; label=boot"``) stands for: its label,
+    or ``fallback`` without one.
+
+    Raises `spa_version.release.InvalidRelease` for a malformed value, and for epoch 0
+    (the unreleased value is no release: docs/protocol.md, "Before the first release").
+    """
+    parsed = parse_header(value)
+    return Release(parsed.epoch, parsed.label or "fallback", parsed.policy, parsed.min_compatible)
+
 
 Observer = Callable[[Snapshot, Snapshot], None]
 
@@ -69,6 +100,8 @@ class CurrentVersion:
         #: True while the snapshot holds a configured fallback rather than a release
         #: read from the store: the first real release replaces it, whatever its epoch.
         self.provisional = False
+        #: What `offer_unreleased` serves, built once.
+        self.unreleased = self._build_unreleased()
         self._lock = threading.Lock()
         self._observers: list[Observer] = []
 
@@ -82,9 +115,28 @@ class CurrentVersion:
 
         Raises `spa_version.release.InvalidRelease` for a malformed value.
         """
-        parsed = parse_header(value)
-        self.offer(Release(parsed.epoch, parsed.label or "fallback", parsed.policy, parsed.min_compatible))
+        self.offer(fallback_release(value))
         self.provisional = True
+
+    def offer_unreleased(self) -> bool:
+        """The store was read and holds no release: stamp the unreleased value, if nothing
+        is stamped yet. Return True if taken.
+
+        The value is ``0; label=<build>; policy=next-navigation`` (``build`` declared, else
+        `UNRELEASED_LABEL`), in the header, the Server-Timing metric and the endpoint's
+        record (``{"epoch": 0, ...}``). Epoch 0 is older than every release, so it moves no
+        tab, and a tab that took it as its baseline moves to the first release by that
+        release's policy (docs/protocol.md, "Before the first release"). It carries no
+        slot and no ``min``. ``snapshot.release`` stays None: for the deploy switch
+        (liveness, drain, cutoff, pinning, the fleet record) and observers nothing
+        changes, so they are not called. A release held (one read before, a fallback)
+        is kept.
+        """
+        with self._lock:
+            if self.snapshot is not EMPTY:
+                return False
+            self.snapshot = self.unreleased
+        return True
 
     def build(self, release: Release) -> Snapshot:
         """Precompute everything the request path needs for *release*."""
@@ -96,10 +148,22 @@ class CurrentVersion:
         if self.slot is not None and self.deployed in (None, release.label):
             value += b"; slot=" + self.slot.encode("ascii")
         body = release.to_json().encode("utf-8")
-        # A quoted-string needs no escaping here: labels, policies and slots are tokens
-        # (RFC 9110 §5.6.4; Server-Timing's ``desc`` takes a token or a quoted-string).
-        timing = (b"server-timing", TIMING_METRIC + b';desc="' + value + b'"')
-        return Snapshot(release, (self.header_name, value), body, release.min_compatible, timing)
+        return Snapshot(release, (self.header_name, value), body, release.min_compatible, _timing(value))
+
+    def _build_unreleased(self) -> Snapshot:
+        """The snapshot `offer_unreleased` serves: no release, the unreleased value stamped."""
+        label = UNRELEASED_LABEL if self.deployed is None else self.deployed
+        value = f"{UNRELEASED_EPOCH}; label={label}; policy={DEFAULT_POLICY}".encode("ascii")
+        record = {
+            "epoch": UNRELEASED_EPOCH,
+            "label": label,
+            "policy": DEFAULT_POLICY,
+            "min_compatible": None,
+            "created_at": "",
+            "note": None,
+        }
+        body = json.dumps(record, separators=(",", ":")).encode("utf-8")
+        return Snapshot(None, (self.header_name, value), body, None, _timing(value))
 
     def offer(self, release: Release, *, force: bool = False) -> bool:
         """Take *release* if it is newer than the current one (or if *force*). Return True if taken."""

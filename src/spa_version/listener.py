@@ -70,8 +70,10 @@ class Listener:
             self.last_error = None
             self._unreachable = False
         if release is None:
-            # An empty store (restarted without persistence, flushed): keep serving what
-            # we hold. The next bump's epoch exceeds it (docs/protocol.md, "Epochs").
+            # No bump yet: stamp the unreleased value (docs/protocol.md, "Before the first
+            # release"). An empty store (restarted without persistence, flushed): keep
+            # serving what we hold. The next bump's epoch exceeds it ("Epochs").
+            self.current.offer_unreleased()
             return
         if self.current.offer(release) or not resync:
             # A notification that is not newer is a late or duplicate message: never

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from .assets import DEFAULT_SCRIPT_PATH
+from .current import fallback_release
 from .pinning import SLOT_ENV, validate_slot
-from .protocol import CLIENT_HEADER, DEFAULT_ENDPOINT, HEADER, parse_header
+from .protocol import CLIENT_HEADER, DEFAULT_ENDPOINT, HEADER
 from .release import InvalidRelease, validate_app, validate_label
 from .stores import Store, clip, open_store, scheme_list, validate_url
 
@@ -269,7 +270,7 @@ class Options:
         _check_bool("stamp_websocket", self.stamp_websocket, optional=True)
         _check_bool("expose_header", self.expose_header)
         if self.fallback is not None:
-            _check_with("fallback", parse_header, self.fallback)
+            _check_with("fallback", fallback_release, self.fallback)
         if self.slot is not None:
             _check_slot(self.slot)
         methods = self.enforce_methods

@@ -7,6 +7,10 @@ Response header (default name ``X-SPA-Version``)::
 The value starts with the epoch as a bare decimal integer, so ``parseInt(value, 10)``
 alone already yields the epoch; ``; key=value`` parameters follow, and ``min`` is left
 out when the release has no ``min_compatible``. Unknown parameters must be ignored.
+Before the first release a process that has read its store stamps the unreleased value,
+epoch `UNRELEASED_EPOCH` (0), older than every release::
+
+    X-SPA-Version: 0; label=a1b2c3d-20261126; policy=next-navigation
 
 Request header (default name ``X-SPA-Client-Version``): the client's own epoch, a bare
 decimal integer; read as a comma-separated list whose highest valid element counts
@@ -40,6 +44,7 @@ __all__ = [
     "RELOAD_HEADER",
     "STREAM_EVENT",
     "STREAM_RETRY_MS",
+    "UNRELEASED_EPOCH",
     "ParsedVersion",
     "close_reason",
     "format_header",
@@ -68,6 +73,9 @@ MAX_CLOSE_REASON_BYTES = 123
 # HTML, "Server-sent events", 9.2.6: the ``retry`` field is in milliseconds).
 STREAM_EVENT = "spa-version"
 STREAM_RETRY_MS = 1000
+# The epoch of the value stamped before the first release (docs/protocol.md, "Before the
+# first release"): below every release's (from 1), and never a release's itself.
+UNRELEASED_EPOCH = 0
 # Epochs longer than this are refused when parsed (`spa_version.release.MAX_EPOCH`).
 _MAX_EPOCH_DIGITS = len(str(MAX_EPOCH))
 
@@ -106,7 +114,8 @@ def stream_final_event(
 
 @dataclass(frozen=True, slots=True)
 class ParsedVersion:
-    """What a client can learn from one header value."""
+    """What a client can learn from one header value; ``epoch`` 0 (`UNRELEASED_EPOCH`)
+    is the value stamped before the first release."""
 
     epoch: int
     label: str | None = None
@@ -114,12 +123,12 @@ class ParsedVersion:
     min_compatible: int | None = None
 
 
-def _parse_epoch(text: str) -> int:
+def _parse_epoch(text: str, minimum: int = 1) -> int:
     text = text.strip()
     if not text.isdigit() or not text.isascii() or len(text) > _MAX_EPOCH_DIGITS:
         raise InvalidRelease(f"invalid epoch {text!r}")
     epoch = int(text)
-    if epoch < 1:
+    if epoch < minimum:
         raise InvalidRelease(f"invalid epoch {text!r}")
     return epoch
 
@@ -127,7 +136,9 @@ def _parse_epoch(text: str) -> int:
 def parse_header(value: str | bytes) -> ParsedVersion:
     """Parse a response header value; raise `InvalidRelease` if it is malformed.
 
-    Unknown parameters are ignored so the format can grow.
+    The epoch is 0 to `spa_version.release.MAX_EPOCH` (0: the unreleased value, stamped
+    before the first release), ``min`` 1 to it. Unknown parameters are ignored so the
+    format can grow.
     """
     if isinstance(value, bytes):
         try:
@@ -135,7 +146,7 @@ def parse_header(value: str | bytes) -> ParsedVersion:
         except UnicodeDecodeError:
             raise InvalidRelease("header value is not ASCII") from None
     head, *params = value.split(";")
-    epoch = _parse_epoch(head)
+    epoch = _parse_epoch(head, UNRELEASED_EPOCH)
     label: str | None = None
     policy = DEFAULT_POLICY
     min_compatible: int | None = None

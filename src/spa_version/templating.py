@@ -53,7 +53,7 @@ ROOT_PATH_KEY = "spa_version.root_path"
 
 
 def meta_tag(current: CurrentVersion) -> str:
-    """``<meta name="spa-version" content="...">`` for *current*, or "" before the first release."""
+    """``<meta name="spa-version" content="...">`` for *current*, or "" while nothing is stamped."""
     header = current.snapshot.header
     if header is None:
         return ""

@@ -13,6 +13,16 @@ from spa_version.assets import load_script
 
 from .support import SpaVersionTestCase, bump, fresh_settings, header_value
 
+UNRELEASED = "0; label=unreleased; policy=next-navigation"
+UNRELEASED_RECORD = {
+    "epoch": 0,
+    "label": "unreleased",
+    "policy": "next-navigation",
+    "min_compatible": None,
+    "created_at": "",
+    "note": None,
+}
+
 
 class StampingTests(SpaVersionTestCase):
     def test_sync_view_is_stamped(self) -> None:
@@ -36,11 +46,22 @@ class StampingTests(SpaVersionTestCase):
         response = self.client.get("/")
         self.assertEqual(response["Server-Timing"], f'spa-version;desc="{header_value(release)}"')
 
-    def test_no_header_before_the_first_bump(self) -> None:
-        """An empty store stamps nothing rather than a made-up version."""
+    def test_the_unreleased_value_before_the_first_bump(self) -> None:
+        """A store read fine that holds no release: epoch 0, labelled ``unreleased``, in the
+        header and the Server-Timing metric (docs/protocol.md, "Before the first release");
+        the first bump replaces it."""
         response = self.client.get("/")
         self.assertEqual(response.status_code, 200)
-        self.assertFalse(response.has_header("X-SPA-Version"))
+        self.assertEqual(response["X-SPA-Version"], UNRELEASED)
+        self.assertEqual(response["Server-Timing"], f'spa-version;desc="{UNRELEASED}"')
+        release = self.bump("first")
+        self.get_once_stamped(release)  # the listener thread hears of the bump asynchronously
+
+    async def test_the_unreleased_value_names_the_declared_build(self) -> None:
+        """With ``BUILD`` declared, the unreleased value's label is the build (async client)."""
+        self.use_settings(BUILD="b-2026")
+        response = await self.async_client.get("/api/async/")
+        self.assertEqual(response["X-SPA-Version"], "0; label=b-2026; policy=next-navigation")
 
     def test_bump_is_picked_up_without_restart(self) -> None:
         """A bump reaches the running process: its responses carry the new release, no restart."""
@@ -70,10 +91,11 @@ class StampingTests(SpaVersionTestCase):
         self.assertIn(f'<meta name="spa-version" content="{header_value(release)}">', html)
         self.assertIn('<script src="/__spa-version.js" defer></script>', html)
 
-    def test_template_meta_tag_is_empty_before_first_bump(self) -> None:
-        """Before any release the meta tag renders nothing (the helper then waits for a header)."""
+    def test_template_meta_tag_before_first_bump_is_the_unreleased_value(self) -> None:
+        """Before any release the meta tag renders the unreleased value: the page's baseline is
+        epoch 0, and the first release is news to it."""
         html = self.client.get("/").content.decode()
-        self.assertNotIn('spa-version" content', html)
+        self.assertIn(f'<meta name="spa-version" content="{UNRELEASED}">', html)
 
     def test_custom_header_name_and_script_path(self) -> None:
         """HEADER_NAME and SCRIPT_PATH are honoured by the middleware and the tags."""
@@ -97,11 +119,12 @@ class EndpointTests(SpaVersionTestCase):
         self.assertEqual((body["epoch"], body["label"], body["note"]), (release.epoch, "endpoint", "hello"))
         self.assertEqual(response["X-SPA-Version"], header_value(release))
 
-    async def test_endpoint_async_null_before_first_bump(self) -> None:
-        """Before any bump the endpoint says null (async client)."""
+    async def test_endpoint_async_before_first_bump_is_the_unreleased_record(self) -> None:
+        """Before any bump the endpoint answers the unreleased record, epoch 0 (async client)."""
         response = await self.async_client.get("/__spa-version")
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(json.loads(response.content), None)
+        self.assertEqual(json.loads(response.content), UNRELEASED_RECORD)
+        self.assertEqual(response["X-SPA-Version"], UNRELEASED)
 
     def test_endpoint_refuses_post(self) -> None:
         """Other methods than GET/HEAD get 405 with Allow."""

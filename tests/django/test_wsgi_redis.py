@@ -54,9 +54,20 @@ def version_of(url: str) -> str | None:
 
 
 def test_wsgi_picks_up_redis_bumps_without_restart(redis: RedisServer, app_name: str, wsgi_url: str) -> None:
-    """Each `spa-version bump` reaches the running WSGI process through Redis pub/sub."""
-    with override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}):
-        assert version_of(wsgi_url + "/") is None  # nothing bumped yet: nothing stamped
+    """Each `spa-version bump` reaches the running WSGI process through Redis pub/sub. Before
+    the first, the process stamps the unreleased value (docs/protocol.md, "Before the first
+    release"), with its declared build as label, and the endpoint answers that record, while
+    ``get`` still says there is no release."""
+    settings = {"URL": redis.url, "APP": app_name, "BUILD": "wsgi-1"}
+    with override_settings(SPA_VERSION=settings):
+        unreleased = "0; label=wsgi-1; policy=next-navigation"
+        assert version_of(wsgi_url + "/") == unreleased
+        with urllib.request.urlopen(wsgi_url + "/__spa-version", timeout=10) as response:
+            assert response.headers.get("X-SPA-Version") == unreleased
+            assert response.headers.get("Server-Timing") == f'spa-version;desc="{unreleased}"'
+            assert json.loads(response.read())["epoch"] == 0
+        got = run_cli("--url", redis.url, "--app", app_name, "get", "--json")
+        assert got.returncode == 0 and json.loads(got.stdout) is None, got.stderr
         epochs = []
         for n in (1, 2):
             bumped = run_cli("--url", redis.url, "--app", app_name, "bump", "--json", f"wsgi-{n}")

@@ -309,7 +309,14 @@ async def test_app_moved_from_the_file_store_to_redis(
         workers.stop()
         workers = None
         workers = Workers(redis_env, workers_log, port=port).start()
-        assert get(workers.url, "/__pid")[1] is None, "nothing in Redis yet: no header"
+        # Nothing in Redis yet: the unreleased value (docs/protocol.md, "Before the first
+        # release"), which the tab of the file-store days sees and ignores (no reload).
+        unreleased = "0; label=unreleased; policy=next-navigation"
+        assert get(workers.url, "/__pid")[1] == unreleased
+        await tab.mark()
+        await tab.refresh(expect_epoch=0)
+        assert await tab.latest_epoch() is None and await tab.same_document()
+        assert await tab.baseline() == seen[-1]
 
         await one_more_bump_moves_everything(workers, redis_env, tab, seen, "v3")
     finally:

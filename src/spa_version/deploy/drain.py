@@ -337,8 +337,9 @@ class WebsocketDrain:
         """
         # From here on the app's own sends are dropped (`Stream.relay`).
         stream.closed = True
-        header = self.current.snapshot.header
-        value = b"" if header is None else header[1]
+        # No release yet (the unreleased value stamped, or nothing): no news to announce.
+        snapshot = self.current.snapshot
+        value = b"" if snapshot.header is None or snapshot.release is None else snapshot.header[1]
         try:
             await asyncio.wait_for(stream.send_final(value), self.close_timeout)
         except TimeoutError:

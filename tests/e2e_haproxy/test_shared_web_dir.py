@@ -97,6 +97,17 @@ def set_agents(fleet: Fleet, servers: tuple[str, ...], enabled: bool) -> None:
         runtime_api(fleet, f"{'enable' if enabled else 'disable'} agent app/{name}")
 
 
+def agents_held(fleet: Fleet, servers: tuple[str, ...]) -> bool:
+    """Whether HAProxy neither runs nor will start an agent check of *servers*: in ``show
+    servers state``, their ``srv_agent_state`` has neither CHK_ST_ENABLED (0x4) nor
+    CHK_ST_INPROGRESS (0x1) set (HAProxy's include/haproxy/check-t.h)."""
+    lines = runtime_api(fleet, "show servers state app").splitlines()
+    header = lines[1].lstrip("# ").split()
+    rows = [dict(zip(header, line.split(), strict=False)) for line in lines[2:] if line.strip()]
+    states = {row["srv_name"]: int(row["srv_agent_state"]) for row in rows}
+    return all(states[name] & 0x5 == 0 for name in servers)
+
+
 async def test_every_tab_is_answered_by_the_build_its_code_came_from(
     web_dir: Path, fleet: Fleet, pages: NewPage
 ) -> None:
@@ -120,6 +131,7 @@ async def test_every_tab_is_answered_by_the_build_its_code_came_from(
         held = deploy in HELD
         if held:  # HAProxy's view stays as before the bump: old UP, new DRAIN
             set_agents(fleet, old + new, enabled=False)
+            await async_wait_for(partial(agents_held, fleet, old + new), timeout=10, interval=0.02)
         begun = now_ms()
         write_shell(web_dir, code)
         await store.bump(code)

@@ -11,10 +11,13 @@ from an *old*, stale process. That process must not pin the tab to its own slot,
 new code's calls go to the old build for as long as it runs.
 
 The deploy is repeated (A -> B, B -> A as a rollback, ...) since the race is one of
-timing; in some of them the new slot's agent check is held off through the runtime API
-(``disable agent``) until a tab has reloaded while every server was in DRAIN, so that
-moment is always part of the test. The assertion: every pinned call, and every call
-made once HAProxy has switched, is answered by the build the tab's code came from.
+timing. In the first two (one each way) HAProxy's agent checks are held through the
+runtime API (``disable agent``) and let go step by step, so that each moment is part of
+the test: a tab reloads while HAProxy still balances to the stale old slot, one while
+every server is in DRAIN and ``app_any`` answers, one once the new slot is UP. In the
+others the tabs reload at staggered moments and HAProxy switches at its own pace. The
+assertion: every pinned call, and every call of the live build's code once HAProxy has
+switched, is answered by the build the tab's code came from.
 """
 
 from __future__ import annotations

@@ -3,14 +3,17 @@
 Configured by the environment, as a deployed app would be: ``SPA_VERSION_URL``,
 ``SPA_VERSION_APP``, ``SPA_VERSION_BUILD`` (blue: A, green: B) and
 ``SPA_VERSION_AGENT_PORT`` (and ``SPA_VERSION_SLOT``: blue or green) go straight to
-`VersionMiddleware`; ``E2E_SERVER`` names the process in every answer, so the test sees
-where HAProxy sent each request and socket. ``/page`` is a page for a real browser: the
-meta tag, the helper's script tag, and a websocket that reconnects after a drain close.
+`VersionMiddleware`; ``E2E_SERVER`` names the process in every answer (and ``build`` its
+build), so the test sees where HAProxy sent each request and socket. ``/page`` is a page
+for a real browser: the meta tag, the helper's script tag, and a websocket that reconnects
+after a drain close. ``/shell`` is the shell ``index.html`` of ``E2E_WEB_DIR``, a web
+directory every process serves alike, read at each request (tests/e2e_haproxy/tabs.py).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,6 +26,7 @@ from spa_version import VersionMiddleware
 from spa_version.templating import current_from_scope, meta_tag
 
 SERVER = os.environ["E2E_SERVER"]
+BUILD = os.environ.get("SPA_VERSION_BUILD")
 
 
 async def home(request: Request) -> PlainTextResponse:
@@ -30,7 +34,9 @@ async def home(request: Request) -> PlainTextResponse:
 
 
 async def whoami(request: Request) -> JSONResponse:
-    return JSONResponse({"server": SERVER, "method": request.method, "pin": request.headers.get("x-spa-pin")})
+    return JSONResponse(
+        {"server": SERVER, "build": BUILD, "method": request.method, "pin": request.headers.get("x-spa-pin")}
+    )
 
 
 PAGE = """<!doctype html>
@@ -68,6 +74,12 @@ async def page(request: Request) -> HTMLResponse:
     return HTMLResponse(html, headers={"cache-control": "no-store"})
 
 
+async def shell(request: Request) -> HTMLResponse:
+    """The shared web directory's ``index.html`` as it is now (a deploy replaces it)."""
+    html = (Path(os.environ["E2E_WEB_DIR"]) / "index.html").read_text()
+    return HTMLResponse(html, headers={"cache-control": "no-store"})
+
+
 async def ws(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_text(SERVER)
@@ -83,6 +95,7 @@ app = Starlette(
         Route("/", home),
         Route("/page", page),
         Route("/page/{rest:path}", page),
+        Route("/shell", shell),
         Route("/api/whoami", whoami, methods=["GET", "POST"]),
         WebSocketRoute("/ws", ws),
     ],

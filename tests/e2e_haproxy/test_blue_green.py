@@ -122,16 +122,21 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def show_stat(fleet: Fleet) -> list[dict[str, str]]:
-    """HAProxy's ``show stat`` over the runtime API (the stats socket), one dict per row."""
+def runtime_api(fleet: Fleet, command: str) -> str:
+    """One command over HAProxy's runtime API (the stats socket, level admin); its answer."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(5)
         sock.connect(fleet.stats_socket)
-        sock.sendall(b"show stat\n")
+        sock.sendall(command.encode() + b"\n")
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
-    lines = data.decode().splitlines()
+    return data.decode()
+
+
+def show_stat(fleet: Fleet) -> list[dict[str, str]]:
+    """HAProxy's ``show stat`` over the runtime API, one dict per row."""
+    lines = runtime_api(fleet, "show stat").splitlines()
     header = lines[0].lstrip("# ").split(",")
     return [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
 

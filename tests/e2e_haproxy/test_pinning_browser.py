@@ -10,11 +10,10 @@ reach green; at its next route change it reloads into green.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from tests.e2e_haproxy.test_blue_green import BLUE, GREEN, Fleet, server_status
 from tests.e2e_haproxy.test_pinning import blue_down, switch_to_green
@@ -22,23 +21,6 @@ from tests.support.browser import eventually
 from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.redis]
-
-
-@pytest.fixture
-async def pages(browser: Browser) -> AsyncIterator[Any]:
-    """Make tabs, each in a fresh context (its own sessionStorage, cache and cookies)."""
-    contexts = []
-
-    async def new_page() -> Page:
-        context = await browser.new_context()
-        contexts.append(context)
-        return await context.new_page()
-
-    try:
-        yield new_page
-    finally:
-        for context in contexts:
-            await context.close()
 
 
 async def js(page: Page, expression: str) -> Any:

@@ -7,7 +7,7 @@ so one Redis can hold many apps and a Redis Cluster keeps all of an app's keys i
 - ``spa-version:{APP}:history`` a list of release records (JSON), newest first
 - ``spa-version:{APP}:bump``    the pub/sub channel; each message is the new record
 
-The fleet's heartbeat records live beside them (`spa_version.stores.redis_fleet`).
+The fleet's heartbeat records live beside them (`spa_version.stores.redis.fleet`).
 
 The current release is ``LINDEX history 0``. A bump is one Lua script (increment,
 push, trim, publish), so no reader ever sees half of one (Redis docs, "Scripting with
@@ -43,10 +43,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from ..release import InvalidRelease, Release
-from . import REDIS_MISSING, Fleet
-from .base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, StoreError, StoreUnavailable
-from .urls import clip, parse_redis_url, unsplit
+from ...release import InvalidRelease, Release
+from .. import REDIS_MISSING, Fleet
+from ..base import HISTORY_LIMIT, BumpResult, MinCompatible, OnRelease, Store, StoreError, StoreUnavailable
+from ..urls import clip, parse_redis_url, unsplit
 
 try:
     import redis.asyncio as aioredis
@@ -63,7 +63,7 @@ if sys.version_info >= (3, 11, 3):
 else:  # pragma: no cover - older Pythons
     from async_timeout import timeout as async_timeout  # type: ignore[import-not-found, no-redef, unused-ignore]
 
-# redis_errors is exported for other modules that talk to the same Redis (spa_version.stores.redis_fleet).
+# redis_errors is exported for other modules that talk to the same Redis (spa_version.stores.redis.fleet).
 __all__ = [
     "REDIS_FAILURES",
     "RedisStore",
@@ -415,9 +415,9 @@ class RedisStore(Store):
         return None if value is None else float(value)
 
     def fleet(self) -> Fleet:
-        """The fleet's heartbeat records, beside the app's keys (`spa_version.stores.redis_fleet`)."""
-        # Imported here: redis_fleet builds on this module.
-        from .redis_fleet import RedisFleet
+        """The fleet's heartbeat records, beside the app's keys (`spa_version.stores.redis.fleet`)."""
+        # Imported here: the fleet builds on this module.
+        from .fleet import RedisFleet
 
         return RedisFleet(self.client, self.app)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Fleet
-from .redis import REDIS_FAILURES, key_prefix, translate_error
+from ..base import Fleet
+from .store import REDIS_FAILURES, key_prefix, translate_error
 
 __all__ = ["RedisFleet"]
 

@@ -9,16 +9,16 @@ describes the URLs, the keys and the ACLs.
 
 from __future__ import annotations
 
-from .client import check_query, mask_url
+from .client import mask_url, split_query
 from .errors import REDIS_FAILURES, redis_errors, translate_error
 from .store import RedisStore, key_prefix
 
 __all__ = [
     "REDIS_FAILURES",
     "RedisStore",
-    "check_query",
     "key_prefix",
     "mask_url",
     "redis_errors",
+    "split_query",
     "translate_error",
 ]

@@ -25,8 +25,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .. import REDIS_MISSING
-from ..urls import clip, parse_redis_url, unsplit
+from ..urls import REDIS_MISSING, RedisQuery, RedisUrl, clip, unsplit
 
 try:
     import redis.asyncio as aioredis
@@ -35,7 +34,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(REDIS_MISSING) from exc
 
-__all__ = ["build_client", "check_query", "mask_url"]
+__all__ = ["build_client", "mask_url", "split_query"]
 
 # Our own URL query options, removed before redis-py sees the URL (it would pass
 # unknown names on to the connection class, which refuses them).
@@ -85,14 +84,15 @@ def _query_names(tls: bool) -> frozenset[str]:
     return frozenset(names)
 
 
-def _split_options(query: str, tls: bool) -> tuple[dict[str, float], dict[str, Any], str]:
-    """(our options, redis-py keyword options, the query without ours); ValueError for a
-    name redis-py would refuse or a value it cannot parse."""
+def split_query(url: RedisUrl) -> RedisQuery:
+    """The query options of *url*, split once into ours and redis-py's (`RedisQuery`);
+    ValueError for a name redis-py would refuse or a value it cannot parse."""
+    tls = url.scheme.startswith("rediss")
     own: dict[str, float] = {}
     kwargs: dict[str, Any] = {}
     kept: list[tuple[str, str]] = []
     known = _query_names(tls)
-    for name, value in parse_qsl(query, keep_blank_values=True):
+    for name, value in parse_qsl(url.parts.query, keep_blank_values=True):
         if name not in known:
             need_tls = name.startswith("ssl_") and name in _query_names(True)
             raise ValueError(
@@ -114,55 +114,48 @@ def _split_options(query: str, tls: bool) -> tuple[dict[str, float], dict[str, A
             kwargs[name] = parser(value) if parser else value
         except (TypeError, ValueError):
             raise ValueError(f"invalid value for {name!r} in the store URL: {shown}") from None
-    return own, kwargs, urlencode(kept)
+    return RedisQuery(own, kwargs, urlencode(kept))
 
 
-def check_query(url: str) -> None:
-    """Check the query options of a Redis store URL (`spa_version.stores.validate_url`)."""
-    parsed = parse_redis_url(url)
-    _split_options(parsed.parts.query, parsed.scheme.startswith("rediss"))
-
-
-def build_client(url: str, options: dict[str, Any]) -> tuple[Any, dict[str, float], Any, str | None]:
-    """(the redis-py client for *url*, our own options, an extra object to close or None,
-    the Sentinel service and sentinels for messages or None). No I/O."""
-    parsed = parse_redis_url(url)
-    scheme, parts = parsed.scheme, parsed.parts
+def build_client(url: RedisUrl, query: RedisQuery, options: dict[str, Any]) -> tuple[Any, Any, str | None]:
+    """(the redis-py client for *url* with its *query* (from `split_query`), an extra
+    object to close or None, the Sentinel service and sentinels for messages or None).
+    *options* are keyword options for the client, below the URL's. No I/O."""
+    scheme, parts = url.scheme, url.parts
     tls = scheme.startswith("rediss")
-    own, kwargs, query = _split_options(parts.query, tls)
     defaults = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0, **options}
     if scheme in ("redis", "rediss", "unix"):
         # from_url parses the rest of the query itself; the URL's values win.
         # (parse_redis_url checked the port and database redis-py would read from it.)
-        return aioredis.Redis.from_url(unsplit(parts._replace(query=query)), **defaults), own, None, None
-    kwargs = {**defaults, **kwargs}
+        return aioredis.Redis.from_url(unsplit(parts._replace(query=query.kept)), **defaults), None, None
+    kwargs = {**defaults, **query.client}
     if tls:
         kwargs["ssl"] = True
     if scheme.endswith("+sentinel"):
         from redis.asyncio.sentinel import Sentinel
 
-        if parsed.db is not None:
-            kwargs["db"] = parsed.db
+        if url.db is not None:
+            kwargs["db"] = url.db
         sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith(("socket_", "ssl"))}
         for name in _SENTINEL_AUTH:
             if name in kwargs:
                 sentinel_kwargs[name.removeprefix("sentinel_")] = kwargs.pop(name)
-        hosts = list(parsed.hosts)
+        hosts = list(url.hosts)
         # Typed from redis-py 8.2 on; untyped before (docs/redis.md, "Tested versions").
         sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             hosts,
             sentinel_kwargs=sentinel_kwargs,
-            username=parsed.username,
-            password=parsed.password,
+            username=url.username,
+            password=url.password,
             **kwargs,
         )
-        service = parsed.service or ""
+        service = url.service or ""
         tried = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in hosts)
         described = f"service {clip(service)} (sentinels tried: {tried})"
-        return sentinel.master_for(service), own, sentinel, described
+        return sentinel.master_for(service), sentinel, described
     # The rest of REDIS_SCHEMES: redis+cluster:// and rediss+cluster://.
     from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-    nodes = [ClusterNode(host, port) for host, port in parsed.hosts]
-    client = RedisCluster(startup_nodes=nodes, username=parsed.username, password=parsed.password, **kwargs)
-    return client, own, None, None
+    nodes = [ClusterNode(host, port) for host, port in url.hosts]
+    client = RedisCluster(startup_nodes=nodes, username=url.username, password=url.password, **kwargs)
+    return client, None, None

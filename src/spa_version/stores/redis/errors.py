@@ -10,8 +10,8 @@ apart by class name or message text; each such test says which redis-py error it
 from __future__ import annotations
 
 from ...release import InvalidRelease
-from .. import REDIS_MISSING
 from ..base import StoreError, StoreUnavailable
+from ..urls import REDIS_MISSING
 
 try:
     import redis.exceptions as redis_errors

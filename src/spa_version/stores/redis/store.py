@@ -28,6 +28,7 @@ from typing import Any, NoReturn, TypeVar
 
 from ...release import InvalidRelease, Release
 from ..base import HISTORY_LIMIT, BumpResult, Fleet, MinCompatible, OnRelease, Store, StoreUnavailable
+from ..urls import StoreUrl
 from .client import build_client, mask_url
 from .errors import REDIS_FAILURES, translate_error
 from .fleet import RedisFleet
@@ -83,14 +84,15 @@ class _ReconnectFlag:
 class RedisStore(Store):
     """Releases in Redis, with pub/sub pushing each bump to every listener.
 
-    *url* is any of the forms in this module's docstring. Extra keyword *options* go to
-    the redis-py client; *ping_interval* / *ping_timeout* override the pub/sub health
-    check (else the URL's, else 5 s each).
+    *url* is a Redis store URL parsed by `spa_version.stores.parse_url` (any of the forms
+    of `spa_version.stores.redis.client`), opened as it is: nothing is parsed again.
+    Extra keyword *options* go to the redis-py client; *ping_interval* / *ping_timeout*
+    override the pub/sub health check (else the URL's, else 5 s each).
     """
 
     def __init__(
         self,
-        url: str,
+        url: StoreUrl,
         *,
         app: str,
         client: Any | None = None,
@@ -98,18 +100,20 @@ class RedisStore(Store):
         ping_timeout: float | None = None,
         **options: Any,
     ) -> None:
+        if url.redis is None or url.query is None:
+            raise ValueError(f"not a Redis store URL: {url.scheme}://")
         self.app = app
-        self.display_url = mask_url(url)
+        self.display_url = mask_url(url.text)
         prefix = key_prefix(app)
         self.epoch_key = f"{prefix}:epoch"
         self.history_key = f"{prefix}:history"
         self.channel = f"{prefix}:bump"
-        own: dict[str, float] = {}
+        own = url.query.own
         self._extra: Any = None
         #: A Sentinel store's service and sentinels, named in its errors (`translate_error`).
         self.sentinels: str | None = None
         if client is None:
-            client, own, self._extra, self.sentinels = build_client(url, options)
+            client, self._extra, self.sentinels = build_client(url.redis, url.query, options)
         self.client = client
         self.ping_interval = ping_interval or own.get("ping_interval", PING_INTERVAL)
         self.ping_timeout = ping_timeout or own.get("ping_timeout", PING_TIMEOUT)

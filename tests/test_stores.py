@@ -8,12 +8,15 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spa_version.protocol import format_header
 from spa_version.release import InvalidRelease, Release
-from spa_version.stores import Store, StoreError, open_store, open_url, parse_url
+from spa_version.stores import SCHEMES, Store, StoreError, StoreUrl, open_store, open_url, parse_url
 from spa_version.stores.base import HISTORY_LIMIT, clock_epoch
 from spa_version.stores.redis import RedisStore
 from spa_version.stores.urls import RedisQuery, RedisUrl
@@ -355,3 +358,51 @@ def test_a_store_url_is_taken_apart_in_one_place() -> None:
     assert _callers("environment") == {"options.py:_build", "stores/__init__.py:open_store"} | {
         "deploy/agent.py:run_agent"
     }
+
+
+_ANY_URL = st.one_of(
+    st.text(max_size=60),
+    st.builds("{}://{}".format, st.sampled_from(sorted(SCHEMES)), st.text(max_size=60)),
+)
+
+
+# No deadline: the machine running the tests may be loaded (tests/test_protocol_properties.py).
+relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@relaxed
+@given(_ANY_URL)
+def test_parse_url_gives_a_store_url_or_a_value_error(text: str) -> None:
+    """Whatever the text, `parse_url` returns a `StoreUrl` of a known scheme or raises
+    ValueError (a message for the user), never anything else."""
+    try:
+        parsed = parse_url(text)
+    except ValueError:
+        return
+    assert isinstance(parsed, StoreUrl) and parsed.scheme in SCHEMES and parsed.text == text
+
+
+@relaxed
+@given(
+    host=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
+    port=st.integers(0, 65535),
+    db=st.none() | st.integers(0, 10**9 - 1),
+    secret=st.text(min_size=1, max_size=20),
+    ping=st.floats(min_value=1e-3, max_value=1e6),
+)
+def test_a_redis_url_is_taken_apart_once_into_its_parts(
+    host: str, port: int, db: int | None, secret: str, ping: float
+) -> None:
+    """A Redis URL gives back its host, port, database, password and query options, each
+    in its typed place; the password is never in the value's repr."""
+    password = "sekrit" + secret
+    path = "" if db is None else str(db)
+    query = f"ping_interval={ping!r}&socket_timeout=2"
+    url = f"redis://user:{quote(password, safe='')}@{host}:{port}/{path}?{query}"
+    parsed = parse_url(url)
+    assert parsed.redis is not None and parsed.query is not None
+    assert (parsed.redis.hosts, parsed.redis.db) == (((host, port),), db)
+    assert (parsed.redis.username, parsed.redis.password) == ("user", password)
+    assert parsed.query.own == {"ping_interval": ping}
+    assert dict(parsed.query.client) == {"socket_timeout": 2.0}
+    assert "sekrit" not in repr(parsed)

@@ -314,10 +314,14 @@ def test_options_parse_the_store_url_once_and_open_that(
     assert default.open_store().app == DEFAULT_APP
 
 
-def test_the_cli_options_name_its_flags() -> None:
-    """The CLI builds `Options` too (`Options.from_command_line`); a bad value names the flag."""
+def test_the_cli_options_name_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI builds `Options` too (`Options.from_command_line`); a bad value names the
+    flag, or the variable it came from (README, "The CLI")."""
     with pytest.raises(InvalidOptions, match=r"^--url is not a valid store URL: unknown store scheme"):
         Options.from_command_line("postgres://x", None)
     with pytest.raises(InvalidOptions, match=r"^--app "):
         Options.from_command_line("memory://", "a/b")
     assert Options.from_command_line("memory://cli", "cli-app").open_store().app == "cli-app"
+    monkeypatch.setenv("SPA_VERSION_AGENT_PORT", "nope")
+    with pytest.raises(InvalidOptions, match=r"^SPA_VERSION_AGENT_PORT "):
+        Options.from_command_line("memory://cli", None)

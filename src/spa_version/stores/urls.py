@@ -194,7 +194,7 @@ def parse_redis_url(url: str) -> RedisUrl:
 
     Checks the ports (whole numbers 0-65535), the database (a whole number), the
     Sentinel service name and the Cluster node list. The query options are checked by
-    `spa_version.stores.redis.check_query`, which needs redis-py's list of them.
+    `spa_version.stores.redis.client.split_query`, which needs redis-py's list of them.
     """
     scheme, _ = split_scheme(url)
     if scheme not in REDIS_SCHEMES:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from spa_version import VersionMiddleware
+from spa_version import VersionMiddleware, __version__
 from tests.support.servers import ThreadedUvicorn, run_cli, wait_for
 
 #: Every command, and words its ``--help`` description must hold (not its one-line help).
@@ -34,6 +34,12 @@ def description(help_text: str) -> str:
     if second.splitlines()[0].endswith(":"):  # "options:": no description
         return ""
     return " ".join(second.split())  # unwrapped
+
+
+def test_version_is_the_package_version() -> None:
+    """``spa-version --version`` says the version of the package it runs."""
+    result = run_cli("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"spa-version {__version__}")
 
 
 def test_every_command_is_described() -> None:

@@ -6,13 +6,15 @@ import dataclasses
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from spa_version import VersionMiddleware
+from spa_version.defaults import DEFAULT_APP, DEFAULT_URL
 from spa_version.options import ENVIRONMENT, DeployOptions, InvalidOptions, Options
-from spa_version.stores import SCHEMES, open_store
+from spa_version.stores import SCHEMES, open_store, parse_url
 
 
 @pytest.fixture(autouse=True)
@@ -292,3 +294,34 @@ sys.exit(main(["--url", "redis://127.0.0.1:6379/0", "get"]))
     assert lines[1].startswith("SPA_VERSION['URL'] cannot be used") and "spa-version[redis]" in lines[1]
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "spa-version[redis]" in result.stderr
+
+
+def test_options_parse_the_store_url_once_and_open_that(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment is read when the options are built, and the URL parsed then
+    (`Options.store_url`); opening uses that value, whatever the environment says later."""
+    monkeypatch.setenv("SPA_VERSION_URL", f"file://{tmp_path}/first")
+    monkeypatch.setenv("SPA_VERSION_APP", "first-app")
+    options = Options.from_kwargs()
+    assert options.store_url == parse_url(f"file://{tmp_path}/first")
+    monkeypatch.setenv("SPA_VERSION_URL", "memory://later")
+    monkeypatch.setenv("SPA_VERSION_APP", "later-app")
+    store = options.open_store()
+    assert (store.location, store.app) == (str(tmp_path / "first"), "first-app")
+    default = Options()  # built directly: no environment, the defaults
+    assert default.store is None and default.store_url == parse_url(DEFAULT_URL)
+    assert default.open_store().app == DEFAULT_APP
+
+
+def test_the_cli_options_name_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI builds `Options` too (`Options.from_command_line`); a bad value names the
+    flag, or the variable it came from (README, "The CLI")."""
+    with pytest.raises(InvalidOptions, match=r"^--url is not a valid store URL: unknown store scheme"):
+        Options.from_command_line("postgres://x", None)
+    with pytest.raises(InvalidOptions, match=r"^--app "):
+        Options.from_command_line("memory://", "a/b")
+    assert Options.from_command_line("memory://cli", "cli-app").open_store().app == "cli-app"
+    monkeypatch.setenv("SPA_VERSION_AGENT_PORT", "nope")
+    with pytest.raises(InvalidOptions, match=r"^SPA_VERSION_AGENT_PORT "):
+        Options.from_command_line("memory://cli", None)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spa_version.protocol import format_header
 from spa_version.release import InvalidRelease, Release
-from spa_version.stores import Store, StoreError, open_store
+from spa_version.stores import SCHEMES, Store, StoreError, StoreUrl, open_store, open_url, parse_url
 from spa_version.stores.base import HISTORY_LIMIT, clock_epoch
+from spa_version.stores.redis import RedisStore
+from spa_version.stores.urls import RedisQuery, RedisUrl
 from tests.support.epochs import freeze_clock
 from tests.support.servers import RedisServer, ServerProcess, async_wait_for, run_cli
 
@@ -298,3 +304,105 @@ def test_a_file_store_behind_a_dangling_symlink_is_one_line(tmp_path: Path, app_
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"{tmp_path}/current/store" in result.stderr
+
+
+async def test_a_parsed_url_opens_without_the_environment(
+    redis: RedisServer, app_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parse_url` takes a Redis URL apart once (its parts, our query options and
+    redis-py's); `open_url` opens that value as it is: environment variables naming
+    another store and app change nothing, and the store works against a real Redis."""
+    parsed = parse_url(redis.url + "?ping_interval=2&socket_timeout=3")
+    assert isinstance(parsed.redis, RedisUrl) and isinstance(parsed.query, RedisQuery)
+    assert parsed.query.own == {"ping_interval": 2.0}
+    assert dict(parsed.query.client) == {"socket_timeout": 3.0}
+    monkeypatch.setenv("SPA_VERSION_URL", "memory://elsewhere")
+    monkeypatch.setenv("SPA_VERSION_APP", "another-app")
+    store = open_url(parsed, app=app_name)
+    other = open_store(redis.url, app=app_name)  # the same Redis, opened from text
+    try:
+        assert isinstance(store, RedisStore)
+        assert (store.app, store.ping_interval, store.socket_timeout) == (app_name, 2.0, 3.0)
+        bumped = await store.bump("parsed-1")
+        assert await other.get() == bumped.release
+    finally:
+        await store.aclose()
+        await other.aclose()
+
+
+def _callers(name: str) -> set[str]:
+    """``module path:function`` of every function in src/ that calls *name*."""
+    package = Path(__file__).resolve().parents[1] / "src" / "spa_version"
+    found = set()
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call):
+                    called = node.func
+                    called_name = called.id if isinstance(called, ast.Name) else getattr(called, "attr", None)
+                    if called_name == name:
+                        found.add(f"{path.relative_to(package).as_posix()}:{function.name}")
+    return found
+
+
+def test_a_store_url_is_taken_apart_in_one_place() -> None:
+    """One route for a store URL: only `parse_url` parses a Redis URL and splits its
+    query (a URL is parsed once, whoever opens it), and only the options' check and the
+    public `open_store` call `parse_url`; the stores take its `StoreUrl`."""
+    assert _callers("parse_redis_url") == {"stores/__init__.py:parse_url"}
+    assert _callers("split_query") == {"stores/__init__.py:parse_url"}
+    assert _callers("parse_url") == {"options.py:_parse_store", "stores/__init__.py:open_store"}
+    assert _callers("environment") == {"options.py:_build", "stores/__init__.py:open_store"} | {
+        "deploy/agent.py:run_agent"
+    }
+
+
+_ANY_URL = st.one_of(
+    st.text(max_size=60),
+    st.builds("{}://{}".format, st.sampled_from(sorted(SCHEMES)), st.text(max_size=60)),
+)
+
+
+# No deadline: the machine running the tests may be loaded (tests/test_protocol_properties.py).
+relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@relaxed
+@given(_ANY_URL)
+def test_parse_url_gives_a_store_url_or_a_value_error(text: str) -> None:
+    """Whatever the text, `parse_url` returns a `StoreUrl` of a known scheme or raises
+    ValueError (a message for the user), never anything else."""
+    try:
+        parsed = parse_url(text)
+    except ValueError:
+        return
+    assert isinstance(parsed, StoreUrl) and parsed.scheme in SCHEMES and parsed.text == text
+
+
+@relaxed
+@given(
+    host=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
+    port=st.integers(0, 65535),
+    db=st.none() | st.integers(0, 10**9 - 1),
+    secret=st.text(min_size=1, max_size=20),
+    ping=st.floats(min_value=1e-3, max_value=1e6),
+)
+def test_a_redis_url_is_taken_apart_once_into_its_parts(
+    host: str, port: int, db: int | None, secret: str, ping: float
+) -> None:
+    """A Redis URL gives back its host, port, database, password and query options, each
+    in its typed place; the password is never in the value's repr."""
+    password = "sekrit" + secret
+    path = "" if db is None else str(db)
+    query = f"ping_interval={ping!r}&socket_timeout=2"
+    url = f"redis://user:{quote(password, safe='')}@{host}:{port}/{path}?{query}"
+    parsed = parse_url(url)
+    assert parsed.redis is not None and parsed.query is not None
+    assert (parsed.redis.hosts, parsed.redis.db) == (((host, port),), db)
+    assert (parsed.redis.username, parsed.redis.password) == ("user", password)
+    assert parsed.query.own == {"ping_interval": ping}
+    assert dict(parsed.query.client) == {"socket_timeout": 2.0}
+    assert "sekrit" not in repr(parsed)

@@ -5,8 +5,13 @@ Three ways in, one set of rules:
 - keyword arguments: `Options.from_kwargs` (what `spa_version.VersionMiddleware` takes);
 - Django's ``SPA_VERSION`` settings dict: `Options.from_settings`, the same names
   upper-cased (``store`` is ``URL``, ``app_name`` is ``APP``; docs/django.md);
-- the environment, for what neither gives: `ENVIRONMENT` lists the variables, and
-  `environment` is the one place that reads them.
+- the command line's ``--url`` and ``--app``: `Options.from_command_line` (the CLI);
+- the environment, for what none of them gives: `ENVIRONMENT` lists the variables, and
+  `spa_version.defaults.environment` is the one place that reads them (each builder
+  calls it once; `Options(...)` itself reads no environment).
+
+The store URL is parsed once, here (`spa_version.stores.parse_url`): `Options.store_url`
+keeps the parsed value, and `Options.open_store` opens it without parsing it again.
 
 Options are validated once, when built (the dataclasses check themselves); anything
 wrong raises `InvalidOptions` naming the option, the settings key or the environment
@@ -17,7 +22,6 @@ check`` into ``spa_version.E001``). Times are in seconds.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -25,10 +29,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from .assets import DEFAULT_SCRIPT_PATH
 from .current import fallback_release
-from .pinning import SLOT_ENV, validate_slot
+from .defaults import DEFAULT_APP, DEFAULT_URL, ENVIRONMENT, environment
+from .pinning import validate_slot
 from .protocol import CLIENT_HEADER, DEFAULT_ENDPOINT, HEADER
 from .release import InvalidRelease, validate_app, validate_label
-from .stores import Store, clip, open_store, scheme_list, validate_url
+from .stores import Store, StoreUrl, clip, open_url, parse_url, scheme_list
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -46,17 +51,6 @@ __all__ = [
 #: The methods checked against ``min_compatible`` by default.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-#: The environment variable behind each option, used when the option is not given
-#: (or given as None).
-ENVIRONMENT = {
-    "store": "SPA_VERSION_URL",
-    "app_name": "SPA_VERSION_APP",
-    "build": "SPA_VERSION_BUILD",
-    "agent_port": "SPA_VERSION_AGENT_PORT",
-    "agent_host": "SPA_VERSION_AGENT_HOST",
-    "slot": SLOT_ENV,
-}
-
 # RFC 9110 §5.6.2 token: what a header name or a method may be.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
@@ -68,11 +62,6 @@ class InvalidOptions(ValueError):
         super().__init__(f"{option} {problem}")
         self.option = option
         self.problem = problem
-
-
-def environment() -> dict[str, str]:
-    """The options the environment sets (`ENVIRONMENT`), by option name; empty means unset."""
-    return {option: value for option, name in ENVIRONMENT.items() if (value := os.environ.get(name))}
 
 
 # -- the checks ------------------------------------------------------------------------
@@ -126,13 +115,13 @@ def _check_slot(value: object) -> None:
         _fail("slot", f"is invalid: {exc}")
 
 
-def _check_store(url: object) -> None:
-    # The whole URL, without I/O (spa_version.stores.validate_url, the rule open_store
-    # follows too): a URL that passes here opens, so no request meets a bad one.
+def _parse_store(url: object) -> StoreUrl:
+    # The whole URL, without I/O (spa_version.stores.parse_url, the one rule for store
+    # URLs), parsed once: a URL that passes here opens, so no request meets a bad one.
     if not isinstance(url, str):
         _fail("store", f"must be a store URL ({scheme_list()}) or a Store, got {clip(url)}")
     try:
-        validate_url(url)
+        return parse_url(url)
     except ValueError as exc:
         _fail("store", f"is not a valid store URL: {exc}")
     except ImportError as exc:
@@ -256,11 +245,14 @@ class Options:
     #: the first read. The store being down never fails startup.
     startup_timeout: float = 2.0
     deploy: DeployOptions = field(default_factory=DeployOptions)
+    #: The store URL parsed (``store``, else the default ``file://.spa-version``), once,
+    #: when the options are built; None when ``store`` is a `Store`. Not an argument.
+    store_url: StoreUrl | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         store = self.store
-        if store is not None and not isinstance(store, Store):
-            _check_store(store)
+        if not isinstance(store, Store):
+            object.__setattr__(self, "store_url", _parse_store(DEFAULT_URL if store is None else store))
         if self.app_name is not None:
             _check_with("app_name", validate_app, self.app_name)
         _check_token("header_name", self.header_name)
@@ -289,8 +281,12 @@ class Options:
             _fail("deploy", f"must be DeployOptions, got {self.deploy!r}")
 
     def open_store(self) -> Store:
-        """The store: the `Store` given, else a new one for the URL (opening does no I/O)."""
-        return self.store if isinstance(self.store, Store) else open_store(self.store, app=self.app_name)
+        """The store: the `Store` given, else a new one for `store_url` and the app
+        (``app_name``, else ``default``). Opening parses nothing again and does no I/O."""
+        if isinstance(self.store, Store):
+            return self.store
+        assert self.store_url is not None  # set by __post_init__ for any other store
+        return open_url(self.store_url, app=self.app_name or DEFAULT_APP)
 
     # -- building ----------------------------------------------------------------------
 
@@ -319,6 +315,13 @@ class Options:
         return _build(
             {by_key[key]: value for key, value in raw.items()}, lambda o: f"{setting}[{settings_key(o)!r}]"
         )
+
+    @classmethod
+    def from_command_line(cls, url: str | None, app: str | None) -> Options:
+        """Options for the CLI's ``--url`` and ``--app`` (None: not given); the environment
+        fills the rest, and an error names ``--url`` or ``--app`` as the user wrote it."""
+        flags = {"store": "--url", "app_name": "--app"}
+        return _build({"store": url, "app_name": app}, lambda option: flags.get(option, option))
 
     def replace(self, **kwargs: Unpack[OptionArgs]) -> Options:
         """A copy with the options in *kwargs* (as `from_kwargs` takes them) changed, validated."""
@@ -367,7 +370,7 @@ class OptionArgs(TypedDict, total=False):
 
 _DEPLOY = frozenset(f.name for f in fields(DeployOptions))
 #: Every option name, flat: the keyword arguments (and, upper-cased, the settings keys).
-_FLAT = tuple(f.name for f in fields(Options) if f.name != "deploy") + tuple(
+_FLAT = tuple(f.name for f in fields(Options) if f.init and f.name != "deploy") + tuple(
     f.name for f in fields(DeployOptions)
 )
 

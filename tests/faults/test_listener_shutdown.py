@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from spa_version.release import Release
+from spa_version.stores import parse_url
 from spa_version.stores.redis import RedisStore
 from tests.support.servers import RedisServer, async_wait_for
 
@@ -16,13 +17,13 @@ pytestmark = [pytest.mark.redis]
 @pytest.mark.parametrize("after", ["subscribe", "message"])
 async def test_cancelled_listener_stops_at_once(redis: RedisServer, app_name: str, after: str) -> None:
     """Cancelling `listen` when idle after subscribing, or after a pub/sub message, ends it within seconds."""
-    reader = RedisStore(redis.url, app=app_name)
+    reader = RedisStore(parse_url(redis.url), app=app_name)
     seen: list[tuple[Release | None, bool]] = []
     task = asyncio.create_task(reader.listen(lambda release, resync: seen.append((release, resync)), 30))
     try:
         await async_wait_for(lambda: seen, timeout=10)  # subscribed and read once
         if after == "message":
-            writer = RedisStore(redis.url, app=app_name)  # a deploy job sharing the loop
+            writer = RedisStore(parse_url(redis.url), app=app_name)  # a deploy job sharing the loop
             await writer.bump("v1")
             await writer.aclose()
             await async_wait_for(lambda: any(not resync for _, resync in seen), timeout=10)

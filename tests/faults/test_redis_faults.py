@@ -20,6 +20,7 @@ import pytest
 import redis as sync_redis
 
 from spa_version import VersionMiddleware
+from spa_version.stores import parse_url
 from spa_version.stores.redis import RedisStore
 from tests.faults.support import (
     PING_INTERVAL,
@@ -43,7 +44,7 @@ def bump(port: int, app: str, label: str) -> int:
     """Bump straight on Redis (not through any proxy); return the new epoch."""
 
     async def go() -> int:
-        store = RedisStore(f"redis://127.0.0.1:{port}/0", app=app)
+        store = RedisStore(parse_url(f"redis://127.0.0.1:{port}/0"), app=app)
         try:
             return (await store.bump(label)).release.epoch
         finally:

@@ -24,7 +24,7 @@ from typing import NoReturn
 
 from ..publish import LockTimeout, RecordError
 from ..release import InvalidRelease
-from ..stores import StoreError, resolve_url
+from ..stores import REDIS_MISSING, StoreError
 from .commands import COMMANDS, default_label
 from .parser import PROG, parse_args
 
@@ -35,11 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with *argv* (default: ``sys.argv[1:]``); return the exit code."""
     args = parse_args(argv)
     try:
-        resolve_url(args.url, args.app)
         return asyncio.run(COMMANDS[args.command](args))
     except (InvalidRelease, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        # A Redis URL where redis-py is missing is a setup problem, like an ImportError.
+        return 1 if REDIS_MISSING in str(exc) else 2
     except StoreError as exc:
         print(f"{PROG}: store error: {exc}", file=sys.stderr)
         return 1

@@ -26,11 +26,12 @@ from ..deploy.agent import run_agent
 from ..deploy.fleet import FLOOR_BOUND_MS, read_fleet, served_floor
 from ..fleet_record import shown
 from ..listener import Listener
+from ..options import Options
 from ..protocol import HEADER, format_header
 from ..publish import Inventory, inventory, publish
 from ..publish.files import SHELL_SUFFIXES
 from ..release import InvalidRelease, Release, validate_label
-from ..stores import BumpResult, Store, StoreError, open_store
+from ..stores import BumpResult, Store, StoreError
 from ..stores.base import clock_epoch
 from .parser import PROG
 from .status import fleet_summary, render_status, wait_for_drain
@@ -60,8 +61,10 @@ def default_label(now: float | None = None) -> str:
 
 @contextlib.asynccontextmanager
 async def _opened(args: argparse.Namespace) -> AsyncIterator[Store]:
-    """The store named by ``--url`` / ``--app`` (else the environment), closed afterwards."""
-    store = open_store(args.url, app=args.app)
+    """The store named by ``--url`` / ``--app`` (else the environment), closed afterwards.
+
+    Through `Options`, like the middleware's: the URL is parsed once, by the same rule."""
+    store = Options.from_command_line(args.url, args.app).open_store()
     try:
         yield store
     finally:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import NoReturn
 
-from .. import __version__
 from ..publish import parse_age
 from ..release import POLICIES
 from ..stores import MinCompatible
@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG, description="Publish and inspect deploy versions for open SPA tabs.", parents=[common]
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # The installed distribution's version, which the build reads from spa_version.__version__
+    # (pyproject.toml): the package itself is a layer above (docs/architecture.md, "Layers").
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('spa-version')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:

@@ -10,8 +10,8 @@ dies simply disappears.
 Every record is parsed by `FleetRecord.parse`, so a record that does not validate (a bug,
 a disk error, a forged heartbeat) is skipped and reported, never raised. Where the records
 live is the store's business (`spa_version.stores.base.Store.fleet`): Redis keys beside
-the app's (`spa_version.stores.redis_fleet`), or files beside a file store's document
-(`spa_version.stores.file_fleet`). The memory store has no fleet: it is one process,
+the app's (`spa_version.stores.redis.fleet`), or files beside a file store's document
+(`spa_version.stores.file.fleet`). The memory store has no fleet: it is one process,
 there is nobody else to report to. Nothing here runs per request.
 """
 

@@ -52,7 +52,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         options = _options()
     except InvalidOptions as exc:
         if REDIS_MISSING in exc.problem:
-            # The URL is fine but needs redis-py (spa_version.stores.validate_url).
+            # The URL is fine but needs redis-py (spa_version.stores.parse_url).
             return [
                 Error(
                     f"{exc.option} is a Redis URL but redis-py is not installed.",

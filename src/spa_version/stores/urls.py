@@ -1,23 +1,30 @@
-"""Store URLs: the schemes `open_store` accepts, and the parsing every check shares.
+"""Store URLs: the schemes `open_store` accepts, their parts, and the parsed value.
 
-`validate_url` is the one rule for "is this a store URL": `spa_version.options` calls it
-when options are validated and `open_store` before it builds a store, so a URL either
-fails at configuration time with a clear message or works. Nothing here does network
-I/O, and nothing here needs redis-py: the Redis URL forms (docs/redis.md, "URLs") are
-parsed with the standard library, so a bad Redis URL is named even where redis-py is
-missing. `spa_version.stores.redis` builds its clients from `parse_redis_url`.
+`spa_version.stores.parse_url` is the one rule for "is this a store URL": it checks a
+URL in full and returns a `StoreUrl`, which `spa_version.options.Options` keeps and the
+store opener (`spa_version.stores.open_url`) takes, so a URL is parsed once, fails at
+configuration time with a clear message, or works. Nothing here does network I/O, and
+nothing here needs redis-py: the Redis URL forms (docs/redis.md, "URLs") are parsed with
+the standard library, so a bad Redis URL is named even where redis-py is missing. Its
+query options are split by `spa_version.stores.redis.client.split_query` (which knows
+redis-py's list of them) into a `RedisQuery`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 __all__ = [
+    "REDIS_MISSING",
     "REDIS_SCHEMES",
     "SCHEMES",
+    "RedisQuery",
     "RedisUrl",
+    "StoreUrl",
     "clip",
     "parse_redis_url",
     "scheme_list",
@@ -32,6 +39,10 @@ REDIS_SCHEMES = frozenset(
 )
 #: Every URL scheme `open_store` accepts.
 SCHEMES = REDIS_SCHEMES | {"file", "memory"}
+
+#: What a Redis URL needs where redis-py is missing (spa_version.django.checks and the
+#: CLI look for it in an `spa_version.options.InvalidOptions`).
+REDIS_MISSING = "the redis store needs the redis package: pip install 'spa-version[redis]'"
 
 #: How much of a user's value an error message echoes (`clip`).
 ECHO_LIMIT = 40
@@ -93,15 +104,48 @@ class RedisUrl:
     """A Redis store URL taken apart (docs/redis.md, "URLs"); passwords stay in here."""
 
     scheme: str
-    parts: SplitResult
+    parts: SplitResult = field(repr=False)
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     #: ``(host, port)`` of each sentinel or cluster node; the one server for redis://.
     hosts: tuple[tuple[str, int], ...]
     #: The database number from the path (None: not given).
     db: int | None
     #: The Sentinel service name (redis+sentinel:// only).
     service: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisQuery:
+    """The query options of a Redis store URL, split once
+    (`spa_version.stores.redis.client.split_query`; docs/redis.md, "URLs")."""
+
+    #: Ours, in seconds: ``ping_interval`` and ``ping_timeout`` (the pub/sub health check).
+    own: Mapping[str, float]
+    #: redis-py's connection options, converted by its own URL parsers (``socket_timeout=2``
+    #: is 2.0); they may hold a password, so they are left out of repr.
+    client: Mapping[str, Any] = field(repr=False)
+    #: The query without ours, as redis-py's ``from_url`` reads it.
+    kept: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUrl:
+    """A store URL checked in full and taken apart (`spa_version.stores.parse_url`).
+
+    `spa_version.options.Options` keeps one and the store opener takes it, so a URL is
+    parsed once. No I/O went into it.
+    """
+
+    #: The scheme, lower-cased: one of `SCHEMES`.
+    scheme: str
+    #: The URL as given. It may hold a password, so it is left out of repr.
+    text: str = field(repr=False)
+    #: ``file://``: the directory, percent-decoded; ``memory://``: the name; Redis: "".
+    location: str = ""
+    #: A Redis URL's parts and its query options (None for the other schemes).
+    redis: RedisUrl | None = None
+    query: RedisQuery | None = None
 
 
 def _port(text: str, item: str) -> int:
@@ -150,7 +194,7 @@ def parse_redis_url(url: str) -> RedisUrl:
 
     Checks the ports (whole numbers 0-65535), the database (a whole number), the
     Sentinel service name and the Cluster node list. The query options are checked by
-    `spa_version.stores.redis.check_query`, which needs redis-py's list of them.
+    `spa_version.stores.redis.client.split_query`, which needs redis-py's list of them.
     """
     scheme, _ = split_scheme(url)
     if scheme not in REDIS_SCHEMES:

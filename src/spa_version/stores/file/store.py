@@ -12,8 +12,8 @@ listener polls the file's identity (inode, size, mtime) a few times a second in 
 background, so a bump is seen within ``poll_interval`` (default 0.25 s).
 
 The fleet's heartbeat records live beside the document, in ``DIR/<app>.fleet/``
-(`spa_version.stores.file_fleet`). The modes of all of them, set whatever the umask so
-that the deploy user and the app's user may differ, are in `spa_version.stores.file_modes`.
+(`spa_version.stores.file.fleet`). The modes of all of them, set whatever the umask so
+that the deploy user and the app's user may differ, are in `spa_version.stores.file.modes`.
 
 ``file://.spa-version`` is relative to the working directory; ``file:///var/lib/x``
 is absolute. The path is percent-decoded (``file:///srv/my%20app`` is ``/srv/my app``).
@@ -32,8 +32,8 @@ import secrets
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..release import InvalidRelease, Release, is_epoch
-from .base import (
+from ...release import InvalidRelease, Release, is_epoch
+from ..base import (
     HISTORY_LIMIT,
     BumpResult,
     Fleet,
@@ -45,8 +45,8 @@ from .base import (
     check_min_compatible,
     next_epoch,
 )
-from .file_fleet import FileFleet
-from .file_modes import DIRECTORY_MODE, DOCUMENT_MODE, make_directory, sharing_problem
+from .fleet import FileFleet
+from .modes import DIRECTORY_MODE, DOCUMENT_MODE, make_directory, sharing_problem
 
 logger = logging.getLogger("spa_version")
 
@@ -66,7 +66,7 @@ class FileStore(Store):
         self.poll_interval = poll_interval
 
     def fleet(self) -> Fleet:
-        """The fleet's heartbeat records, in ``DIR/<app>.fleet/`` (`spa_version.stores.file_fleet`)."""
+        """The fleet's heartbeat records, in ``DIR/<app>.fleet/`` (`spa_version.stores.file.fleet`)."""
         return FileFleet(self.directory, self.app)
 
     @property
@@ -77,7 +77,7 @@ class FileStore(Store):
 
     def sharing_problem(self) -> str | None:
         """Why processes of another user cannot follow this store (its modes), or None
-        (`spa_version.stores.file_modes.sharing_problem`)."""
+        (`spa_version.stores.file.modes.sharing_problem`)."""
         return sharing_problem(self.directory, self.path, FileFleet(self.directory, self.app).directory)
 
     # -- reading ---------------------------------------------------------------
@@ -186,7 +186,7 @@ class FileStore(Store):
         try:
             try:
                 self._remove_orphans(directory_fd)
-                # Where the app's processes report, writable by them (stores/file_modes.py).
+                # Where the app's processes report, writable by them (stores/file/modes.py).
                 FileFleet(self.directory, self.app).make_directory()
             except OSError as exc:
                 raise StoreUnavailable(f"cannot write to {self.directory}: {exc.strerror}") from None
@@ -213,7 +213,7 @@ class FileStore(Store):
         """Publish *doc* in the locked directory: temp file, fsync, ``os.replace``.
 
         A reader sees the old document or the new one, never half of one. The file gets
-        `DOCUMENT_MODE` whatever the umask (stores/file_modes.py).
+        `DOCUMENT_MODE` whatever the umask (stores/file/modes.py).
         """
         tmp = f".{self.app}.{secrets.token_hex(8)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DOCUMENT_MODE, dir_fd=directory_fd)

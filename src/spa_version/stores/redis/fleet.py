@@ -1,4 +1,4 @@
-"""The fleet records of the Redis store (`spa_version.stores.redis`).
+"""The fleet records of the Redis store (`spa_version.stores.redis.store`).
 
 Keys, for app APP::
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Fleet
-from .redis import REDIS_FAILURES, key_prefix, translate_error
+from ..base import Fleet
+from .errors import REDIS_FAILURES, translate_error
 
 __all__ = ["RedisFleet"]
 
@@ -24,12 +24,12 @@ __all__ = ["RedisFleet"]
 class RedisFleet(Fleet):
     """Records as TTL'd keys plus an index set (see the module docstring).
 
-    *client* is the store's redis-py client (shared, not closed here), *app* the app name.
+    *client* is the store's redis-py client (shared, not closed here), *prefix* the
+    start of the app's keys (`spa_version.stores.redis.store.key_prefix`).
     """
 
-    def __init__(self, client: Any, app: str) -> None:
+    def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
-        prefix = key_prefix(app)
         self.index_key = f"{prefix}:fleet"
         self.prefix = f"{prefix}:proc:"
 

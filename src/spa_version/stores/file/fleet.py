@@ -5,7 +5,7 @@ Layout, for ``file://DIR`` and app APP::
     DIR/APP.fleet/<host>-<pid>.json     the record, published with temp file + os.replace
 
 The directory is sticky and writable by all (mode 1777, like /tmp), so the app's
-processes may run as another user than the deploy tools (`spa_version.stores.file_modes`).
+processes may run as another user than the deploy tools (`spa_version.stores.file.modes`).
 
 Files do not expire by themselves: a reader treats a record whose ``updated_at`` is more
 than its ``ttl`` ago as gone (the process died without removing it) and deletes it.
@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..fleet_record import MAX_RECORD_BYTES, BadRecord, FleetRecord
-from .base import Fleet, StoreUnavailable
-from .file_modes import FLEET_DIRECTORY_MODE, RECORD_MODE, make_directory
+from ...fleet_record import MAX_RECORD_BYTES, BadRecord, FleetRecord
+from ..base import Fleet, StoreUnavailable
+from .modes import FLEET_DIRECTORY_MODE, RECORD_MODE, make_directory
 
 __all__ = ["FileFleet"]
 
@@ -47,7 +47,7 @@ class FileFleet(Fleet):
 
     def make_directory(self) -> None:
         """Create ``DIR/<app>.fleet/`` (and ``DIR``) with the modes of
-        `spa_version.stores.file_modes`, whatever the umask: every user may add a record,
+        `spa_version.stores.file.modes`, whatever the umask: every user may add a record,
         only its owner replaces or removes it. An existing directory keeps its mode."""
         make_directory(self.directory, FLEET_DIRECTORY_MODE)
 

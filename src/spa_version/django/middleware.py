@@ -29,15 +29,15 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ..cors import copied_headers, is_cross_origin, probe_headers
-from ..current import CurrentVersion, Snapshot
-from ..options import Options
+from ..current import Snapshot
+from ..deploy.sigterm import hook_sigterm_for_exit
+from ..host import Host
 from ..protocol import parse_client_epoch
 from ..responses import Answer, Responses, outdated
-from ..templating import SCOPE_KEY
-from .conf import get_config
-from .listener_thread import Followed, hook_sigterm_for_exit, listener_thread
+from .conf import settings_host
+from .listener_thread import leave_fleet, listener_thread
 
-__all__ = ["VersionMiddleware", "current_for", "stamp"]
+__all__ = ["VersionMiddleware", "stamp"]
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
@@ -46,60 +46,6 @@ logger = logging.getLogger("spa_version")
 
 _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
-
-# The settings' Options and their Responses, replaced together when the settings change.
-_responses: tuple[Options, Responses] | None = None
-
-
-def _settings() -> tuple[Options, Responses]:
-    """The current ``SPA_VERSION`` options and their `Responses` (one identity check)."""
-    global _responses
-    config = get_config()
-    cached = _responses
-    if cached is None or cached[0] is not config:
-        _responses = cached = (config, Responses(config))
-    return cached
-
-
-def _source(request: HttpRequest | None, config: Options) -> Followed | CurrentVersion:
-    # Behind `spa_version.django.asgi.wrap_asgi` (Channels) the ASGI middleware already
-    # follows the store and hands its `CurrentVersion` over in the scope: use it, so the
-    # header, the endpoint and the meta tag of one response always agree (and no second
-    # listener runs). Otherwise, this process's listener thread.
-    scope = getattr(request, "scope", None)
-    if scope is not None:
-        current = scope.get(SCOPE_KEY)
-        if isinstance(current, CurrentVersion):
-            return current
-    try:
-        return listener_thread().follow(config)
-    except Exception:
-        # Opening the store failed (the options were validated, so a fault in the
-        # store's own code): serve without the version rather than fail the request
-        # (docs/django.md), and say so once.
-        return _unfollowed(config)
-
-
-#: The empty `CurrentVersion` served while the store cannot be opened, per options.
-_unopened: tuple[Options, CurrentVersion] | None = None
-
-
-def _unfollowed(config: Options) -> CurrentVersion:
-    global _unopened
-    cached = _unopened
-    if cached is None or cached[0] is not config:
-        logger.exception("spa-version: cannot open the store; serving without the version")
-        current = CurrentVersion(config.header_name, config.slot, deployed=config.deploy.build)
-        if config.fallback is not None:
-            current.offer_fallback(config.fallback)
-        _unopened = cached = (config, current)
-    return cached[1]
-
-
-def current_for(request: HttpRequest | None, config: Options) -> CurrentVersion:
-    """The `CurrentVersion` that serves *request* (the ASGI wrapper's, else the listener thread's)."""
-    source = _source(request, config)
-    return source.current if isinstance(source, Followed) else source
 
 
 def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) -> None:
@@ -124,8 +70,9 @@ def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) 
             response.headers[_ACEH] = merged
 
 
-def _answer(request: HttpRequest, config: Options, responses: Responses, snapshot: Snapshot) -> Answer | None:
+def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | None:
     """Our own answer (the endpoint, the script, a 409), or None: the app answers."""
+    responses = host.responses
     path = request.path_info
     method = request.method or "GET"
     if path == responses.endpoint or path == responses.script_path:
@@ -140,19 +87,20 @@ def _answer(request: HttpRequest, config: Options, responses: Responses, snapsho
         return None
     # Repeated header lines arrive joined with "," (WSGI servers, Django's ASGIRequest);
     # parse_client_epoch reads the list (docs/protocol.md).
-    raw = request.headers.get(config.client_header)
+    raw = request.headers.get(host.options.client_header)
     client = None if raw is None else parse_client_epoch(raw)
     return responses.stale(snapshot) if outdated(client, minimum) else None
 
 
 def _own_response(
-    request: HttpRequest, config: Options, responses: Responses, snapshot: Snapshot
+    request: HttpRequest, host: Host, snapshot: Snapshot
 ) -> tuple[HttpResponse, HttpRequest | None] | None:
     """Our own response, and the preflight that asks the app's CORS layer about it (None:
     not needed, `spa_version.cors`); None when the app answers the request."""
-    answer = _answer(request, config, responses, snapshot)
+    answer = _answer(request, host, snapshot)
     if answer is None:
         return None
+    responses = host.responses
     response = HttpResponse(answer.body, status=answer.status)
     if all(name != b"content-type" for name, _ in answer.headers):
         del response["Content-Type"]  # not Django's text/html default on a 304 or a 405
@@ -215,22 +163,21 @@ class VersionMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         # A clean exit removes the fleet record, under uvicorn and runserver too (their
         # SIGTERM skips the exit hooks): docs/django.md, "Fleet status and the deploy switch".
-        hook_sigterm_for_exit()
+        hook_sigterm_for_exit(leave_fleet)
         if self.async_mode:
             # Tell Django's handler that __call__ returns a coroutine (as MiddlewareMixin does).
             markcoroutinefunction(self)
         # Bad settings fail at start-up with ImproperlyConfigured, not on a request.
-        _settings()
+        settings_host()
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.async_mode:
             return self.__acall__(request)
-        config, responses = _settings()
-        source = _source(request, config)
-        if isinstance(source, Followed):
-            source.wait_first_read()
-            source = source.current
-        ours = _own_response(request, config, responses, source.snapshot)
+        host = settings_host()
+        if not host.ready:  # early in the process's life: follow the store, wait for a first read
+            listener_thread().serve(host)
+        current = host.current
+        ours = _own_response(request, host, current.snapshot)
         if ours is None:
             response: HttpResponseBase = self.get_response(request)  # type: ignore[assignment]
         else:
@@ -238,21 +185,20 @@ class VersionMiddleware:
             if probe is not None:  # another origin: ask the app's CORS layer (spa_version.cors)
                 _copy_cors(response, self.get_response(probe))  # type: ignore[arg-type]
         # Read at response time: a bump that landed mid-request is served.
-        stamp(response, responses, source.snapshot)
+        stamp(response, host.responses, current.snapshot)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        config, responses = _settings()
-        source = _source(request, config)
-        if isinstance(source, Followed):
-            await source.async_wait_first_read()
-            source = source.current
-        ours = _own_response(request, config, responses, source.snapshot)
+        host = settings_host()
+        if not host.ready:
+            await listener_thread().async_serve(host)
+        current = host.current
+        ours = _own_response(request, host, current.snapshot)
         if ours is None:
             response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         else:
             response, probe = ours
             if probe is not None:
                 _copy_cors(response, await self.get_response(probe))  # type: ignore[misc]
-        stamp(response, responses, source.snapshot)
+        stamp(response, host.responses, current.snapshot)
         return response

@@ -40,6 +40,7 @@ class Host:
         "options",
         "current",
         "responses",
+        "own_paths",
         "deployment",
         "follower",
         "synced",
@@ -53,6 +54,8 @@ class Host:
         if options.fallback is not None:
             self.current.offer_fallback(options.fallback)
         self.responses = Responses(options)
+        #: The paths the middlewares answer themselves (endpoint, script; None: off).
+        self.own_paths = (options.endpoint, options.script_path)
         self.deployment = Deployment(self.current, options.deploy, client_header=options.client_header)
         #: Following the store, from `follow` until `unfollow` (None: not following).
         self.follower: Follower | None = None

@@ -105,7 +105,7 @@ class VersionMiddleware:
         self._count_request = self.deployment.count_request
         self._open_stream = self.deployment.open_stream
         self._close_stream = self.deployment.close_stream or _no_stream
-        self._own_paths = (self.options.endpoint, self.options.script_path)
+        self._own_paths = host.own_paths
         self._expose = self.responses.expose
         self._merge_lengths = self.responses.merge_lengths
         self._client_header = self.responses.client_header

@@ -34,7 +34,7 @@ from ..deploy.sigterm import hook_sigterm_for_exit
 from ..host import Host
 from ..protocol import parse_client_epoch
 from ..responses import Answer, Responses, outdated
-from .conf import settings_host
+from .conf import SERVING, settings_host
 from .listener_thread import leave_fleet, listener_thread
 
 __all__ = ["VersionMiddleware", "stamp"]
@@ -48,26 +48,44 @@ _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
 
 
+_SERVER_TIMING = "Server-Timing"
+#: The lengths of the names `stamp` must look up (Server-Timing, ACAO) when present.
+_LOOKED_UP = frozenset({len(_SERVER_TIMING), len(_ACAO)})
+
+
 def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) -> None:
     """Set the version header and its Server-Timing metric on *response*; expose it on CORS ones."""
     header, timing = snapshot.header, snapshot.timing
     if header is None or timing is None:
         return
+    headers = response.headers
+    # One pass over the names the response has (a handful): a look-up of a name that is
+    # absent costs a raised KeyError in Django's ResponseHeaders, so only a name as long
+    # as Server-Timing or ACAO sends this response to them (as the ASGI middleware's
+    # Responses.merge_lengths does).
+    look_up = False
+    for name in headers:
+        if len(name) in _LOOKED_UP:
+            look_up = True
+            break
     # ASCII by construction (`CurrentVersion.build`); decoding a ~60-byte value is
     # cheaper than any cache lookup keyed on the snapshot. Case-insensitive: replaces.
-    response.headers[responses.header_name] = header[1].decode("ascii")
+    headers[responses.header_name] = header[1].decode("ascii")
     # The same value as a Server-Timing metric (docs/js.md, "The baseline"); a list
     # header, so it goes beside the app's own metrics.
-    own = response.headers.get("Server-Timing")
     metric = timing[1].decode("ascii")
-    response.headers["Server-Timing"] = metric if own is None else f"{own}, {metric}"
-    if responses.expose is not None and _ACAO in response.headers:
+    if not look_up:
+        headers[_SERVER_TIMING] = metric
+        return
+    own = headers.get(_SERVER_TIMING)
+    headers[_SERVER_TIMING] = metric if own is None else f"{own}, {metric}"
+    if responses.expose is not None and _ACAO in headers:
         # A cross-origin page reads only the safelisted headers and those listed here
         # (Fetch standard, CORS): merge, never replace, never duplicate.
-        exposed = response.headers.get(_ACEH)
+        exposed = headers.get(_ACEH)
         merged = responses.exposed(exposed)
         if merged != exposed:
-            response.headers[_ACEH] = merged
+            headers[_ACEH] = merged
 
 
 def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | None:
@@ -173,32 +191,40 @@ class VersionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.async_mode:
             return self.__acall__(request)
-        host = settings_host()
-        if not host.ready:  # early in the process's life: follow the store, wait for a first read
-            listener_thread().serve(host)
+        host = SERVING.host  # the settings' host (spa_version.django.conf)
+        if host is None or not host.ready:  # early in a process's life, or new settings
+            host = settings_host()
+            listener_thread().serve(host)  # follow the store, wait for a first read
         current = host.current
-        ours = _own_response(request, host, current.snapshot)
-        if ours is None:
-            response: HttpResponseBase = self.get_response(request)  # type: ignore[assignment]
-        else:
-            response, probe = ours
-            if probe is not None:  # another origin: ask the app's CORS layer (spa_version.cors)
-                _copy_cors(response, self.get_response(probe))  # type: ignore[arg-type]
+        snapshot = current.snapshot
+        if request.path_info in host.own_paths or snapshot.min_compatible is not None:
+            ours = _own_response(request, host, snapshot)
+            if ours is not None:
+                response, probe = ours
+                if probe is not None:  # another origin: ask the app's CORS layer (spa_version.cors)
+                    _copy_cors(response, self.get_response(probe))  # type: ignore[arg-type]
+                stamp(response, host.responses, current.snapshot)
+                return response
+        response = self.get_response(request)  # type: ignore[assignment]
         # Read at response time: a bump that landed mid-request is served.
         stamp(response, host.responses, current.snapshot)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        host = settings_host()
-        if not host.ready:
+        host = SERVING.host
+        if host is None or not host.ready:
+            host = settings_host()
             await listener_thread().async_serve(host)
         current = host.current
-        ours = _own_response(request, host, current.snapshot)
-        if ours is None:
-            response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
-        else:
-            response, probe = ours
-            if probe is not None:
-                _copy_cors(response, await self.get_response(probe))  # type: ignore[misc]
+        snapshot = current.snapshot
+        if request.path_info in host.own_paths or snapshot.min_compatible is not None:
+            ours = _own_response(request, host, snapshot)
+            if ours is not None:
+                own, probe = ours
+                if probe is not None:
+                    _copy_cors(own, await self.get_response(probe))  # type: ignore[misc]
+                stamp(own, host.responses, current.snapshot)
+                return own
+        response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         stamp(response, host.responses, current.snapshot)
         return response

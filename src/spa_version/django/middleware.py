@@ -7,7 +7,9 @@ It does what the ASGI `spa_version.VersionMiddleware` does, the Django way:
   ``Access-Control-Allow-Origin``;
 - answers ``GET /__spa-version`` and ``GET /__spa-version.js`` itself;
 - refuses stale clients on enforced requests with ``409`` and ``X-SPA-Reload``
-  (docs/protocol.md).
+  (docs/protocol.md), and, on a build cut off by a security release (``bump
+  --cutoff``), every pinned request and every request of a client below the cutoff,
+  GETs included (docs/protocol.md, "Security fixes").
 
 What it answers itself, and when, is decided in `spa_version.responses`, shared with the
 ASGI middleware; this module is the Django adaptation. The version comes from memory
@@ -32,8 +34,9 @@ from ..cors import copied_headers, is_cross_origin, probe_headers
 from ..current import Snapshot
 from ..deploy.sigterm import hook_sigterm_for_exit
 from ..host import Host
+from ..pinning import PIN_HEADER, parse_pin
 from ..protocol import parse_client_epoch
-from ..responses import Answer, Responses, outdated
+from ..responses import Answer, Responses, cut_off, outdated
 from .conf import SERVING, settings_host
 from .listener_thread import leave_fleet, listener_thread
 
@@ -100,14 +103,27 @@ def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | No
             return None
         if_none_match = request.headers.get("If-None-Match", "").encode("latin-1")
         return responses.own(path, method, if_none_match, snapshot)
+    cutoff = host.deployment.cutoff_epoch
+    if cutoff is not None:
+        # This build is cut off by a security release: the rule both middlewares apply
+        # (spa_version.responses.cut_off; docs/protocol.md, "Security fixes").
+        # Header values reach Django decoded as latin-1 (PEP 3333; Django's ASGIRequest):
+        # encoding them back gives the bytes the client sent.
+        pin = parse_pin(request.headers.get(PIN_HEADER, "").encode("latin-1"))
+        if cut_off(_client_epoch(request, host), pin, cutoff):
+            return responses.stale(snapshot)
     minimum = snapshot.min_compatible
     if minimum is None or not responses.enforces(method, path):
         return None
+    return responses.stale(snapshot) if outdated(_client_epoch(request, host), minimum) else None
+
+
+def _client_epoch(request: HttpRequest, host: Host) -> int | None:
+    """The client's epoch from its header, or None (absent or unreadable; docs/protocol.md)."""
     # Repeated header lines arrive joined with "," (WSGI servers, Django's ASGIRequest);
     # parse_client_epoch reads the list (docs/protocol.md).
     raw = request.headers.get(host.options.client_header)
-    client = None if raw is None else parse_client_epoch(raw)
-    return responses.stale(snapshot) if outdated(client, minimum) else None
+    return None if raw is None else parse_client_epoch(raw)
 
 
 def _own_response(
@@ -197,7 +213,11 @@ class VersionMiddleware:
             listener_thread().serve(host)  # follow the store, wait for a first read
         current = host.current
         snapshot = current.snapshot
-        if request.path_info in host.own_paths or snapshot.min_compatible is not None:
+        if (
+            request.path_info in host.own_paths
+            or snapshot.min_compatible is not None
+            or host.deployment.cutoff_epoch is not None
+        ):
             ours = _own_response(request, host, snapshot)
             if ours is not None:
                 response, probe = ours
@@ -217,7 +237,11 @@ class VersionMiddleware:
             await listener_thread().async_serve(host)
         current = host.current
         snapshot = current.snapshot
-        if request.path_info in host.own_paths or snapshot.min_compatible is not None:
+        if (
+            request.path_info in host.own_paths
+            or snapshot.min_compatible is not None
+            or host.deployment.cutoff_epoch is not None
+        ):
             ours = _own_response(request, host, snapshot)
             if ours is not None:
                 own, probe = ours

@@ -79,11 +79,10 @@ def figures() -> dict[str, str]:
     for name, us in steps.items():
         key = {
             "get_config()": "dj_step_config",
-            "_source(request, config): the listener-thread lookup": "dj_step_source",
-            "stamp(response, config, snapshot)": "dj_step_stamp",
+            "settings_host(): the settings' host (one attribute read, one identity check)": "dj_step_host",
+            "stamp(response, responses, snapshot)": "dj_step_stamp",
             "- of which 'Access-Control-Allow-Origin' in response.headers": "dj_step_acao",
             "the floor: response.headers[name] = value": "dj_step_floor",
-            "Followed.wait_first_read()": "dj_step_wait",
         }.get(name)
         if key:
             out[key] = f"{us:.2f} µs"

@@ -199,7 +199,7 @@ async def test_a_task_closed_by_the_garbage_collector_does_no_store_io(tmp_path:
         def serve_then_vanish(mw: VersionMiddleware = mw, left: list[Any] = left) -> None:
             loop = asyncio.new_event_loop()
             try:
-                task = loop.create_task(mw.deployment.run(mw.store, lambda: True))
+                task = loop.create_task(mw.deployment.run(mw.options.open_store(), lambda: True))
                 loop.run_until_complete(async_wait_for(lambda: any(records.glob("*.json"))))
                 left.append(task.get_coro())
             finally:

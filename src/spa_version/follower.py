@@ -1,8 +1,9 @@
 """Following one store on one event loop: the listener task and the deploy switch beside it.
 
-Both hosts run a `Follower`: the ASGI `spa_version.VersionMiddleware` (one per lifespan,
-or from the first request when the server sends none) and the Django listener thread
-(`spa_version.django.listener_thread`, one per configured store). The order lives here:
+Both middlewares run one through their `spa_version.host.Host` (`Host.follow`): the
+ASGI `spa_version.VersionMiddleware` (one per lifespan, or from the first request when
+the server sends none) and Django's listener thread (`spa_version.django.listener_thread`,
+for the host of the settings). The order lives here:
 the `spa_version.deploy.Deployment` stops first, while the store is still open (its
 last heartbeat and the removal of its fleet record need it), then the listener is
 cancelled and awaited, then the store is closed if the follower owns it.

@@ -25,24 +25,22 @@ from .asgi_scope import (
 )
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .cors import asgi_cors_for_own
-from .current import CurrentVersion, Snapshot
-from .deploy import Deployment
+from .current import Snapshot
 from .deploy.streams import EVENT_STREAM, Stream, is_event_stream
 from .follower import Follower
+from .host import Host
 from .listener import Listener
 from .options import OptionArgs, Options
 from .pinning import PIN_HEADER, parse_pin
 from .protocol import CLOSE_CODE_STALE_CLIENT
 from .responses import (
     Answer,
-    Responses,
     cut_off,
     outdated,
     refuse_handshake,
     send_answer,
     stamp_headers,
 )
-from .stores import Store
 from .templating import ROOT_PATH_KEY
 
 if TYPE_CHECKING:
@@ -81,24 +79,33 @@ class VersionMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, options: Options | None = None, **kwargs: Unpack[OptionArgs]) -> None:
+        opts = Options.from_kwargs(**kwargs) if options is None else options.replace(**kwargs)
+        self._init(app, Host(opts))
+
+    @classmethod
+    def hosting(cls, app: ASGIApp, host: Host) -> VersionMiddleware:
+        """The middleware around *app* serving *host* (`spa_version.host.Host`), which
+        another host may share (Django's middleware behind `spa_version.django.asgi`)."""
+        middleware = cls.__new__(cls)
+        middleware._init(app, host)
+        return middleware
+
+    def _init(self, app: ASGIApp, host: Host) -> None:
         self.app = app
-        self.options = opts = Options.from_kwargs(**kwargs) if options is None else options.replace(**kwargs)
-        self._owns_store = not isinstance(opts.store, Store)
-        self.store = opts.open_store()
-        self.current = CurrentVersion(opts.header_name, opts.slot, deployed=opts.deploy.build)
-        if opts.fallback is not None:
-            self.current.offer_fallback(opts.fallback)
-        self.responses = Responses(opts)
-        self.deployment = Deployment(self.current, opts.deploy, client_header=opts.client_header)
+        #: This process's bundle: version, answers, deploy switch, follower (`spa_version.host`).
+        self.host = host
+        self.options = host.options
+        self.current = host.current
+        self.responses = host.responses
+        self.deployment = host.deployment
         #: Following the store on the serving loop, from the first lifespan or request on.
         self.follower: Follower | None = None
         self.listener: Listener | None = None
-        self._open_failed = False  # logged once (`_start`)
         # What the request path reads, as plain attributes (no per-request lookups).
         self._count_request = self.deployment.count_request
         self._open_stream = self.deployment.open_stream
         self._close_stream = self.deployment.close_stream or _no_stream
-        self._own_paths = (opts.endpoint, opts.script_path)
+        self._own_paths = host.own_paths
         self._expose = self.responses.expose
         self._merge_lengths = self.responses.merge_lengths
         self._client_header = self.responses.client_header
@@ -285,24 +292,13 @@ class VersionMiddleware:
     def _start(self) -> bool:
         """Start following the store on this event loop (lazily, for servers without lifespan).
 
-        False when the store could not be opened: logged once, and requests are served
-        as before, without a new version (docs/redis.md: a store failure never turns
-        into a 5xx). The options were validated, so this takes a fault in the store's
-        own code; the next request tries again.
+        False when the store could not be opened (`spa_version.host.Host.follow`: logged
+        once, requests served without a new version); the next request tries again.
         """
-        if self._owns_store and self.listener is not None:
-            # A previous lifespan closed the old store: open a fresh one.
-            try:
-                store = self.options.open_store()
-            except Exception:
-                if not self._open_failed:
-                    self._open_failed = True
-                    logger.exception("spa-version: cannot open the store; serving without it")
-                return False
-            self.store = store
-        follower = Follower(self.store, self.deployment, self.options, owns_store=self._owns_store)
+        follower = self.host.follow()
+        if follower is None:
+            return False
         self.follower, self.listener = follower, follower.listener
-        follower.start()
         return True
 
     async def startup(self) -> None:
@@ -313,16 +309,16 @@ class VersionMiddleware:
         if not await self.follower.wait_synced(self.options.startup_timeout):
             logger.warning(
                 "spa-version: store %s not read within %.1f s; serving without it for now",
-                self.store.display_url,
+                self.follower.store.display_url,
                 self.options.startup_timeout,
             )
 
     async def shutdown(self) -> None:
         """Close the websockets left gently (bounded), remove the fleet record, stop the
         listener and close the store if we opened it."""
-        follower, self.follower = self.follower, None
-        if follower is not None:
-            await follower.stop()
+        if self.follower is not None:
+            self.follower = None
+            await self.host.unfollow()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the app's lifespan through, starting the listener with it.

@@ -94,16 +94,19 @@ def test_wsgi_serves_while_redis_is_down(app_name: str, wsgi_url: str) -> None:
 
 def test_listener_thread_stops_cleanly(redis: RedisServer, app_name: str) -> None:
     """stop_listener_thread cancels the listener, closes the store and ends the thread."""
-    from spa_version.django.conf import get_config
+    from spa_version.django.conf import settings_host
 
     with override_settings(SPA_VERSION={"URL": redis.url, "APP": app_name}):
-        followed = listener_thread().follow(get_config())
-        assert followed.synced.wait(10)
+        host = settings_host()
         thread = listener_thread()
-        assert thread.running
+        thread.serve(host)
+        assert host.synced.is_set()
+        follower = host.follower
+        assert thread.running and follower is not None
         stop_listener_thread()
         assert not thread.running
-        assert followed.follower.task is not None and followed.follower.task.done()
+        assert host.follower is None
+        assert follower.task is not None and follower.task.done()
 
 
 FORK_SCRIPT = r"""

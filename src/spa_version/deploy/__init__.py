@@ -1,9 +1,9 @@
 """The deploy switch: what one process does so that a bump moves its traffic, its
 websockets and the fleet view along (docs/deploy-haproxy.md).
 
-`Deployment` is the one entry point. The ASGI `spa_version.VersionMiddleware` and the
-Django listener thread (`spa_version.django.listener_thread`) each host one, beside
-their listener, and use only this: `Deployment.start` / `Deployment.stop`,
+`Deployment` is the one entry point. Each `spa_version.host.Host` (the bundle the ASGI
+`spa_version.VersionMiddleware` and Django's middleware build) holds one, beside its
+follower, and the middlewares use only this: `Deployment.start` / `Deployment.stop`,
 `Deployment.count_request` and `Deployment.open_stream` on the request path and
 `Deployment.serve_websocket`. The
 modules behind it:

@@ -14,19 +14,24 @@ server installed one: uvicorn, Daphne through Twisted) or a handler set with
 ``loop.add_signal_handler`` on asyncio's loop (Granian's workers, ``hypercorn --workers
 0``), which is replaced on the loop the same way. Hypercorn's workers (``--workers 1``
 and up) never receive SIGTERM: see docs/servers.md for the deploy order that drains them.
+
+A host without an event loop of the server's (Django under WSGI, or under ASGI with its
+listener thread) uses `hook_sigterm_for_exit` instead: the fleet record is removed when
+SIGTERM arrives, then the signal does what it did before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from types import FrameType
 from typing import Any
 
-__all__ = ["hook_sigterm"]
+__all__ = ["hook_sigterm", "hook_sigterm_for_exit"]
 
 logger = logging.getLogger("spa_version")
 
@@ -132,3 +137,44 @@ def _loop_signal_handle(loop: asyncio.AbstractEventLoop, signum: int) -> asyncio
         return None
     handle = handlers.get(signum)
     return handle if isinstance(handle, asyncio.Handle) else None
+
+
+_hooked_for_exit_in: int | None = None  # the pid whose SIGTERM handler `hook_sigterm_for_exit` set
+
+
+def hook_sigterm_for_exit(leave: Callable[[], None]) -> None:
+    """Make SIGTERM call *leave* (remove this process's fleet record), then do what it did before.
+
+    Some servers end a process on SIGTERM without Python's exit hooks: uvicorn shuts
+    down gracefully, then puts the default handler back and re-raises the signal
+    (uvicorn's ``Server.capture_signals``; docs/servers.md: "killed by SIGTERM"), and
+    Django's runserver leaves SIGTERM's default action, which ends the process at once.
+    So *leave* runs when the signal arrives, before the handler found here: the
+    server's own (uvicorn, gunicorn, Daphne) with the same arguments, or the default
+    action, re-raised with the default handler back in place. The server's shutdown and
+    exit status do not change. *leave* runs in a signal handler: it must take no lock
+    the interrupted code may hold, and return within a bound.
+
+    Only from the main thread (signal handlers can only be set there); once per
+    process; never over ``SIG_IGN``.
+    """
+    global _hooked_for_exit_in
+    pid = os.getpid()
+    if _hooked_for_exit_in == pid or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None or previous is signal.SIG_IGN or getattr(previous, "_spa_version", False):
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        leave()  # in a forked child too: *leave* finds what this process runs
+        if callable(previous):
+            previous(signum, frame)
+            return
+        # The default action: end the process as the signal would have.
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    on_sigterm._spa_version = True  # type: ignore[attr-defined]
+    signal.signal(signal.SIGTERM, on_sigterm)
+    _hooked_for_exit_in = pid

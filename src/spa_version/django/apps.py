@@ -16,6 +16,6 @@ class SpaVersionConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from . import checks  # noqa: F401 - registers the checks
-        from .conf import clear_cache
+        from .conf import DISPATCH_UID, clear_cache
 
-        setting_changed.connect(clear_cache, dispatch_uid="spa_version.clear_cache")
+        setting_changed.connect(clear_cache, dispatch_uid=DISPATCH_UID)

@@ -34,9 +34,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..asgi_types import ASGIApp, Message, Receive, Scope, Send
+from ..host import Host
 from ..middleware import VersionMiddleware
 from ..options import OptionArgs
-from .conf import get_config
+from .conf import serve_with, settings_host
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -89,6 +90,13 @@ def wrap_asgi(application: ASGIApp, **overrides: Unpack[OptionArgs]) -> VersionM
     """*application* wrapped in `spa_version.VersionMiddleware`, configured from ``SPA_VERSION``.
 
     Keyword arguments override single options (``stamp_websocket=True``, ...). Call it
-    after Django is set up (after ``get_asgi_application()``).
+    after Django is set up (after ``get_asgi_application()``). The wrapper and Django's
+    middleware serve one `spa_version.host.Host` (the settings', with the overrides), which
+    the wrapper follows: the header, the endpoint and the meta tag of one response agree,
+    and no listener thread runs.
     """
-    return VersionMiddleware(_DjangoStack(application), options=get_config(), **overrides)
+    host = settings_host()
+    if overrides:
+        host = Host(host.options.replace(**overrides))
+        serve_with(host)
+    return VersionMiddleware.hosting(_DjangoStack(application), host)

@@ -1,28 +1,39 @@
-"""The ``SPA_VERSION = {...}`` settings dict, read as `spa_version.options.Options`.
+"""The ``SPA_VERSION = {...}`` settings dict, read as `spa_version.options.Options`, and
+the one `spa_version.host.Host` this process serves it with.
 
 The keys are the options of the ASGI middleware upper-cased (``URL`` and ``APP`` for
 ``store`` and ``app_name``; docs/django.md), validated by the same rules
 (`Options.from_settings`); a bad value raises ``ImproperlyConfigured`` naming the key.
 
-Settings are read at access time (`get_config`), so ``override_settings`` works. The
-parsed `Options` are cached against the identity of the settings dict: a request pays
-for one attribute read and one ``is`` comparison, and ``override_settings`` (which
-installs a new dict) is picked up at once.
+The settings are read when a host is first needed (`settings_host`), and again after
+Django's ``setting_changed`` signal for ``SPA_VERSION`` (sent by ``override_settings``;
+Django's documentation asks that settings not be altered otherwise at runtime): one host
+per settings object, and a request pays for one attribute read (``SERVING.host``). A
+replaced host stops following the store
+(`spa_version.django.listener_thread.ListenerThread.release`). A forked child
+(gunicorn ``--preload``) builds its own: the parent's follows the store in a thread
+that does not survive ``fork()``, and its deploy switch speaks for the parent.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
+from ..host import Host
 from ..options import InvalidOptions, Options
+from .listener_thread import listener_thread
 
-__all__ = ["SETTING", "get_config", "parse_config"]
+__all__ = ["SETTING", "get_config", "parse_config", "serve_with", "settings_host"]
 
 SETTING = "SPA_VERSION"
+#: The ``setting_changed`` receiver's id (`clear_cache`), also used by the app's ``ready``.
+DISPATCH_UID = "spa_version.clear_cache"
 
 
 def parse_config(raw: Any) -> Options:
@@ -33,28 +44,77 @@ def parse_config(raw: Any) -> Options:
         raise ImproperlyConfigured(str(exc)) from None
 
 
-# (raw settings object, its Options): replaced as one tuple, so readers on other
-# threads always see a matching pair.
-_cache: tuple[object, Options] | None = None
-_cache_lock = threading.Lock()
+class _Serving:
+    """Which host serves the settings: one slot, read by every request."""
+
+    __slots__ = ("host",)
+
+    def __init__(self) -> None:
+        self.host: Host | None = None
+
+
+#: The host of the current ``SPA_VERSION`` settings, or None until one is needed.
+SERVING = _Serving()
+_lock = threading.Lock()
+
+
+def settings_host() -> Host:
+    """The host of the current ``SPA_VERSION`` settings (built when first needed).
+
+    Raises ``ImproperlyConfigured`` for bad settings.
+    """
+    host = SERVING.host
+    return _install(None) if host is None else host
+
+
+def serve_with(host: Host) -> None:
+    """Make *host* the one the current settings are served with (the ASGI wrapper's, so
+    Django's middleware, the template tags and the wrapper share one version)."""
+    _install(host)
+
+
+def _install(host: Host | None) -> Host:
+    _hook_process()
+    with _lock:
+        old = SERVING.host
+        if host is None:
+            if old is not None:
+                return old
+            host = Host(parse_config(getattr(settings, SETTING, None)))
+        SERVING.host = host
+    if old is not None and old is not host:
+        listener_thread().release(old)
+    return host
 
 
 def get_config() -> Options:
-    """The current ``SPA_VERSION`` settings, parsed (cached until the setting changes)."""
-    global _cache
-    raw = getattr(settings, SETTING, None)
-    cached = _cache
-    if cached is not None and cached[0] is raw:
-        return cached[1]
-    config = parse_config(raw)
-    with _cache_lock:
-        _cache = (raw, config)
-    return config
+    """The current ``SPA_VERSION`` settings, parsed (kept until the setting changes)."""
+    return settings_host().options
 
 
 def clear_cache(**kwargs: Any) -> None:
-    """Forget the parsed settings (connected to Django's ``setting_changed`` signal)."""
-    global _cache
+    """Forget the settings' host (connected to Django's ``setting_changed`` signal, which
+    ``override_settings`` sends): the next request builds one for the new settings."""
     if kwargs.get("setting", SETTING) == SETTING:
-        with _cache_lock:
-            _cache = None
+        with _lock:
+            old, SERVING.host = SERVING.host, None
+        if old is not None:
+            listener_thread().release(old)
+
+
+_hooked = False  # set once per interpreter, when a host is first built (never at import)
+
+
+def _hook_process() -> None:
+    """Forget the host when the settings change (``override_settings``) and in a forked child."""
+    global _hooked
+    if not _hooked:
+        _hooked = True
+        setting_changed.connect(clear_cache, dispatch_uid=DISPATCH_UID)
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    SERVING.host = None
+    _lock = threading.Lock()  # the parent's may have been held at the fork

@@ -1,131 +1,169 @@
-"""The background thread that keeps Django's view of the current release fresh.
+"""The background thread that follows the store for Django, which has no event loop of its own.
 
 Under WSGI (runserver, gunicorn sync workers) there is no event loop to run the async
-`spa_version.listener.Listener` in, and the request path must never wait on the store.
-So each process runs one daemon thread with its own event loop, and one
-`spa_version.follower.Follower` (the listener task and the deploy switch) per
-configured store on it. Requests only read `CurrentVersion.snapshot`, which the
-thread replaces (`CurrentVersion` is thread-safe). Django under ASGI uses the same
-thread: Django never sees lifespan events (its ``ASGIHandler`` refuses every scope
-but ``http``), so there is no lifespan to tie a listener to.
-
-Beside each listener the thread hosts the process's `spa_version.deploy.Deployment`,
-as the ASGI middleware does beside its own: the process heartbeats to the fleet, so
-WSGI and ASGI Django processes show in ``spa-version status`` and ``bump --wait`` waits
-for them, and with a declared build (``BUILD`` / ``SPA_VERSION_BUILD``) it reports live,
-pending or stale and answers HAProxy's agent-check (``AGENT_PORT``). SIGTERM stays the
-server's: `hook_sigterm_for_exit` only removes the fleet record before the handler it
-found runs (docs/django.md, "Fleet status and the deploy switch").
+`spa_version.follower.Follower` in, and the request path must never wait on the store.
+So each process runs one daemon thread with its own event loop, on which the
+`spa_version.host.Host` of the ``SPA_VERSION`` settings (`spa_version.django.conf`)
+follows the store and runs its deploy switch. Requests only read
+`CurrentVersion.snapshot`, which the thread replaces (`CurrentVersion` is thread-safe).
+Django under ASGI uses the same thread: Django never sees lifespan events (its
+``ASGIHandler`` refuses every scope but ``http``), so there is no lifespan to tie a
+listener to. Behind `spa_version.django.asgi.wrap_asgi` the ASGI middleware follows the
+shared host instead, and this thread never starts.
 
 - **Lazy**: nothing starts until the first request (or template tag) needs it, so
   ``manage.py migrate`` and friends never connect to the store.
 - **Fork-safe**: a pre-fork server (gunicorn ``--preload``) may have started the thread
   in the parent; threads do not survive ``fork()``, so a child notices (pid check, and
-  an ``os.register_at_fork`` hook that also renews the locks, which a thread could have
-  held at the moment of the fork) and starts its own.
-- **Stopped cleanly** at interpreter exit (``threading``'s exit hooks, see
-  `_register_exit_stop`): the fleet records removed, the listener tasks cancelled and
-  awaited, the stores closed, the loop closed.
+  an ``os.register_at_fork`` hook, set when the thread first starts, that renews the
+  lock, which a thread could have held at the moment of the fork) and starts its own.
+- **Stopped cleanly** at interpreter exit (`atexit`, registered when the thread first
+  starts): the fleet records removed, the listener tasks cancelled and awaited, the
+  stores closed, the loop closed. By then `concurrent.futures` refuses new work, so the
+  loop runs blocking store calls (`asyncio.to_thread`) on threads of its own
+  (`_ThreadPerCall`). A SIGTERM that skips the exit hooks removes the fleet record
+  first (`spa_version.deploy.sigterm.hook_sigterm_for_exit`, with `leave_fleet`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
-import signal
 import threading
 import time
-from collections.abc import Hashable
-from types import FrameType
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from ..current import CurrentVersion
-from ..deploy import Deployment
-from ..follower import Follower
-from ..options import Options
+from ..host import Host
 
-__all__ = ["Followed", "ListenerThread", "hook_sigterm_for_exit", "listener_thread", "stop_listener_thread"]
+__all__ = ["ListenerThread", "leave_fleet", "listener_thread", "stop_listener_thread"]
 
 logger = logging.getLogger("spa_version")
 
+T = TypeVar("T")
 
-class Followed:
-    """One store being followed: the `CurrentVersion` requests read, and its sync state."""
 
-    __slots__ = ("current", "follower", "synced", "wait_until")
+class _ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor: each call on a daemon thread of its own.
 
-    def __init__(self, current: CurrentVersion, follower: Follower, wait_until: float) -> None:
-        self.current = current
-        #: The listener and this process's deploy switch for the store (`spa_version.follower`).
-        self.follower = follower
-        #: Set (from the listener thread) once the store has been read, even if empty.
-        self.synced = threading.Event()
-        #: Until this `time.monotonic()` instant, requests may wait for the first read.
-        self.wait_until = wait_until
+    A `concurrent.futures.ThreadPoolExecutor` refuses work once the interpreter has
+    begun to exit, which is when `atexit` stops the thread and a store still needs
+    `asyncio.to_thread` (the file store removing the fleet record). Store calls are few
+    (a heartbeat every few seconds), so a thread each costs nothing that matters. A
+    subclass only because ``loop.set_default_executor`` asks for one; it keeps no pool.
+    """
 
-    def wait_first_read(self) -> None:
-        """Block until the first read or the startup deadline (only early in a process's life)."""
-        remaining = self.wait_until - time.monotonic()
-        if remaining > 0 and not self.synced.is_set():
-            self.synced.wait(remaining)
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
-    async def async_wait_first_read(self) -> None:
-        """`wait_first_read` for the async request path (never blocks the event loop)."""
-        remaining = self.wait_until - time.monotonic()
-        if remaining > 0 and not self.synced.is_set():
-            await asyncio.to_thread(self.synced.wait, remaining)
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        try:
+            threading.Thread(target=run, name="spa-version store call", daemon=True).start()
+        except RuntimeError:
+            # Python 3.12.0 and 3.12.1 start no thread from `atexit` ("can't create new
+            # thread at interpreter shutdown"): run the call here, on the loop's thread.
+            run()
+        return future
 
 
 class ListenerThread:
-    """One daemon thread with one event loop, following every configured store of this process."""
+    """One daemon thread with one event loop, following the hosts of this process."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self._lock = threading.Lock()
-        self._followed: dict[Hashable, Followed] = {}
+        #: The hosts followed here, with the `time.monotonic()` instant until which their
+        #: first requests may wait for the first read.
+        self._hosts: dict[Host, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
-        #: The last (options, Followed) pair asked for: settings rarely change, so most
-        #: requests are answered by one identity check.
-        self._last: tuple[Options, Followed] | None = None
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def follow(self, config: Options) -> Followed:
-        """The `Followed` for *config*'s store, starting the thread and its listener if needed."""
-        last = self._last
-        if last is not None and last[0] is config:
-            return last[1]
-        key = _follow_key(config)
-        with self._lock:
-            followed = self._followed.get(key)
-            if followed is None:
-                followed = self._start_following(config)
-                self._followed[key] = followed
-            self._last = (config, followed)
-        return followed
+    def serve(self, host: Host) -> None:
+        """Block until *host* may serve: follow it here unless another host (the ASGI
+        wrapper) does, and wait for its first read until its startup deadline. Sets
+        ``host.ready`` once nothing is left to wait for. Never raises: a host that
+        cannot be followed serves what it has (docs/django.md)."""
+        deadline = self._follow(host)
+        if deadline is None:
+            host.ready = True
+            return
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            host.synced.wait(remaining)
+        host.ready = True
 
-    def _start_following(self, config: Options) -> Followed:
-        if self._stopped:
-            raise RuntimeError("spa-version: the listener thread has been stopped")
-        loop = self._ensure_loop()
-        current = CurrentVersion(config.header_name, config.slot, deployed=config.deploy.build)
-        if config.fallback is not None:
-            current.offer_fallback(config.fallback)
-        deployment = Deployment(current, config.deploy, client_header=config.client_header)
-        follower = Follower(config.open_store(), deployment, config, owns_store=True)  # no I/O yet
-        followed = Followed(current, follower, time.monotonic() + config.startup_timeout)
-        loop.call_soon_threadsafe(follower.start, followed.synced.set)
-        return followed
+    async def async_serve(self, host: Host) -> None:
+        """`serve` for the async request path (never blocks the event loop)."""
+        deadline = self._follow(host)
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining > 0 and not host.synced.is_set():
+                await asyncio.to_thread(host.synced.wait, remaining)
+        host.ready = True
+
+    def _follow(self, host: Host) -> float | None:
+        """The startup deadline of *host*, following it here from now on if nothing does;
+        None when another host follows it (the ASGI wrapper's middleware), or when it
+        cannot be followed (logged)."""
+        try:
+            return self._start_following(host)
+        except Exception:
+            logger.exception("spa-version: cannot follow the store; serving without the version")
+            return None
+
+    def _start_following(self, host: Host) -> float | None:
+        deadline = self._hosts.get(host)
+        if deadline is not None:
+            return deadline
+        with self._lock:
+            deadline = self._hosts.get(host)
+            if deadline is not None:
+                return deadline
+            if host.follower is not None:
+                return None
+            if self._stopped:
+                raise RuntimeError("spa-version: the listener thread has been stopped")
+            loop = self._ensure_loop()
+            deadline = time.monotonic() + host.options.startup_timeout
+            self._hosts[host] = deadline
+
+            def follow() -> None:
+                if host.follow() is None:  # the store could not be opened (logged): wait no more
+                    host.synced.set()
+
+            loop.call_soon_threadsafe(follow)
+            return deadline
+
+    def release(self, host: Host) -> None:
+        """Stop following *host* here, if it is (settings replaced): its fleet record is
+        removed, its listener stopped and its store closed, on the thread, without waiting."""
+        with self._lock:
+            followed = self._hosts.pop(host, None) is not None
+            loop = self._loop
+        if followed and loop is not None and self.pid == os.getpid() and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(host.unfollow(), loop)
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is not None:
             return self._loop
+        _register_process_hooks()
         loop = asyncio.new_event_loop()
+        loop.set_default_executor(_ThreadPerCall())
         ready = threading.Event()
 
         def run() -> None:
@@ -149,20 +187,18 @@ class ListenerThread:
         self._loop, self._thread = loop, thread
         return loop
 
-    async def _close_all(self) -> None:
-        for item in list(self._followed.values()):
-            await item.follower.stop()
-
     def leave_fleet(self, timeout: float = 2.0) -> None:
-        """Stop every deploy switch (heartbeat, record, agent), and keep following the store.
+        """Stop the deploy switch (heartbeat, record, agent) of every host followed here,
+        and keep following the store.
 
-        For `_on_sigterm`: it runs in a signal handler, so it takes no lock (the
-        interrupted code may hold one), and it waits at most *timeout* seconds.
+        For SIGTERM (`spa_version.deploy.sigterm.hook_sigterm_for_exit`): it runs in a
+        signal handler, so it takes no lock (the interrupted code may hold one), and it
+        waits at most *timeout* seconds.
         """
         loop, thread = self._loop, self._thread
         if loop is None or thread is None or self.pid != os.getpid() or not thread.is_alive():
             return
-        deployments = [item.follower.deployment for item in list(self._followed.values())]
+        deployments = [host.deployment for host in list(self._hosts)]
         if not deployments:
             return
 
@@ -177,36 +213,27 @@ class ListenerThread:
             logger.warning("spa-version: removing the fleet record at SIGTERM did not finish")
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Cancel and await every listener, close the stores, stop the thread. Idempotent."""
+        """Stop following every host, close the stores, stop the thread. Idempotent."""
         with self._lock:
             self._stopped = True
-            self._last = None
+            hosts = list(self._hosts)
+            self._hosts.clear()
             loop, thread = self._loop, self._thread
             if loop is None or thread is None or self.pid != os.getpid():
                 return
             if thread.is_alive():
-                future = asyncio.run_coroutine_threadsafe(self._close_all(), loop)
+
+                async def unfollow_all() -> None:
+                    for host in hosts:
+                        await host.unfollow()
+
+                future = asyncio.run_coroutine_threadsafe(unfollow_all(), loop)
                 try:
                     future.result(timeout)
                 except Exception:
                     logger.exception("spa-version: stopping the listeners failed")
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout)
-            self._followed.clear()
-
-
-def _follow_key(config: Options) -> Hashable:
-    """What identifies one followed store: settings that share it share a listener."""
-    return (
-        config.store,
-        config.app_name,
-        config.header_name.lower(),
-        config.fallback,
-        config.slot,  # stamped in the header (docs/protocol.md, "Pinning")
-        config.resync_interval,
-        config.client_header.lower(),
-        config.deploy,
-    )
 
 
 _instance: ListenerThread | None = None
@@ -234,6 +261,13 @@ def stop_listener_thread(timeout: float = 5.0) -> None:
         instance.stop(timeout)
 
 
+def leave_fleet() -> None:
+    """`ListenerThread.leave_fleet` of this process's thread, if it runs (for SIGTERM)."""
+    instance = _instance
+    if instance is not None and instance.pid == os.getpid():
+        instance.leave_fleet()
+
+
 def _after_fork_in_child() -> None:
     # The parent's thread does not exist here, and its locks may have been held by it
     # at the moment of the fork: forget them all (the pid check covers the rest).
@@ -242,70 +276,15 @@ def _after_fork_in_child() -> None:
     _instance_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_hooks_registered = False
 
 
-def _register_exit_stop() -> None:
-    """Stop the thread when the interpreter exits, while threads still run.
-
-    `atexit` is too late: by then `concurrent.futures` refuses new work ("cannot schedule
-    new futures after interpreter shutdown"), so a store doing its I/O through
-    `asyncio.to_thread` (the file store) could not remove the fleet record. The hooks of
-    ``threading._register_atexit`` run earlier, when the main thread ends (the same
-    hook `concurrent.futures` itself uses); `atexit` remains the fallback.
-    """
-    register = getattr(threading, "_register_atexit", None)
-    if callable(register):
-        try:
-            register(stop_listener_thread)
-            return
-        except RuntimeError:  # already shutting down
-            pass
+def _register_process_hooks() -> None:
+    """Once per interpreter, when a thread first starts (never at import): the fork hook
+    and the exit stop. A forked child inherits both; they act on its own thread."""
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    _hooks_registered = True
+    os.register_at_fork(after_in_child=_after_fork_in_child)
     atexit.register(stop_listener_thread)
-
-
-_register_exit_stop()
-
-# -- SIGTERM -----------------------------------------------------------------------------
-
-_sigterm_hooked_in: int | None = None  # the pid whose SIGTERM handler is `_on_sigterm`
-
-
-def hook_sigterm_for_exit() -> None:
-    """Make SIGTERM remove this process's fleet record, then do what it did before.
-
-    Some servers end a process on SIGTERM without Python's exit hooks: uvicorn shuts
-    down gracefully, then puts the default handler back and re-raises the signal
-    (uvicorn's ``Server.capture_signals``; docs/servers.md: "killed by SIGTERM"), and
-    runserver leaves SIGTERM's default action, which ends the process at once. So the
-    record is removed when the signal arrives (`ListenerThread.leave_fleet`, bounded),
-    before the handler found here runs: the server's own (uvicorn, gunicorn) with the same
-    arguments, or the default action, re-raised with the default handler back in place.
-    The server's shutdown and exit status do not change; requests in flight are still
-    stamped (the listener keeps following). Called from the middleware's ``__init__``,
-    which runs where the server loads Django: in the main thread under uvicorn,
-    gunicorn and ``runserver --noreload`` (signal handlers can only be set there), after
-    uvicorn has installed its handler. Once per process; never over ``SIG_IGN``.
-    """
-    global _sigterm_hooked_in
-    pid = os.getpid()
-    if _sigterm_hooked_in == pid or threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is None or previous is signal.SIG_IGN or getattr(previous, "_spa_version", False):
-        return
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        instance = _instance
-        if instance is not None and instance.pid == os.getpid():
-            instance.leave_fleet()
-        if callable(previous):
-            previous(signum, frame)
-            return
-        # The default action: end the process as the signal would have.
-        signal.signal(signum, signal.SIG_DFL)
-        signal.raise_signal(signum)
-
-    on_sigterm._spa_version = True  # type: ignore[attr-defined]
-    signal.signal(signal.SIGTERM, on_sigterm)
-    _sigterm_hooked_in = pid

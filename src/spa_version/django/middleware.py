@@ -7,7 +7,9 @@ It does what the ASGI `spa_version.VersionMiddleware` does, the Django way:
   ``Access-Control-Allow-Origin``;
 - answers ``GET /__spa-version`` and ``GET /__spa-version.js`` itself;
 - refuses stale clients on enforced requests with ``409`` and ``X-SPA-Reload``
-  (docs/protocol.md).
+  (docs/protocol.md), and, on a build cut off by a security release (``bump
+  --cutoff``), every pinned request and every request of a client below the cutoff,
+  GETs included (docs/protocol.md, "Security fixes").
 
 What it answers itself, and when, is decided in `spa_version.responses`, shared with the
 ASGI middleware; this module is the Django adaptation. The version comes from memory
@@ -29,15 +31,16 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ..cors import copied_headers, is_cross_origin, probe_headers
-from ..current import CurrentVersion, Snapshot
-from ..options import Options
+from ..current import Snapshot
+from ..deploy.sigterm import hook_sigterm_for_exit
+from ..host import Host
+from ..pinning import PIN_HEADER, parse_pin
 from ..protocol import parse_client_epoch
-from ..responses import Answer, Responses, outdated
-from ..templating import SCOPE_KEY
-from .conf import get_config
-from .listener_thread import Followed, hook_sigterm_for_exit, listener_thread
+from ..responses import Answer, Responses, cut_off, outdated
+from .conf import SERVING, settings_host
+from .listener_thread import leave_fleet, listener_thread
 
-__all__ = ["VersionMiddleware", "current_for", "stamp"]
+__all__ = ["VersionMiddleware", "stamp"]
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
@@ -47,59 +50,10 @@ logger = logging.getLogger("spa_version")
 _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
 
-# The settings' Options and their Responses, replaced together when the settings change.
-_responses: tuple[Options, Responses] | None = None
 
-
-def _settings() -> tuple[Options, Responses]:
-    """The current ``SPA_VERSION`` options and their `Responses` (one identity check)."""
-    global _responses
-    config = get_config()
-    cached = _responses
-    if cached is None or cached[0] is not config:
-        _responses = cached = (config, Responses(config))
-    return cached
-
-
-def _source(request: HttpRequest | None, config: Options) -> Followed | CurrentVersion:
-    # Behind `spa_version.django.asgi.wrap_asgi` (Channels) the ASGI middleware already
-    # follows the store and hands its `CurrentVersion` over in the scope: use it, so the
-    # header, the endpoint and the meta tag of one response always agree (and no second
-    # listener runs). Otherwise, this process's listener thread.
-    scope = getattr(request, "scope", None)
-    if scope is not None:
-        current = scope.get(SCOPE_KEY)
-        if isinstance(current, CurrentVersion):
-            return current
-    try:
-        return listener_thread().follow(config)
-    except Exception:
-        # Opening the store failed (the options were validated, so a fault in the
-        # store's own code): serve without the version rather than fail the request
-        # (docs/django.md), and say so once.
-        return _unfollowed(config)
-
-
-#: The empty `CurrentVersion` served while the store cannot be opened, per options.
-_unopened: tuple[Options, CurrentVersion] | None = None
-
-
-def _unfollowed(config: Options) -> CurrentVersion:
-    global _unopened
-    cached = _unopened
-    if cached is None or cached[0] is not config:
-        logger.exception("spa-version: cannot open the store; serving without the version")
-        current = CurrentVersion(config.header_name, config.slot, deployed=config.deploy.build)
-        if config.fallback is not None:
-            current.offer_fallback(config.fallback)
-        _unopened = cached = (config, current)
-    return cached[1]
-
-
-def current_for(request: HttpRequest | None, config: Options) -> CurrentVersion:
-    """The `CurrentVersion` that serves *request* (the ASGI wrapper's, else the listener thread's)."""
-    source = _source(request, config)
-    return source.current if isinstance(source, Followed) else source
+_SERVER_TIMING = "Server-Timing"
+#: The lengths of the names `stamp` must look up (Server-Timing, ACAO) when present.
+_LOOKED_UP = frozenset({len(_SERVER_TIMING), len(_ACAO)})
 
 
 def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) -> None:
@@ -107,25 +61,39 @@ def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) 
     header, timing = snapshot.header, snapshot.timing
     if header is None or timing is None:
         return
+    headers = response.headers
+    # One pass over the names the response has (a handful): a look-up of a name that is
+    # absent costs a raised KeyError in Django's ResponseHeaders, so only a name as long
+    # as Server-Timing or ACAO sends this response to them (as the ASGI middleware's
+    # Responses.merge_lengths does).
+    look_up = False
+    for name in headers:
+        if len(name) in _LOOKED_UP:
+            look_up = True
+            break
     # ASCII by construction (`CurrentVersion.build`); decoding a ~60-byte value is
     # cheaper than any cache lookup keyed on the snapshot. Case-insensitive: replaces.
-    response.headers[responses.header_name] = header[1].decode("ascii")
+    headers[responses.header_name] = header[1].decode("ascii")
     # The same value as a Server-Timing metric (docs/js.md, "The baseline"); a list
     # header, so it goes beside the app's own metrics.
-    own = response.headers.get("Server-Timing")
     metric = timing[1].decode("ascii")
-    response.headers["Server-Timing"] = metric if own is None else f"{own}, {metric}"
-    if responses.expose is not None and _ACAO in response.headers:
+    if not look_up:
+        headers[_SERVER_TIMING] = metric
+        return
+    own = headers.get(_SERVER_TIMING)
+    headers[_SERVER_TIMING] = metric if own is None else f"{own}, {metric}"
+    if responses.expose is not None and _ACAO in headers:
         # A cross-origin page reads only the safelisted headers and those listed here
         # (Fetch standard, CORS): merge, never replace, never duplicate.
-        exposed = response.headers.get(_ACEH)
+        exposed = headers.get(_ACEH)
         merged = responses.exposed(exposed)
         if merged != exposed:
-            response.headers[_ACEH] = merged
+            headers[_ACEH] = merged
 
 
-def _answer(request: HttpRequest, config: Options, responses: Responses, snapshot: Snapshot) -> Answer | None:
+def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | None:
     """Our own answer (the endpoint, the script, a 409), or None: the app answers."""
+    responses = host.responses
     path = request.path_info
     method = request.method or "GET"
     if path == responses.endpoint or path == responses.script_path:
@@ -135,24 +103,38 @@ def _answer(request: HttpRequest, config: Options, responses: Responses, snapsho
             return None
         if_none_match = request.headers.get("If-None-Match", "").encode("latin-1")
         return responses.own(path, method, if_none_match, snapshot)
+    cutoff = host.deployment.cutoff_epoch
+    if cutoff is not None:
+        # This build is cut off by a security release: the rule both middlewares apply
+        # (spa_version.responses.cut_off; docs/protocol.md, "Security fixes").
+        # Header values reach Django decoded as latin-1 (PEP 3333; Django's ASGIRequest):
+        # encoding them back gives the bytes the client sent.
+        pin = parse_pin(request.headers.get(PIN_HEADER, "").encode("latin-1"))
+        if cut_off(_client_epoch(request, host), pin, cutoff):
+            return responses.stale(snapshot)
     minimum = snapshot.min_compatible
     if minimum is None or not responses.enforces(method, path):
         return None
+    return responses.stale(snapshot) if outdated(_client_epoch(request, host), minimum) else None
+
+
+def _client_epoch(request: HttpRequest, host: Host) -> int | None:
+    """The client's epoch from its header, or None (absent or unreadable; docs/protocol.md)."""
     # Repeated header lines arrive joined with "," (WSGI servers, Django's ASGIRequest);
     # parse_client_epoch reads the list (docs/protocol.md).
-    raw = request.headers.get(config.client_header)
-    client = None if raw is None else parse_client_epoch(raw)
-    return responses.stale(snapshot) if outdated(client, minimum) else None
+    raw = request.headers.get(host.options.client_header)
+    return None if raw is None else parse_client_epoch(raw)
 
 
 def _own_response(
-    request: HttpRequest, config: Options, responses: Responses, snapshot: Snapshot
+    request: HttpRequest, host: Host, snapshot: Snapshot
 ) -> tuple[HttpResponse, HttpRequest | None] | None:
     """Our own response, and the preflight that asks the app's CORS layer about it (None:
     not needed, `spa_version.cors`); None when the app answers the request."""
-    answer = _answer(request, config, responses, snapshot)
+    answer = _answer(request, host, snapshot)
     if answer is None:
         return None
+    responses = host.responses
     response = HttpResponse(answer.body, status=answer.status)
     if all(name != b"content-type" for name, _ in answer.headers):
         del response["Content-Type"]  # not Django's text/html default on a 304 or a 405
@@ -215,44 +197,58 @@ class VersionMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         # A clean exit removes the fleet record, under uvicorn and runserver too (their
         # SIGTERM skips the exit hooks): docs/django.md, "Fleet status and the deploy switch".
-        hook_sigterm_for_exit()
+        hook_sigterm_for_exit(leave_fleet)
         if self.async_mode:
             # Tell Django's handler that __call__ returns a coroutine (as MiddlewareMixin does).
             markcoroutinefunction(self)
         # Bad settings fail at start-up with ImproperlyConfigured, not on a request.
-        _settings()
+        settings_host()
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.async_mode:
             return self.__acall__(request)
-        config, responses = _settings()
-        source = _source(request, config)
-        if isinstance(source, Followed):
-            source.wait_first_read()
-            source = source.current
-        ours = _own_response(request, config, responses, source.snapshot)
-        if ours is None:
-            response: HttpResponseBase = self.get_response(request)  # type: ignore[assignment]
-        else:
-            response, probe = ours
-            if probe is not None:  # another origin: ask the app's CORS layer (spa_version.cors)
-                _copy_cors(response, self.get_response(probe))  # type: ignore[arg-type]
+        host = SERVING.host  # the settings' host (spa_version.django.conf)
+        if host is None or not host.ready:  # early in a process's life, or new settings
+            host = settings_host()
+            listener_thread().serve(host)  # follow the store, wait for a first read
+        current = host.current
+        snapshot = current.snapshot
+        if (
+            request.path_info in host.own_paths
+            or snapshot.min_compatible is not None
+            or host.deployment.cutoff_epoch is not None
+        ):
+            ours = _own_response(request, host, snapshot)
+            if ours is not None:
+                response, probe = ours
+                if probe is not None:  # another origin: ask the app's CORS layer (spa_version.cors)
+                    _copy_cors(response, self.get_response(probe))  # type: ignore[arg-type]
+                stamp(response, host.responses, current.snapshot)
+                return response
+        response = self.get_response(request)  # type: ignore[assignment]
         # Read at response time: a bump that landed mid-request is served.
-        stamp(response, responses, source.snapshot)
+        stamp(response, host.responses, current.snapshot)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        config, responses = _settings()
-        source = _source(request, config)
-        if isinstance(source, Followed):
-            await source.async_wait_first_read()
-            source = source.current
-        ours = _own_response(request, config, responses, source.snapshot)
-        if ours is None:
-            response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
-        else:
-            response, probe = ours
-            if probe is not None:
-                _copy_cors(response, await self.get_response(probe))  # type: ignore[misc]
-        stamp(response, responses, source.snapshot)
+        host = SERVING.host
+        if host is None or not host.ready:
+            host = settings_host()
+            await listener_thread().async_serve(host)
+        current = host.current
+        snapshot = current.snapshot
+        if (
+            request.path_info in host.own_paths
+            or snapshot.min_compatible is not None
+            or host.deployment.cutoff_epoch is not None
+        ):
+            ours = _own_response(request, host, snapshot)
+            if ours is not None:
+                own, probe = ours
+                if probe is not None:
+                    _copy_cors(own, await self.get_response(probe))  # type: ignore[misc]
+                stamp(own, host.responses, current.snapshot)
+                return own
+        response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
+        stamp(response, host.responses, current.snapshot)
         return response

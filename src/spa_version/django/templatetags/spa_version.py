@@ -25,8 +25,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from ...templating import script_tag
-from ..conf import get_config
-from ..middleware import current_for
+from ..conf import get_config, settings_host
+from ..listener_thread import listener_thread
 
 register = template.Library()
 
@@ -34,7 +34,10 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def spa_version_meta(context: Context) -> SafeString:
     """The ``<meta name="spa-version">`` tag for the release this response is stamped with."""
-    header = current_for(getattr(context, "request", None), get_config()).snapshot.header
+    host = settings_host()  # the one the middleware stamped this response with
+    if not host.ready:  # rendered outside a request the middleware saw
+        listener_thread().serve(host)
+    header = host.current.snapshot.header
     if header is None:
         return mark_safe("")
     return format_html('<meta name="spa-version" content="{}">', header[1].decode("ascii"))

@@ -16,7 +16,7 @@ import pytest
 
 from spa_version.publish.record import RECORD_DIR
 from tests.assets.conftest import publish
-from tests.e2e_haproxy.test_nginx_pinning import nginx_binary
+from tests.pinning.test_nginx import nginx_binary
 from tests.support.servers import ROOT, free_port, port_open, wait_for
 from tests.support.spa_build import build_spa
 

@@ -34,7 +34,7 @@ async def test_sigterm_closes_sockets_with_1012_spread_before_uvicorn_shuts_down
     bumped = run_cli("bump", "--json", "A", env=env)
     assert bumped.returncode == 0, bumped.stderr
     epoch = json.loads(bumped.stdout)["epoch"]
-    command = [sys.executable, "-m", "uvicorn", "tests.e2e_haproxy.app:app", "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", "tests.support.haproxy_app:app", "--port", str(port)]
     proc = subprocess.Popen([*command, "--log-level", "warning"], cwd=ROOT, env=env)
     try:
         wait_for(lambda: port_open(port), timeout=30)

@@ -10,6 +10,9 @@ import pytest
 
 from tests.support.servers import RedisServer, redis_server
 
+# Fixtures that tests in more than one folder use: ``fleet`` (tests/drain, tests/pinning).
+pytest_plugins = ["tests.support.haproxy"]
+
 
 @pytest.fixture(scope="session")
 def redis() -> Iterator[RedisServer]:

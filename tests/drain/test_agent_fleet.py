@@ -20,7 +20,7 @@ from spa_version.deploy.fleet import read_fleet
 from spa_version.deploy.heartbeat import EpochCounter
 from spa_version.protocol import CLOSE_CODE_DRAIN
 from spa_version.stores import Store
-from tests.drain.conftest import build_middleware, close_clients, open_clients
+from tests.support.drain_app import build_middleware, close_clients, open_clients
 from tests.support.servers import (
     RedisServer,
     ThreadedUvicorn,

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,17 +21,11 @@ import pytest
 from spa_version import open_store
 from spa_version.deploy.fleet import read_fleet
 from spa_version.protocol import CLOSE_CODE_DRAIN
-from tests.drain.conftest import build_middleware, close_clients, open_clients
+from tests.support.cli import status_json
+from tests.support.drain_app import build_middleware, close_clients, open_clients
 from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def status_json(env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
-    result = run_cli("status", "--json", env=env, cwd=None if cwd is None else str(cwd))
-    assert result.returncode == 0, result.stderr
-    summary: dict[str, Any] = json.loads(result.stdout)
-    return summary
 
 
 @pytest.fixture

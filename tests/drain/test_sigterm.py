@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from spa_version.protocol import CLOSE_CODE_DRAIN, parse_header
-from tests.drain.conftest import close_clients, open_clients
+from tests.support.drain_app import close_clients, open_clients
 from tests.support.servers import async_wait_for, free_port, port_open, run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,27 +15,21 @@ import time
 import httpx
 import pytest
 
-from tests.drain.test_haproxy_blue_green import AGENT_INTER, SLACK, Fleet, server_status, states_are
 from tests.support.haproxy import (
     BLUE,
     GREEN,
+    Fleet,
     assert_only_blue_pins_reach_blue,
+    blue_down,
     pinned_traffic,
     served_by,
+    states_are,
     stop_slot,
+    switch_to_green,
 )
 from tests.support.servers import async_wait_for, cli_command, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
-
-
-async def switch_to_green(fleet: Fleet, *args: str) -> None:
-    await async_wait_for(lambda: states_are(fleet, GREEN, BLUE), timeout=15, interval=0.1)
-    result = run_cli("bump", "B", *args, env=fleet.env)
-    assert result.returncode == 0, result.stderr
-    await async_wait_for(
-        lambda: states_are(fleet, BLUE, GREEN), timeout=AGENT_INTER + SLACK + 5, interval=0.05
-    )
 
 
 async def test_pinned_requests_reach_their_slot_while_it_drains(fleet: Fleet) -> None:
@@ -107,12 +101,6 @@ def _pinned_of(fleet: Fleet, build: str) -> int:
     assert result.returncode == 0, result.stderr
     entry = json.loads(result.stdout)["builds"].get(build, {})
     return int(entry.get("pinned", 0))
-
-
-def blue_down(fleet: Fleet) -> bool:
-    """Whether HAProxy has marked both blue servers DOWN."""
-    status = server_status(fleet)
-    return all(status.get(name, "").startswith("DOWN") for name in BLUE)
 
 
 async def test_bump_wait_pinned_waits_until_the_old_build_serves_no_pinned_request(fleet: Fleet) -> None:

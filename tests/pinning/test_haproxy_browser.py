@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.drain.test_haproxy_blue_green import BLUE, GREEN, Fleet, server_status
-from tests.pinning.test_haproxy import blue_down, switch_to_green
 from tests.support.browser import eventually
+from tests.support.haproxy import BLUE, GREEN, Fleet, blue_down, server_status, switch_to_green
 from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.redis]

@@ -14,8 +14,8 @@ from spa_version.options import InvalidOptions, Options
 from spa_version.pinning import PinCounter, parse_pin, validate_slot
 from spa_version.protocol import format_header, parse_header
 from spa_version.stores import open_store
-from tests.drain.conftest import build_middleware
-from tests.drain.test_fleet_file import status_json
+from tests.support.cli import status_json
+from tests.support.drain_app import build_middleware
 from tests.support.servers import ThreadedUvicorn, free_port, run_cli, wait_for
 
 

@@ -231,6 +231,25 @@ def redis_server(*extra_args: str) -> Iterator[RedisServer]:
 
 SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
 
+#: What a server's output must not contain after a clean drain or stop.
+SERVER_NOISE = ("Traceback", "Task was destroyed", "GeneratorExit", "never awaited")
+
+
+def matrix_env(tmp_path: Path, build: str = "A") -> dict[str, str]:
+    """The environment of tests/servers/apps.py (and its Channels twin) declaring *build*,
+    on a file store in *tmp_path*, with short drain and shutdown windows."""
+    return {
+        "SPA_VERSION_URL": f"file://{tmp_path}",
+        "SPA_VERSION_APP": "matrix",
+        "SPA_VERSION_BUILD": build,
+        "MATRIX_DRAIN_GRACE": "0",
+        "MATRIX_DRAIN_WINDOW": "0.5",
+        "MATRIX_SHUTDOWN_WINDOW": "1",
+        # For the Channels project; a test session that imported the Django tests has
+        # another settings module in its environment.
+        "DJANGO_SETTINGS_MODULE": "tests.servers.channels_settings",
+    }
+
 
 def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
     """The command line a user runs for *kind*, serving *target* on 127.0.0.1:*port*."""

@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from spa_version.publish.record import RECORD_DIR
-from tests.assets.conftest import publish
-from tests.pinning.test_nginx import nginx_binary
-from tests.support.servers import ROOT, free_port, port_open, wait_for
+from tests.support.publish import publish
+from tests.support.servers import ROOT, free_port, nginx_binary, port_open, wait_for
 from tests.support.spa_build import build_spa
 
 DOC = ROOT / "docs" / "deploy-haproxy.md"

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Response
 
-from tests.browser.conftest import Demo, Tab
+from tests.browser.conftest import Demo
+from tests.support.browser import Tab
 from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from spa_version import VersionMiddleware
 from spa_version.middleware import CLIENT_QUERY_PARAM
 from spa_version.templating import current_from_scope, meta_tag
-from tests.browser.conftest import Tab
+from tests.support.browser import Tab
 from tests.support.servers import (
     RedisServer,
     ThreadedUvicorn,

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from spa_version import VersionMiddleware, open_store
 from spa_version.protocol import format_header
+from tests.support.lifespan import lifespan_running
 from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, wait_for
 
 
@@ -33,25 +34,6 @@ async def lifespan_messages(app: Any, *messages: str) -> list[str]:
 
     await app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}, queue.get, send)
     return sent
-
-
-@contextlib.asynccontextmanager
-async def lifespan_running(app: Any) -> AsyncIterator[list[str]]:
-    """Run *app*'s lifespan like a server: startup on entry, shutdown on exit; yields what it sent."""
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    sent: list[str] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message["type"])
-
-    queue.put_nowait({"type": "lifespan.startup"})
-    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send))
-    await async_wait_for(lambda: "lifespan.startup.complete" in sent or task.done())
-    try:
-        yield sent
-    finally:
-        queue.put_nowait({"type": "lifespan.shutdown"})
-        await task
 
 
 async def django_like(scope: Any, receive: Any, send: Any) -> None:

@@ -39,6 +39,7 @@ from tests.support.servers import (
     async_wait_for,
     cli_command,
     free_port,
+    nginx_binary,
     port_open,
     run_cli,
     wait_for,
@@ -49,13 +50,6 @@ CONFIG = ROOT / "examples" / "nginx" / "nginx.conf"
 DOC = ROOT / "docs" / "deploy-haproxy.md"
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if found is None:
-        pytest.fail("nginx is not installed (make test installs it)")
-    return found
 
 
 def test_the_recipe_shows_the_tested_nginx_config() -> None:

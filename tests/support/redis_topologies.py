@@ -1,8 +1,10 @@
-"""Real Redis topologies for the scale-out tests: Sentinel, Cluster and TLS."""
+"""Real Redis topologies for the scale-out tests (tests/stores/redis_topologies): the documented
+ACLs, Sentinel, Cluster and TLS."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +16,24 @@ from pathlib import Path
 import redis as sync_redis
 
 from tests.support.servers import RedisServer, free_port, wait_for
+
+# -- the least-privilege ACLs of docs/redis.md ------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "redis.md"
+#: The app name the documented ACLs are written for.
+APP = "shop"
+
+
+def documented_acl_lines() -> list[str]:
+    """The ``ACL SETUSER`` lines of the ```acl block in docs/redis.md, exactly as written."""
+    blocks = re.findall(r"```acl\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert len(blocks) == 1, "docs/redis.md must have exactly one ```acl block"
+    lines = [line.strip() for line in blocks[0].splitlines() if line.strip()]
+    assert lines and all(line.startswith("ACL SETUSER ") for line in lines), lines
+    return lines
+
+
+# -- TLS, Sentinel and Cluster set-ups ------------------------------------------------
 
 
 def _run(*args: str, cwd: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import pytest
 import uvicorn
 
 from tests.support.users import as_user, python_env, python_for
@@ -201,6 +202,14 @@ class ThreadedUvicorn(_Loopback):
         self.server.should_exit = True
         self.thread.join(timeout=15)
         assert not self.thread.is_alive(), "uvicorn did not stop"
+
+
+def nginx_binary() -> str:
+    """The path of Debian's nginx (a test fails, not skips, without it)."""
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if found is None:
+        pytest.fail("nginx is not installed (make test installs it)")
+    return found
 
 
 def cli_command(*args: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis as sync_redis
@@ -13,22 +12,10 @@ import redis as sync_redis
 from spa_version.stores import StoreError, open_store
 from tests.support.epochs import bumped_epoch
 from tests.support.redis_faults import PING_INTERVAL, PING_TIMEOUT, SLACK, Traffic, serve
+from tests.support.redis_topologies import APP, DOC, documented_acl_lines
 from tests.support.servers import RedisServer, redis_server, run_cli, wait_for
 
 pytestmark = [pytest.mark.redis]
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "redis.md"
-#: The app name the documented ACLs are written for.
-APP = "shop"
-
-
-def documented_acl_lines() -> list[str]:
-    """The ``ACL SETUSER`` lines of the ```acl block in docs/redis.md, exactly as written."""
-    blocks = re.findall(r"```acl\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) == 1, "docs/redis.md must have exactly one ```acl block"
-    lines = [line.strip() for line in blocks[0].splitlines() if line.strip()]
-    assert lines and all(line.startswith("ACL SETUSER ") for line in lines), lines
-    return lines
 
 
 @pytest.fixture(scope="module")

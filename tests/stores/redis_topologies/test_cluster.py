@@ -11,10 +11,9 @@ import pytest
 import redis as sync_redis
 
 from spa_version.stores import open_store
-from tests.stores.redis_topologies.test_acl import APP, DOC, documented_acl_lines
 from tests.support.epochs import bumped_epoch
 from tests.support.redis_faults import PING_INTERVAL, PING_TIMEOUT, SLACK, Traffic, serve
-from tests.support.redis_topologies import ClusterSetup, cluster_setup
+from tests.support.redis_topologies import APP, DOC, ClusterSetup, cluster_setup, documented_acl_lines
 from tests.support.servers import run_cli
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

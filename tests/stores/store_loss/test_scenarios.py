@@ -28,7 +28,7 @@ import pytest
 from spa_version import parse_header
 from spa_version.stores import open_store
 from spa_version.stores.base import clock_epoch
-from tests.browser.conftest import Tab
+from tests.support.browser import Tab
 from tests.support.redis_topologies import SentinelSetup, sentinel_setup
 from tests.support.servers import RedisServer, run_cli, wait_for
 from tests.support.store_loss import (

@@ -1,4 +1,5 @@
-"""Builds and web directories for the ``assets publish`` tests (tests/support/spa_build.py)."""
+"""What the ``assets publish`` tests (tests/assets, tests/browser) read: the real CLI's report of a
+publish, and the web directory it left (builds: tests/support/spa_build.py)."""
 
 from __future__ import annotations
 

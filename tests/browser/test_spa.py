@@ -1,4 +1,5 @@
-"""The JS helper in real Chromium, against the demo SPA (issue 3's six scenarios and more)."""
+"""The JS helper in real Chromium, against the demo SPA (docs/js.md: policies, events, the loop
+guard, chunk errors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HAProxy agent-check replies, fleet heartbeats, ``spa-version status`` and ``bump --wait`` (issue #5)."""
+"""HAProxy agent-check replies, fleet heartbeats, ``spa-version status`` and ``bump --wait``
+(docs/deploy-haproxy.md, "How it works")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Websocket drain (issue #5): real uvicorn, real `websockets` clients, the memory store."""
+"""Websocket drain (docs/protocol.md, "Websocket drain"): real uvicorn, real `websockets`
+clients, the memory store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Fleet status on the embedded file store, and for processes without a declared build (issue #5).
+"""Fleet status on the embedded file store, and for processes without a declared build
+(docs/deploy-haproxy.md, "Deploy steps").
 
 The ``make demo`` case: one uvicorn process on ``file://.spa-version``, no Redis, no build.
 """

@@ -1,4 +1,4 @@
-"""Blue/green behind a real HAProxy, switched by ``spa-version bump`` (issue #5).
+"""Blue/green behind a real HAProxy, switched by ``spa-version bump`` (docs/deploy-haproxy.md).
 
 Four uvicorn processes (blue1/blue2 run build A, green1/green2 build B), each with the
 in-process agent, behind one HAProxy frontend using examples/haproxy/haproxy.cfg, the

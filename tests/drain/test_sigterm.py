@@ -1,4 +1,5 @@
-"""SIGTERM under real uvicorn: the sockets are closed gently before uvicorn cuts them (issue #5)."""
+"""SIGTERM under real uvicorn: the sockets are closed gently before uvicorn cuts them
+(docs/deploy-haproxy.md, "Shutting down a process that still has sockets")."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def test_cli_bump_reaches_running_app(
     """Bump in another process (the CLI); the running app serves the new epoch without a restart.
 
     Redis pushes it over pub/sub; the file store's listener polls the file's identity
-    (issue #2: "within about 1 s"). The deadline here is generous on purpose: the
+    (docs/protocol.md, "The file store layout"). The deadline here is generous on purpose: the
     timing itself is measured by bench/, not asserted.
     """
     if kind == "redis":

@@ -1,1 +1,1 @@
-"""Fault injection against a real redis-server (issue 6)."""
+"""Fault injection against a real redis-server (docs/redis.md, "What happens when Redis misbehaves")."""

@@ -1,4 +1,4 @@
-"""The listener stops promptly when cancelled, whatever it was doing (issue 6)."""
+"""The listener stops promptly when cancelled, whatever it was doing (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Each test drives steady HTTP traffic through `VersionMiddleware` while it breaks
 (unreachable, killed, its pub/sub connection killed, paused, a half-open link, ACL
 refusals, garbage in the keys). In every case: 0 failed requests, the listener task
 stays alive, a bump made during the fault is served within resync interval + slack
-after the fault heals, and no task or Redis connection is left behind (issue 6).
+after the fault heals, and no task or Redis connection is left behind (docs/redis.md, "What happens when
+Redis misbehaves").
 """
 
 from __future__ import annotations

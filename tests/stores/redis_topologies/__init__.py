@@ -1,1 +1,1 @@
-"""Scale-out Redis: Sentinel, Cluster, TLS and least-privilege ACLs, all real (issue 6)."""
+"""Scale-out Redis: Sentinel, Cluster, TLS and least-privilege ACLs, all real (docs/redis.md)."""

@@ -1,4 +1,4 @@
-"""The least-privilege ACLs of docs/redis.md, applied verbatim to a real redis-server (issue 6)."""
+"""The least-privilege ACLs of docs/redis.md, applied verbatim to a real redis-server."""
 
 from __future__ import annotations
 

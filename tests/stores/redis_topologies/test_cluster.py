@@ -1,4 +1,5 @@
-"""``redis+cluster://`` against 3 real masters made by ``redis-cli --cluster create`` (issue 6)."""
+"""``redis+cluster://`` against 3 real masters made by ``redis-cli --cluster create``
+(docs/redis.md, "Cluster")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``redis+sentinel://`` with a real redis-sentinel, one replica and a forced failover (issue 6)."""
+"""``redis+sentinel://`` with a real redis-sentinel, one replica and a forced failover
+(docs/redis.md, "Sentinel")."""
 
 from __future__ import annotations
 

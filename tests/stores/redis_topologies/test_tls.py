@@ -1,4 +1,4 @@
-"""``rediss://`` against a real TLS redis-server with a CA made in the test (issue 6)."""
+"""``rediss://`` against a real TLS redis-server with a CA made in the test (docs/redis.md, "TLS")."""
 
 from __future__ import annotations
 

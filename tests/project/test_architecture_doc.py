@@ -15,3 +15,13 @@ def test_every_module_has_its_row() -> None:
     )
     assert len(modules) > 20  # the package was found
     assert [m for m in modules if f"`{m}`" not in text] == []
+
+
+def test_every_test_folder_has_its_row() -> None:
+    """docs/architecture.md, "Where the tests are", names every folder that holds tests."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    folders = sorted(
+        {path.parent.relative_to(ROOT).as_posix() + "/" for path in (ROOT / "tests").rglob("test_*.py")}
+    )
+    assert len(folders) > 10  # the tests were found
+    assert [f for f in folders if f"`{f}`" not in text] == []

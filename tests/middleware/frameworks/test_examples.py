@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from playwright.async_api import Browser
 from spa_version.assets import load_script
 from tests.support.epochs import bumped_epoch
 from tests.support.frameworks import ws_echo_version
-from tests.support.servers import async_wait_for, free_port, run_cli, wait_for
+from tests.support.servers import ServerProcess, async_wait_for, free_port, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -44,36 +43,18 @@ def example(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the example's own settings, not the tests'
     bumped = run_cli("bump", "ex-1", env=env)
     assert bumped.returncode == 0, bumped.stderr
+    command = [UVICORN, *args, "--host", "127.0.0.1"]
     port = free_port()
-    proc = subprocess.Popen(
-        [UVICORN, *args, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"{name} exited: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            return httpx.get(url + "/__spa-version", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for(up, timeout=30, interval=0.1)
+    # The example's own settings, not the tests' (env has none: ServerProcess must not add them back).
+    unset = ("DJANGO_SETTINGS_MODULE",)
+    with ServerProcess(name, env, command=[*command, "--port", str(port)], port=port, unset=unset) as server:
+        url = server.url
+        assert server.wait_answering("/__spa-version").status_code == 200
         yield url, api_path, ws_path, env
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            output, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate(timeout=10)
-    assert proc.returncode == 0, output
+        server.send_signal(signal.SIGINT)
+        returncode = server.wait_exit(timeout=20)
+        output = server.output()
+    assert returncode == 0, output
     assert "Traceback" not in output and "ERROR" not in output, output
     assert "Application shutdown complete" in output
 

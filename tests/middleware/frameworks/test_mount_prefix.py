@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from spa_version import VersionMiddleware, open_store
 from spa_version.asgi_scope import route_path
 from spa_version.release import Release
 from spa_version.templating import install
-from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for
+from tests.support.servers import ServerProcess, ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 UVICORN = str(Path(sys.executable).parent / "uvicorn")
@@ -73,36 +72,16 @@ def store_env(tmp_path: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def _uvicorn_process(target: str, root_path: str, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [UVICORN, target, "--root-path", root_path, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"uvicorn exited: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            httpx.get(url + "/", timeout=2)
-        except httpx.TransportError:
-            return False
-        return True
-
-    try:
-        wait_for(up, timeout=30, interval=0.1)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            output, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate(timeout=10)
-        assert "Traceback" not in output, output
+    command = [UVICORN, target, "--root-path", root_path, "--host", "127.0.0.1", "--port", str(port)]
+    with ServerProcess(
+        "uvicorn", env, command=command, port=port, unset=("DJANGO_SETTINGS_MODULE",)
+    ) as server:
+        server.wait_answering("/")
+        yield server.url
+        server.send_signal(signal.SIGINT)
+        server.wait_exit(timeout=20)
+        output = server.output()
+    assert "Traceback" not in output, output
 
 
 # (uvicorn target, --root-path, the path under which the proxy in front sends requests on,

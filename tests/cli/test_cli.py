@@ -202,18 +202,18 @@ def test_an_unreachable_sentinel_is_one_short_line(app_name: str, tmp_path: Path
     """No sentinel answers (nothing listening), or a real one that does not know the
     service: one short line naming the service and the sentinels, no reprs, no password."""
     import shutil
-    import subprocess
 
-    from tests.support.servers import free_port, port_open, wait_for
+    from tests.support.servers import ServerProcess, free_port
 
     binary = shutil.which("redis-sentinel")
     assert binary is not None, "make system-deps installs redis-sentinel"
     port = free_port()
     conf = tmp_path / "sentinel.conf"
     conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n")
-    sentinel = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: port_open(port), timeout=10)
+    with ServerProcess(
+        "redis-sentinel", {}, command=[binary, str(conf)], port=port, cwd=tmp_path
+    ) as sentinel:
+        sentinel.wait_listening(timeout=10)
         for hosts in (f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}", f"127.0.0.1:{port}"):
             url = f"redis+sentinel://user:s3cret@{hosts}/mymaster"
             result = run_cli("--url", url, "--app", app_name, "get")
@@ -222,6 +222,3 @@ def test_an_unreachable_sentinel_is_one_short_line(app_name: str, tmp_path: Path
             assert line.count("\n") == 1 and len(line) < 250, line
             assert "'mymaster'" in line and hosts.replace(",", ", ") in line, line
             assert "<" not in line and "s3cret" not in line and "Traceback" not in line, line
-    finally:
-        sentinel.terminate()
-        sentinel.wait(timeout=10)

@@ -89,7 +89,7 @@ async def test_an_old_tab_stays_on_its_slot_until_it_is_gone(fleet: Fleet, pages
     for name in BLUE:
         fleet.procs[name].terminate()
     for name in BLUE:
-        fleet.procs[name].wait(timeout=20)
+        fleet.procs[name].wait_exit(timeout=20)
     await async_wait_for(lambda: blue_down(fleet), timeout=20, interval=0.1)
     mark = await js(old, "window.results.length")
     await eventually(old, f"window.results.length > {mark} + 10")

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,13 +35,12 @@ from tests.support.haproxy import (
 )
 from tests.support.servers import (
     RedisServer,
+    ServerProcess,
     async_wait_for,
     cli_command,
     free_port,
     nginx_binary,
-    port_open,
     run_cli,
-    wait_for,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +62,7 @@ class NginxFleet:
     prefix: Path
     frontend: str
     addrs: dict[str, str] = field(default_factory=dict)
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    procs: dict[str, ServerProcess] = field(default_factory=dict)
 
     def switch(self, slot: tuple[str, ...]) -> None:
         """Point ``upstream live`` at *slot* and reload nginx (SIGHUP to its master)."""
@@ -87,17 +85,18 @@ def nginx_fleet(redis: RedisServer, app_name: str) -> Iterator[NginxFleet]:
             fleet.addrs[name] = f"127.0.0.1:{port}"
             env = {**store_env, "E2E_HEARTBEAT": "1", "E2E_DRAIN_GRACE": "2", "E2E_DRAIN_WINDOW": "2"}
             fleet.procs[name] = start_app_server(name, port, env)
-        for addr in fleet.addrs.values():
-            wait_for(lambda addr=addr: port_open(int(addr.rsplit(":", 1)[1])), timeout=30)  # type: ignore[misc]
+        for name in BLUE + GREEN:
+            fleet.procs[name].wait_listening()
         values = {f"{name.upper()}_ADDR": addr for name, addr in fleet.addrs.items()}
         values["FRONTEND_ADDR"] = fleet.frontend
         (prefix / "nginx.conf").write_text(Template(CONFIG.read_text()).safe_substitute(values))
         servers = "".join(f"    server {fleet.addrs[name]};\n" for name in BLUE)
         (prefix / "live.conf").write_text(f"upstream live {{\n{servers}}}\n")
-        fleet.procs["nginx"] = subprocess.Popen(
-            [nginx, "-p", str(prefix), "-c", "nginx.conf", "-g", "daemon off;"], cwd=prefix
-        )
-        wait_for(lambda: port_open(front_port), timeout=15)
+        command = [nginx, "-p", str(prefix), "-c", "nginx.conf", "-g", "daemon off;"]
+        fleet.procs["nginx"] = ServerProcess(
+            "nginx", {}, command=command, port=front_port, cwd=prefix
+        ).start()
+        fleet.procs["nginx"].wait_listening(timeout=15)
         yield fleet
     finally:
         stop_all(fleet.procs, {"nginx": signal.SIGQUIT})  # nginx's graceful shutdown

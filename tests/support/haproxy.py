@@ -26,6 +26,7 @@ import websockets
 from tests.support.epochs import bumped_epoch
 from tests.support.servers import (
     RedisServer,
+    ServerProcess,
     async_wait_for,
     cli_command,
     free_port,
@@ -67,13 +68,12 @@ UNPINNED = (
 # -- the app servers -----------------------------------------------------------------
 
 
-def start_app_server(name: str, port: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def start_app_server(name: str, port: int, env: Mapping[str, str]) -> ServerProcess:
     """uvicorn serving tests/support/haproxy_app.py as *name* (blue servers run build A in slot
     blue, green ones build B in slot green) on *port*, with *env* on top of this one's
-    (an agent port only where *env* names one)."""
+    (an agent port only where *env* names one); started."""
     blue = name in BLUE
     full_env = {
-        **{k: v for k, v in os.environ.items() if k != "SPA_VERSION_AGENT_PORT"},
         "SPA_VERSION_BUILD": "A" if blue else "B",
         "SPA_VERSION_SLOT": "blue" if blue else "green",
         "E2E_SERVER": name,
@@ -81,29 +81,28 @@ def start_app_server(name: str, port: int, env: Mapping[str, str]) -> subprocess
     }
     command = [*cli_command()[:1], "-m", "uvicorn", "tests.support.haproxy_app:app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    return subprocess.Popen(command, cwd=ROOT, env=full_env)
+    server = ServerProcess(name, full_env, command=command, port=port, unset=("SPA_VERSION_AGENT_PORT",))
+    return server.start()
 
 
-def stop_all(procs: Mapping[str, subprocess.Popen[bytes]], sig: Mapping[str, int] | None = None) -> None:
+def stop_all(procs: Mapping[str, ServerProcess], sig: Mapping[str, int] | None = None) -> None:
     """Stop every process (SIGTERM unless *sig* names another), then reap it; kill what hangs."""
     for name, proc in procs.items():
-        if proc.poll() is None:
+        if proc.running():
             proc.send_signal((sig or {}).get(name, signal.SIGTERM))
     for proc in procs.values():
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait_exit(timeout=15)
+        proc.close()
 
 
-async def stop_slot(procs: Mapping[str, subprocess.Popen[bytes]], slot: tuple[str, ...]) -> None:
+async def stop_slot(procs: Mapping[str, ServerProcess], slot: tuple[str, ...]) -> None:
     """SIGTERM the servers of *slot*, as a deploy does, and wait until they have exited."""
     for name in slot:
         procs[name].terminate()
     loop = asyncio.get_running_loop()
     for name in slot:
-        await loop.run_in_executor(None, procs[name].wait, 20)
+        await loop.run_in_executor(None, procs[name].wait_exit, 20)
 
 
 # -- the HAProxy fleet ------------------------------------------------------------------------
@@ -116,7 +115,7 @@ class Fleet:
     frontend: str
     first: int  # the epoch of release A, live when the test starts
     addrs: dict[str, str] = field(default_factory=dict)  # each app server, bypassing HAProxy
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    procs: dict[str, ServerProcess] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -133,11 +132,9 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
         "AGENT_INTER": f"{AGENT_INTER:g}s",
     }
     fleet = Fleet(store_env, haproxy_env["STATS_SOCKET"], f"127.0.0.1:{front_port}", first)
-    ports: dict[str, int] = {}
     try:
         for name in BLUE + GREEN:
             port, agent_port = free_port(), free_port()
-            ports[name] = port
             fleet.addrs[name] = haproxy_env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
             haproxy_env[f"{name.upper()}_AGENT_PORT"] = str(agent_port)
             env = {
@@ -148,11 +145,13 @@ def fleet(redis: RedisServer, app_name: str) -> Iterator[Fleet]:
                 "E2E_HEARTBEAT": "1",
             }
             fleet.procs[name] = start_app_server(name, port, env)
-        for port in ports.values():
-            wait_for(lambda port=port: port_open(port), timeout=30)  # type: ignore[misc]
-        fleet.procs["haproxy"] = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(CONFIG)], env={**os.environ, **haproxy_env}, cwd=tmp
+        for name in BLUE + GREEN:
+            fleet.procs[name].wait_listening()
+        haproxy = ["haproxy", "-db", "-f", str(CONFIG)]
+        fleet.procs["haproxy"] = ServerProcess(
+            "haproxy", haproxy_env, command=haproxy, port=front_port, cwd=Path(tmp)
         )
+        fleet.procs["haproxy"].start()
         wait_for(lambda: port_open(front_port) and os.path.exists(fleet.stats_socket), timeout=15)
         yield fleet
     finally:

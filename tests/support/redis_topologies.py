@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis as sync_redis
 
-from tests.support.servers import RedisServer, free_port, wait_for
+from tests.support.servers import RedisServer, ServerProcess, free_port, wait_for
 
 # -- the least-privilege ACLs of docs/redis.md ------------------------------------
 
@@ -103,7 +103,7 @@ class SentinelSetup:
         self.replica = RedisServer()
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="spa-sentinel-"))
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.sentinel: ServerProcess | None = None
 
     def start(self) -> None:
         self.master.start()
@@ -119,9 +119,10 @@ class SentinelSetup:
         binary = shutil.which("redis-sentinel")
         if binary is None:
             raise RuntimeError("redis-sentinel is not installed (make system-deps installs it)")
-        self.proc = subprocess.Popen(
-            [binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        self.sentinel = ServerProcess(
+            "redis-sentinel", {}, command=[binary, str(conf)], port=self.port, cwd=self.dir
         )
+        self.sentinel.start()
         admin = self.sentinel_client()
         try:
             wait_for(lambda: self._ping(admin), timeout=10)
@@ -179,9 +180,8 @@ class SentinelSetup:
         return f"redis+sentinel://127.0.0.1:{self.port}/{self.SERVICE}" + (f"?{query}" if query else "")
 
     def close(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        if self.sentinel is not None:
+            self.sentinel.close()
         self.replica.close()
         self.master.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -304,7 +304,7 @@ class ServerProcess(_Loopback):
         this process's environment, without the inherited variables named in *unset* (e.g.
         ``SPA_VERSION_URL``); *port*: where *command* listens (default: a free port for
         `server_command`); *cwd*: its working directory (default: the repository); *log*:
-        the file its output goes to (default: a temporary one);
+        the file its output is appended to (default: a temporary one);
         *user*: run as that user, with its primary group and no other (root only);
         *umask*: the process's umask (-1: inherited)."""
         self.user = user
@@ -322,7 +322,7 @@ class ServerProcess(_Loopback):
             self.env.update(python_env())
         self.proc: subprocess.Popen[bytes] | None = None
         # Closed in __exit__.
-        self._log: IO[bytes] = tempfile.TemporaryFile() if log is None else log.open("w+b")  # noqa: SIM115
+        self._log: IO[bytes] = tempfile.TemporaryFile() if log is None else log.open("a+b")  # noqa: SIM115
 
     def start(self) -> ServerProcess:
         # Its own session, so that its workers (Hypercorn, Granian) go with it in __exit__.
@@ -337,6 +337,9 @@ class ServerProcess(_Loopback):
             **({} if self.user is None else as_user(self.user)),
         )
         return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def check_running(self) -> None:
         """Fail, with the process's output, if it has exited."""
@@ -392,9 +395,13 @@ class ServerProcess(_Loopback):
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def close(self) -> None:
+        """Kill the process group this test started (whatever is left of it) and reap it."""
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the group this test started
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self._log.close()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +15,7 @@ from typing import Any
 import redis as sync_redis
 
 from spa_version import parse_header
-from tests.support.servers import RedisServer, free_port, run_cli, wait_for
+from tests.support.servers import RedisServer, ServerProcess, free_port, run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The workers' resync interval (s): the bound within which every worker follows the store.
@@ -66,7 +64,7 @@ class Workers:
     env: dict[str, str]
     log: Path
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    server: ServerProcess | None = None
     #: The pids of the workers, learned from ``/__pid`` once all have answered.
     pids: set[int] = field(default_factory=set)
 
@@ -76,7 +74,6 @@ class Workers:
 
     def start(self) -> Workers:
         env = {
-            **os.environ,
             "STORE_LOSS_RESYNC": str(RESYNC),
             "STORE_LOSS_HEARTBEAT": str(HEARTBEAT),
             "PYTHONUNBUFFERED": "1",
@@ -85,18 +82,16 @@ class Workers:
         args = [sys.executable, "-m", "uvicorn", "tests.stores.store_loss.app:app", "--host", "127.0.0.1"]
         args += ["--port", str(self.port), "--workers", str(WORKERS), "--no-access-log"]
         args += ["--log-level", "warning", "--timeout-graceful-shutdown", "2"]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.server = ServerProcess(
+            "uvicorn --workers", env, command=args, port=self.port, log=self.log
+        ).start()
         self.pids = set()
         wait_for(self._all_answered, timeout=60, interval=0.01)
         return self
 
     def _all_answered(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+        assert self.server is not None
+        self.server.check_running()
         try:
             status, _, body = get(self.url, "/__pid")
         except OSError:
@@ -107,17 +102,14 @@ class Workers:
 
     def stop(self) -> None:
         """Stop uvicorn and its workers (this process group only: we started it)."""
-        if self.proc is None:
+        if self.server is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        if self.server.running():
+            self.server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # any worker left behind
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=10)
-        self.proc = None
+                self.server.wait_exit(timeout=15)
+        self.server.close()  # any worker left behind
+        self.server = None
 
     def wait_all_serve(self, epoch: int, label: str, timeout: float) -> float:
         """Wait until every worker stamps (*epoch*, *label*); return the seconds it took.

@@ -12,7 +12,7 @@ from tests.support.servers import RedisServer, redis_server
 
 # Fixtures that tests in more than one folder use: ``context`` (a browser profile: tests/browser,
 # tests/stores/store_loss...) and ``fleet`` (HAProxy: tests/drain, tests/pinning).
-pytest_plugins = ["tests.support.browser", "tests.support.haproxy"]
+pytest_plugins = ["tests.support.browser", "tests.support.haproxy_fleet"]
 
 
 @pytest.fixture(scope="session")

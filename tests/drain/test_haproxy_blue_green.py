@@ -23,13 +23,11 @@ import websockets
 from websockets.exceptions import InvalidHandshake
 
 from spa_version.protocol import CLOSE_CODE_DRAIN, parse_header
-from tests.support.haproxy import (
+from tests.support.haproxy import BLUE, GREEN, ROOT
+from tests.support.haproxy_fleet import (
     AGENT_INTER,
-    BLUE,
     CONFIG,
     GRACE,
-    GREEN,
-    ROOT,
     SLACK,
     WINDOW,
     Fleet,

@@ -18,15 +18,12 @@ import pytest
 from tests.support.haproxy import (
     BLUE,
     GREEN,
-    Fleet,
     assert_only_blue_pins_reach_blue,
-    blue_down,
     pinned_traffic,
     served_by,
-    states_are,
     stop_slot,
-    switch_to_green,
 )
+from tests.support.haproxy_fleet import Fleet, blue_down, states_are, switch_to_green
 from tests.support.servers import async_wait_for, cli_command, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]

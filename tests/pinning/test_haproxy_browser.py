@@ -17,7 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from tests.support.browser import eventually
-from tests.support.haproxy import BLUE, GREEN, Fleet, blue_down, server_status, switch_to_green
+from tests.support.haproxy import BLUE, GREEN
+from tests.support.haproxy_fleet import Fleet, blue_down, server_status, switch_to_green
 from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.redis]

@@ -10,6 +10,10 @@ import pytest
 
 from tests.support.servers import RedisServer, redis_server
 
+# Fixtures that tests in more than one folder use: ``context`` (a browser profile: tests/browser,
+# tests/stores/store_loss...) and ``fleet`` (HAProxy: tests/drain, tests/pinning).
+pytest_plugins = ["tests.support.browser", "tests.support.haproxy_fleet"]
+
 
 @pytest.fixture(scope="session")
 def redis() -> Iterator[RedisServer]:

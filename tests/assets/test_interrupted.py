@@ -14,7 +14,7 @@ from pathlib import Path
 
 from spa_version.publish.files import TEMP_PREFIX
 from spa_version.publish.record import RECORD_DIR, read_records
-from tests.assets.conftest import leftovers, publish, serves, tree
+from tests.support.publish import leftovers, publish, serves, tree
 from tests.support.servers import cli_command, wait_for
 from tests.support.spa_build import build_spa
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,8 @@ import httpx
 import pytest
 
 from spa_version.publish.record import RECORD_DIR
-from tests.assets.conftest import publish
-from tests.e2e_haproxy.test_nginx_pinning import nginx_binary
-from tests.support.servers import ROOT, free_port, port_open, wait_for
+from tests.support.publish import publish
+from tests.support.servers import ROOT, ServerProcess, free_port, nginx_binary
 from tests.support.spa_build import build_spa
 
 DOC = ROOT / "docs" / "deploy-haproxy.md"
@@ -52,10 +50,10 @@ def test_nginx_serves_old_chunks_and_404s_pruned_ones(tmp_path: Path, readable_d
         "pid nginx.pid;\nerror_log stderr warn;\nevents {}\nhttp {\n  include /etc/nginx/mime.types;\n"
         f"  access_log off;\n  server {{\n    listen 127.0.0.1:{port};\n{server}  }}\n}}\n"
     )
-    proc = subprocess.Popen([nginx_binary(), "-p", str(tmp_path), "-c", "nginx.conf", "-g", "daemon off;"])
+    command = [nginx_binary(), "-p", str(tmp_path), "-c", "nginx.conf", "-g", "daemon off;"]
+    proc = ServerProcess("nginx", {}, command=command, port=port, cwd=tmp_path).start()
     try:
-        wait_for(lambda: port_open(port) or proc.poll() is not None, timeout=15)
-        assert proc.poll() is None, "nginx did not start"
+        proc.wait_listening(timeout=15)
         base = f"http://127.0.0.1:{port}/"
 
         def get(path: str) -> httpx.Response:
@@ -79,4 +77,5 @@ def test_nginx_serves_old_chunks_and_404s_pruned_ones(tmp_path: Path, readable_d
         assert get(f"{RECORD_DIR}/lock").status_code == 404
     finally:
         proc.send_signal(signal.SIGQUIT)
-        proc.wait(timeout=15)
+        proc.wait_exit(timeout=15)
+        proc.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from spa_version.publish.record import RECORD_DIR
-from tests.assets.conftest import leftovers, publish, serves, tree
+from tests.support.publish import leftovers, publish, serves, tree
 from tests.support.servers import run_cli
 from tests.support.spa_build import Build, build_spa
 

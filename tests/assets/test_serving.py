@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.assets.conftest import publish
+from tests.support.publish import publish
 from tests.support.servers import ServerProcess, run_cli, wait_for
 from tests.support.spa_build import Build, build_spa
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Request, Response
 
-from tests.assets.conftest import publish
 from tests.support.browser import eventually
+from tests.support.publish import publish
 from tests.support.servers import ServerProcess, async_wait_for, run_cli, wait_for
 from tests.support.spa_build import build_spa
 

@@ -20,8 +20,7 @@ from starlette.routing import Route
 
 from spa_version import VersionMiddleware
 from spa_version.templating import current_from_scope, meta_tag
-from tests.browser.conftest import Tab
-from tests.browser.test_websocket import endpoint_requests
+from tests.support.browser import Tab, endpoint_requests
 from tests.support.servers import ThreadedUvicorn, run_cli
 
 pytestmark = pytest.mark.browser

@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from spa_version import VersionMiddleware
-from tests.browser.conftest import Tab
+from tests.support.browser import Tab
 from tests.support.servers import ROOT, RedisServer, ThreadedUvicorn, run_cli, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]

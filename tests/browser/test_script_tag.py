@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from spa_version.assets import load_script
-from tests.browser.conftest import Tab
+from tests.support.browser import Tab
 from tests.support.servers import ThreadedUvicorn
 
 pytestmark = [pytest.mark.browser]

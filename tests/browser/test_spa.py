@@ -1,4 +1,5 @@
-"""The JS helper in real Chromium, against the demo SPA (issue 3's six scenarios and more)."""
+"""The JS helper in real Chromium, against the demo SPA (docs/js.md: policies, events, the loop
+guard, chunk errors)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Response
 
-from tests.browser.conftest import Demo, Tab
+from tests.browser.conftest import Demo
+from tests.support.browser import Tab
 from tests.support.servers import async_wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]

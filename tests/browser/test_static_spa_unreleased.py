@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from spa_version import VersionMiddleware
-from tests.browser.conftest import Tab
-from tests.browser.test_static_spa import Site, builds, open_spa, requests_to, site_app, tab
+from tests.support.browser import Tab
 from tests.support.servers import RedisServer, ThreadedUvicorn, wait_for
+from tests.support.static_spa import Site, builds, open_spa, requests_to, site_app, tab
 
 __all__ = ["builds", "tab"]  # fixtures, shared with test_static_spa.py
 

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from spa_version import VersionMiddleware
 from spa_version.middleware import CLIENT_QUERY_PARAM
 from spa_version.templating import current_from_scope, meta_tag
-from tests.browser.conftest import Tab
+from tests.support.browser import Tab, endpoint_requests
 from tests.support.servers import (
     RedisServer,
     ThreadedUvicorn,
@@ -71,10 +71,6 @@ async def open_page(tab: Tab, url: str) -> int:
     """Load the page; return its baseline once the helper has started."""
     await tab.page.goto(url + "/")
     return int(await tab.eventually("window.SpaVersion && SpaVersion.start().baseline"))
-
-
-def endpoint_requests(tab: Tab) -> int:
-    return sum(1 for _, url, _ in tab.requests if url.endswith("/__spa-version"))
 
 
 def served_epoch(url: str) -> int | None:

@@ -1,21 +1,8 @@
-"""Django is set up once, before any test module here imports Django's test tools."""
+"""Django is set up once, before any test module here imports Django's test tools
+(tests/support/django_tests.py, which also stops the listener thread after each module)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from tests.support.django_tests import no_listener_thread_left
 
-import django
-import pytest
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django.settings")
-django.setup()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _stop_listener_thread() -> Iterator[None]:
-    """Each module leaves no listener thread behind (the next request would start a new one)."""
-    from spa_version.django.listener_thread import stop_listener_thread
-
-    yield
-    stop_listener_thread()
+__all__ = ["no_listener_thread_left"]

@@ -16,8 +16,8 @@ from django.test import override_settings
 from spa_version import open_store
 from spa_version.django.asgi import wrap_asgi
 from spa_version.protocol import format_header
+from tests.support.lifespan import lifespan_running
 from tests.support.servers import ThreadedUvicorn, wait_for
-from tests.test_lifespan import lifespan_running
 
 from .channels_app import build_application
 

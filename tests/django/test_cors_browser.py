@@ -27,9 +27,8 @@ from starlette.routing import Route
 
 from spa_version import EXPOSE_HEADERS, format_header
 from tests.support.cross_origin import FETCH_POST, PAGE, XHR_POST, Recorder
+from tests.support.django_tests import bump, fresh_settings
 from tests.support.servers import ThreadedUvicorn, free_port
-
-from .support import bump, fresh_settings
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from spa_version.protocol import RELOAD_HEADER, format_header
-from tests.django.test_fleet import bump
+from tests.support.cli import bump_release
 from tests.support.servers import ServerProcess, run_cli, wait_for
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def test_a_cut_off_django_build_sends_pinned_and_old_clients_to_reload(
     kind: str, tmp_path: Path, app_name: str
 ) -> None:
     env = {"SPA_VERSION_URL": f"file://{tmp_path}", "SPA_VERSION_APP": app_name}
-    first = bump("A", env)
+    first = bump_release(env, "A")
     server_env = {
         **env,
         "SPA_VERSION_BUILD": "A",

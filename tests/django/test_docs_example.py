@@ -1,7 +1,7 @@
 """The example of docs/django.md, "Testing your project", runs as written and passes.
 
 It is a module of its own: the example's store namespace (``memory://tests``, ``shop``)
-is followed by a fresh listener thread here (tests/django/conftest.py stops the thread
+is followed by a fresh listener thread here (tests/support/django_tests.py stops the thread
 after each module), so its first request waits for the first read, as in a new project.
 """
 

@@ -7,38 +7,21 @@ Django's own ASGI application, on the file store, configured from the environmen
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from spa_version.protocol import format_header
-from spa_version.release import Release
-from tests.support.servers import ServerProcess, cli_command, run_cli, wait_for
+from tests.support.cli import bump_release, status_json
+from tests.support.servers import ServerProcess, cli_command, wait_for
 
 TARGETS = {
     "runserver": "tests.django.process_settings",
     "uvicorn": "tests.django.process_asgi:application",
 }
-
-
-def status_json(env: dict[str, str]) -> dict[str, Any]:
-    result = run_cli("status", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    summary: dict[str, Any] = json.loads(result.stdout)
-    return summary
-
-
-def bump(label: str, env: dict[str, str]) -> Release:
-    result = run_cli("bump", label, "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    data.pop("receivers")
-    return Release.from_dict(data)
 
 
 @pytest.mark.parametrize("kind", sorted(TARGETS))
@@ -49,7 +32,7 @@ def test_a_django_process_shows_in_status_and_bump_wait_waits_for_it(
     ``bump B --wait`` does not return while it has not caught up with B, and returns 0
     once it has (it then reports stale)."""
     env = {"SPA_VERSION_URL": f"file://{tmp_path}", "SPA_VERSION_APP": app_name}
-    first = bump("A", env)
+    first = bump_release(env, "A")
     server_env = {**env, "SPA_VERSION_BUILD": "A", "DJANGO_SETTINGS_MODULE": TARGETS["runserver"]}
     with ServerProcess(kind, server_env, TARGETS[kind]) as server:
         server.wait_serving(format_header(first))  # the first request starts its listener thread

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from spa_version.protocol import format_header
-from tests.django.test_fleet import bump, status_json
+from tests.support.cli import bump_release, status_json
 from tests.support.servers import ServerProcess, wait_for
 
 SETTINGS = "tests.django.process_settings_exit"
@@ -37,7 +37,7 @@ SERVERS: dict[str, tuple[str, int]] = {
 @pytest.mark.parametrize("kind", sorted(SERVERS))
 def test_sigterm_exit_removes_the_fleet_record(kind: str, tmp_path: Path, app_name: str) -> None:
     env = {"SPA_VERSION_URL": f"file://{tmp_path}", "SPA_VERSION_APP": app_name}
-    release = bump("A", env)
+    release = bump_release(env, "A")
     target, exit_status = SERVERS[kind]
     server_env = {**env, "SPA_VERSION_BUILD": "A", "DJANGO_SETTINGS_MODULE": SETTINGS}
     with ServerProcess(kind, server_env, target) as server:

@@ -10,8 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from spa_version.assets import load_script
-
-from .support import SpaVersionTestCase, bump, fresh_settings, header_value
+from tests.support.django_tests import SpaVersionTestCase, bump, fresh_settings, header_value
 
 UNRELEASED = "0; label=unreleased; policy=next-navigation"
 UNRELEASED_RECORD = {

@@ -18,9 +18,8 @@ from django.core.asgi import get_asgi_application
 from django.core.wsgi import get_wsgi_application
 from django.test import override_settings
 
+from tests.support.django_tests import bump, fresh_settings
 from tests.support.servers import ThreadedUvicorn, free_port
-
-from .support import bump, fresh_settings
 
 PREFIX = "/shop"
 

@@ -13,7 +13,7 @@ import pytest
 
 from spa_version import open_store
 from spa_version.protocol import STREAM_EVENT, STREAM_RETRY_MS, format_header
-from tests.django.test_fleet import bump, status_json
+from tests.support.cli import bump_release, status_json
 from tests.support.servers import ServerProcess, async_wait_for, cli_command
 from tests.support.sse import open_streams
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 async def test_a_django_stream_ends_with_the_new_version_after_a_bump(tmp_path: Path, app_name: str) -> None:
     env = {"SPA_VERSION_URL": f"file://{tmp_path}", "SPA_VERSION_APP": app_name}
-    first = bump("A", env)
+    first = bump_release(env, "A")
     server_env = {**env, "SPA_VERSION_BUILD": "A", "DJANGO_SETTINGS_MODULE": "tests.django.process_settings"}
     with ServerProcess("uvicorn", server_env, "tests.django.process_asgi_wrapped:application") as server:
         server.wait_serving(format_header(first))
@@ -61,7 +61,7 @@ async def test_a_django_stream_ends_with_a_last_event_at_sigterm(tmp_path: Path,
     """SIGTERM with Django streams open: each ends with the drain's last event, carrying the
     version still current (the process is stopping, not stale), as a complete response."""
     env = {"SPA_VERSION_URL": f"file://{tmp_path}", "SPA_VERSION_APP": app_name}
-    first = format_header(bump("A", env))
+    first = format_header(bump_release(env, "A"))
     server_env = {**env, "SPA_VERSION_BUILD": "A", "DJANGO_SETTINGS_MODULE": "tests.django.process_settings"}
     with ServerProcess("uvicorn", server_env, "tests.django.process_asgi_wrapped:application") as server:
         server.wait_serving(first)

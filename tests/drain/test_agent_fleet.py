@@ -1,11 +1,11 @@
-"""HAProxy agent-check replies, fleet heartbeats, ``spa-version status`` and ``bump --wait`` (issue #5)."""
+"""HAProxy agent-check replies, fleet heartbeats, ``spa-version status`` and ``bump --wait``
+(docs/deploy-haproxy.md, "How it works")."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,14 +20,16 @@ from spa_version.deploy.fleet import read_fleet
 from spa_version.deploy.heartbeat import EpochCounter
 from spa_version.protocol import CLOSE_CODE_DRAIN
 from spa_version.stores import Store
-from tests.drain.conftest import build_middleware, close_clients, open_clients
+from tests.support.drain_app import build_middleware, close_clients, open_clients
 from tests.support.servers import (
     RedisServer,
+    ServerProcess,
     ThreadedUvicorn,
     async_wait_for,
     cli_command,
     free_port,
     run_cli,
+    wait_for,
 )
 
 
@@ -105,22 +107,10 @@ def agent_proc(redis: RedisServer, app_name: str) -> Iterator[tuple[int, dict[st
     env = {"SPA_VERSION_URL": redis.url, "SPA_VERSION_APP": app_name}
     assert run_cli("bump", "A", env=env).returncode == 0
     port = free_port()
-    proc = subprocess.Popen(
-        cli_command("agent", "--port", str(port), "--build", "A"),
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert "agent for build A" in proc.stdout.readline()
+    command = cli_command("agent", "--port", str(port), "--build", "A")
+    with ServerProcess("spa-version agent", env, command=command, port=port) as agent:
+        wait_for(lambda: agent.check_running() or "agent for build A" in agent.output(), timeout=30)
         yield port, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 async def test_standalone_agent_command_follows_the_store(agent_proc: tuple[int, dict[str, str]]) -> None:

@@ -26,8 +26,8 @@ from spa_version.fleet_record import FleetRecord
 from spa_version.release import MAX_EPOCH
 from spa_version.stores import open_store
 from spa_version.stores.base import clock_epoch
-from tests.store_loss.support import redis_dump
 from tests.support.servers import RedisServer, redis_server, run_cli
+from tests.support.store_loss import redis_dump
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "redis.md"
 

@@ -18,9 +18,15 @@ import pytest
 from spa_version import open_store
 from spa_version.protocol import CLOSE_CODE_DRAIN, RELOAD_HEADER, STREAM_EVENT, close_reason, format_header
 from spa_version.release import Release
-from tests.drain.conftest import close_clients, open_clients
-from tests.servers.test_matrix import _bump, _env
-from tests.support.servers import ServerProcess, async_wait_for, cli_command, run_cli
+from tests.support.cli import bump_release
+from tests.support.drain_app import close_clients, open_clients
+from tests.support.servers import (
+    ServerProcess,
+    async_wait_for,
+    cli_command,
+    matrix_env,
+    run_cli,
+)
 from tests.support.sse import open_streams
 
 pytestmark = pytest.mark.slow
@@ -28,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 def _long_drain(tmp_path: Path) -> dict[str, str]:
     return {
-        **_env(tmp_path),
+        **matrix_env(tmp_path),
         "SPA_VERSION_SLOT": "blue",
         "MATRIX_DRAIN_GRACE": "30",
         "MATRIX_DRAIN_WINDOW": "60",
@@ -37,7 +43,7 @@ def _long_drain(tmp_path: Path) -> dict[str, str]:
 
 async def test_cutoff_closes_at_once_and_sends_old_and_pinned_clients_to_reload(tmp_path: Path) -> None:
     env = _long_drain(tmp_path)
-    first = _bump(env, "A")
+    first = bump_release(env, "A")
     with ServerProcess("uvicorn", env) as server:
         server.wait_serving(f"{format_header(first)}; slot=blue")
         clients = await open_clients(server.ws_url + "/ws", 2)
@@ -118,7 +124,7 @@ async def test_wait_pinned_names_the_builds_still_pinned_and_how_to_end_it(tmp_p
     the wait names the build and slot, its count and when it was last seen, and says how to
     end it (docs/deploy-haproxy.md, "When to stop blue")."""
     env = {**_long_drain(tmp_path), "MATRIX_DRAIN_GRACE": "0", "MATRIX_DRAIN_WINDOW": "0.5"}
-    first = _bump(env, "A")
+    first = bump_release(env, "A")
     with ServerProcess("uvicorn", env) as server:
         server.wait_serving(f"{format_header(first)}; slot=blue")
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:

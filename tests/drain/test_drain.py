@@ -1,4 +1,5 @@
-"""Websocket drain (issue #5): real uvicorn, real `websockets` clients, the memory store."""
+"""Websocket drain (docs/protocol.md, "Websocket drain"): real uvicorn, real `websockets`
+clients, the memory store."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from spa_version.options import DeployOptions
 from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, parse_header
 from spa_version.release import Release
 from spa_version.stores import Store
-from tests.drain.conftest import build_middleware, close_clients, open_clients
+from tests.support.drain_app import build_middleware, close_clients, open_clients
 from tests.support.servers import ThreadedUvicorn, async_wait_for
 from tests.support.stalled import StalledWebsocket
 

@@ -1,4 +1,4 @@
-"""Stale-client enforcement (issue #5, docs/protocol.md "Stale clients"): the full matrix."""
+"""Stale-client enforcement (docs/protocol.md, "Stale clients"): the full matrix."""
 
 from __future__ import annotations
 

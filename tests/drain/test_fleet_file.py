@@ -1,4 +1,5 @@
-"""Fleet status on the embedded file store, and for processes without a declared build (issue #5).
+"""Fleet status on the embedded file store, and for processes without a declared build
+(docs/deploy-haproxy.md, "Deploy steps").
 
 The ``make demo`` case: one uvicorn process on ``file://.spa-version``, no Redis, no build.
 """
@@ -14,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,53 +22,25 @@ import pytest
 from spa_version import open_store
 from spa_version.deploy.fleet import read_fleet
 from spa_version.protocol import CLOSE_CODE_DRAIN
-from tests.drain.conftest import build_middleware, close_clients, open_clients
-from tests.support.servers import ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for
+from tests.support.cli import status_json
+from tests.support.drain_app import build_middleware, close_clients, open_clients
+from tests.support.servers import ServerProcess, ThreadedUvicorn, async_wait_for, free_port, run_cli, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def status_json(env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
-    result = run_cli("status", "--json", env=env, cwd=None if cwd is None else str(cwd))
-    assert result.returncode == 0, result.stderr
-    summary: dict[str, Any] = json.loads(result.stdout)
-    return summary
-
-
 @pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """The demo app started the way ``make demo`` starts it, in a private working directory."""
-    for name in ("SPA_VERSION_URL", "SPA_VERSION_APP", "SPA_VERSION_BUILD", "SPA_VERSION_AGENT_PORT"):
-        monkeypatch.delenv(name, raising=False)
     port = free_port()
-    log = (tmp_path / "demo.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(REPO / "examples" / "starlette_app"), "app:app"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        def up() -> bool:
-            assert proc.poll() is None, (tmp_path / "demo.log").read_text()
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(up, timeout=30, interval=0.1)
-        yield proc, tmp_path
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        log.close()
+    app_dir = str(REPO / "examples" / "starlette_app")
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "app:app", "--port", str(port)]
+    unset = ("SPA_VERSION_URL", "SPA_VERSION_APP", "SPA_VERSION_BUILD", "SPA_VERSION_AGENT_PORT")
+    log = tmp_path / "demo.log"
+    with ServerProcess("demo", {}, command=command, port=port, cwd=tmp_path, unset=unset, log=log) as server:
+        assert server.wait_answering("/").status_code == 200
+        assert server.proc is not None
+        yield server.proc, tmp_path
 
 
 def test_status_lists_the_running_demo_as_live(demo: tuple[subprocess.Popen[bytes], Path]) -> None:

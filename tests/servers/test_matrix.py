@@ -9,16 +9,22 @@ docs/servers.md; a server release that changes one of them fails here first.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
 
 from spa_version import open_store
 from spa_version.protocol import CLOSE_CODE_DRAIN, CLOSE_CODE_DRAIN_FALLBACK, close_reason, format_header
-from spa_version.release import Release
-from tests.drain.conftest import Client, close_clients, open_clients
-from tests.support.servers import SERVERS, ServerProcess, async_wait_for, cli_command, run_cli
+from tests.support.cli import bump_release, fleet_processes
+from tests.support.drain_app import Client, close_clients, open_clients
+from tests.support.servers import (
+    SERVER_NOISE,
+    SERVERS,
+    ServerProcess,
+    async_wait_for,
+    cli_command,
+    matrix_env,
+)
 from tests.support.stalled import StalledWebsocket
 
 pytestmark = pytest.mark.slow
@@ -57,35 +63,6 @@ STALLED_SIGTERM_EXTRA = {
     ("hypercorn", ("--workers", "0")): 3.0,
 }
 
-_NOISE = ("Traceback", "Task was destroyed", "GeneratorExit", "never awaited")
-
-
-def _env(tmp_path: Path, build: str = "A") -> dict[str, str]:
-    return {
-        "SPA_VERSION_URL": f"file://{tmp_path}",
-        "SPA_VERSION_APP": "matrix",
-        "SPA_VERSION_BUILD": build,
-        "MATRIX_DRAIN_GRACE": "0",
-        "MATRIX_DRAIN_WINDOW": "0.5",
-        "MATRIX_SHUTDOWN_WINDOW": "1",
-        # For the Channels project; a test session that imported the Django tests has
-        # another settings module in its environment.
-        "DJANGO_SETTINGS_MODULE": "tests.servers.channels_settings",
-    }
-
-
-def _bump(env: dict[str, str], label: str) -> Release:
-    result = run_cli("bump", label, "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    return Release.from_dict({k: v for k, v in json.loads(result.stdout).items() if k != "receivers"})
-
-
-def _fleet(env: dict[str, str]) -> list[dict[str, object]]:
-    result = run_cli("status", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    processes: list[dict[str, object]] = json.loads(result.stdout)["processes"]
-    return processes
-
 
 async def _closed(clients: list[Client], timeout: float = 30.0) -> None:
     await async_wait_for(lambda: all(c.closed_at is not None for c in clients), timeout=timeout)
@@ -101,14 +78,14 @@ async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, target: s
     """HTTP and (where the server sends them) accept headers are stamped; lifespan starts the
     listener; ``bump --wait`` returns once the old build's sockets are really closed, with
     the drain's close; a SIGTERM after that finds nothing to cut and the process stops clean."""
-    env = _env(tmp_path)
-    first = _bump(env, "A")
+    env = matrix_env(tmp_path)
+    first = bump_release(env, "A")
     with ServerProcess(kind, env, target) as server:
         server.wait_serving(format_header(first))
         clients = await open_clients(server.ws_url + "/ws", 3)
         accept = {c.conn.response.headers.get("X-SPA-Version") for c in clients}
         assert accept == ({format_header(first)} if ACCEPT_STAMPED[kind] else {None})
-        await async_wait_for(lambda: [p.get("websockets") for p in _fleet(env)] == [3], timeout=15)
+        await async_wait_for(lambda: [p.get("websockets") for p in fleet_processes(env)] == [3], timeout=15)
 
         # The deploy order of docs/servers.md: bump and wait for the drain, then stop.
         wait = await asyncio.create_subprocess_exec(
@@ -130,10 +107,10 @@ async def test_stamps_and_drains_with_bump_wait_before_stop(kind: str, target: s
         server.terminate()
         server.wait_exit(timeout=30)
         output = server.output()
-    assert not [line for line in output.splitlines() if any(n in line for n in _NOISE)], output
+    assert not [line for line in output.splitlines() if any(n in line for n in SERVER_NOISE)], output
     if LIFESPAN[kind]:
         assert "lifespan: startup" in output and "lifespan: shutdown" in output, output
-        assert _fleet(env) == []  # lifespan shutdown removed the fleet record
+        assert fleet_processes(env) == []  # lifespan shutdown removed the fleet record
     else:
         assert "lifespan:" not in output
     assert "did not close in time" not in output  # nothing was left for the SIGTERM drain
@@ -161,8 +138,8 @@ PREFIXES_ANSWERED = {
 def test_endpoint_and_script_under_a_root_path(kind: str, tmp_path: Path) -> None:
     """Under ``root_path`` /api the endpoint and the script answer, stamped, at the paths
     docs/servers.md gives for each server (docs/fastapi.md, "Mount prefixes")."""
-    env = _env(tmp_path)
-    first = _bump(env, "A")
+    env = matrix_env(tmp_path)
+    first = bump_release(env, "A")
     with ServerProcess(kind, env, "tests.servers.apps:app", ROOT_PATH_FLAG[kind], "/api") as server:
         server.wait_serving(format_header(first))
         for prefix in PREFIXES_ANSWERED[kind]:
@@ -183,12 +160,12 @@ async def test_what_sigterm_does_to_open_websockets(
     kind: str, extra: tuple[str, ...], tmp_path: Path
 ) -> None:
     """SIGTERM with websockets still open: the close each client gets (docs/servers.md)."""
-    env = _env(tmp_path)
-    first = _bump(env, "A")
+    env = matrix_env(tmp_path)
+    first = bump_release(env, "A")
     with ServerProcess(kind, env, "tests.servers.apps:app", *extra) as server:
         server.wait_serving(format_header(first))
         clients = await open_clients(server.ws_url + "/ws", 3)
-        await async_wait_for(lambda: [p.get("websockets") for p in _fleet(env)] == [3], timeout=15)
+        await async_wait_for(lambda: [p.get("websockets") for p in fleet_processes(env)] == [3], timeout=15)
         server.terminate()
         await _closed(clients)
         server.wait_exit(timeout=30)
@@ -204,15 +181,15 @@ async def test_what_sigterm_does_to_open_websockets(
 def test_uvicorn_reports_lifespan_unsupported_for_an_app_that_refuses_it(tmp_path: Path) -> None:
     """An app that raises on lifespan (as Django's ASGIHandler does): uvicorn (lifespan auto)
     says "lifespan unsupported", and the listener starts with the first request instead."""
-    env = _env(tmp_path)
-    first = _bump(env, "A")
+    env = matrix_env(tmp_path)
+    first = bump_release(env, "A")
     with ServerProcess("uvicorn", env, "tests.servers.apps:refuses_lifespan") as server:
         server.wait_serving(format_header(first))
         server.terminate()
         server.wait_exit(timeout=30)
         output = server.output()
     assert "ASGI 'lifespan' protocol appears unsupported." in output, output
-    assert not [line for line in output.splitlines() if any(n in line for n in _NOISE)], output
+    assert not [line for line in output.splitlines() if any(n in line for n in SERVER_NOISE)], output
 
 
 @pytest.mark.parametrize("app", ["crashes_at_startup", "crashes_before_reading"])
@@ -220,8 +197,8 @@ def test_uvicorn_lifespan_on_fails_startup_of_an_app_that_crashes(app: str, tmp_
     """With ``--lifespan on`` an app whose startup raises does not start, whether it read
     the startup message first (Starlette) or not (a raw app): uvicorn exits non-zero and
     its output shows the app's traceback."""
-    env = _env(tmp_path)
-    _bump(env, "A")
+    env = matrix_env(tmp_path)
+    bump_release(env, "A")
     with ServerProcess("uvicorn", env, f"tests.servers.apps:{app}", "--lifespan", "on") as server:
         returncode = server.wait_exit(timeout=30)
         output = server.output()
@@ -248,13 +225,13 @@ async def test_clients_that_stop_reading_do_not_hold_up_the_drain(kind: str, tmp
     within the window after the bump (each close at its own moment, each with its time
     limit), on every server."""
     window = 2.0
-    env = {**_env(tmp_path), "MATRIX_DRAIN_WINDOW": str(window)}
-    first = _bump(env, "A")
+    env = {**matrix_env(tmp_path), "MATRIX_DRAIN_WINDOW": str(window)}
+    first = bump_release(env, "A")
     with ServerProcess(kind, env) as server:
         server.wait_serving(format_header(first))
         stalled, healthy = await _stalled_and_healthy(server)
         try:
-            _bump(env, "B")
+            bump_release(env, "B")
             await _closed(healthy, timeout=window + 5)  # plus the slack of a loaded machine
         finally:
             for client in stalled:
@@ -275,8 +252,8 @@ async def test_sigterm_exits_within_its_bound_with_clients_that_stopped_reading(
     drain's close, and the process exits within the drain's bound (docs/servers.md) plus
     what the server adds, instead of waiting on the stalled connections for ever."""
     shutdown_window, close_timeout = 2.0, 1.0  # the window set here; the limit's default
-    env = {**_env(tmp_path), "MATRIX_SHUTDOWN_WINDOW": str(shutdown_window)}
-    first = _bump(env, "A")
+    env = {**matrix_env(tmp_path), "MATRIX_SHUTDOWN_WINDOW": str(shutdown_window)}
+    first = bump_release(env, "A")
     with ServerProcess(kind, env, "tests.servers.apps:app", *extra) as server:
         server.wait_serving(format_header(first))
         stalled, healthy = await _stalled_and_healthy(server)

@@ -17,8 +17,15 @@ import pytest
 
 from spa_version import open_store
 from spa_version.protocol import STREAM_EVENT, STREAM_RETRY_MS, format_header
-from tests.servers.test_matrix import _NOISE, _bump, _env, _fleet
-from tests.support.servers import SERVERS, ServerProcess, async_wait_for, cli_command
+from tests.support.cli import bump_release, fleet_processes
+from tests.support.servers import (
+    SERVER_NOISE,
+    SERVERS,
+    ServerProcess,
+    async_wait_for,
+    cli_command,
+    matrix_env,
+)
 from tests.support.sse import EventStream, open_streams
 
 pytestmark = pytest.mark.slow
@@ -42,13 +49,13 @@ def _ended_with(stream: EventStream, header: str) -> None:
 
 @pytest.mark.parametrize("kind", SERVERS)
 async def test_bump_wait_waits_for_streams_ending_with_the_new_version(kind: str, tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    first = _bump(env, "A")
+    env = matrix_env(tmp_path)
+    first = bump_release(env, "A")
     with ServerProcess(kind, env) as server:
         server.wait_serving(format_header(first))
         streams = await open_streams(server.url + "/events", 3)
         assert {s.headers.get("x-spa-version") for s in streams if s.headers} == {format_header(first)}
-        await async_wait_for(lambda: [p.get("streams") for p in _fleet(env)] == [3], timeout=15)
+        await async_wait_for(lambda: [p.get("streams") for p in fleet_processes(env)] == [3], timeout=15)
 
         wait = await asyncio.create_subprocess_exec(
             *cli_command("bump", "B", "--wait", "--timeout", "60"),
@@ -65,15 +72,15 @@ async def test_bump_wait_waits_for_streams_ending_with_the_new_version(kind: str
         for stream in streams:
             _ended_with(stream, format_header(second))
         # The app's handler ended too: the process reports no stream, and still serves.
-        await async_wait_for(lambda: [p.get("streams") for p in _fleet(env)] == [0], timeout=15)
-        assert [p.get("drained") for p in _fleet(env)] == [3]
+        await async_wait_for(lambda: [p.get("streams") for p in fleet_processes(env)] == [0], timeout=15)
+        assert [p.get("drained") for p in fleet_processes(env)] == [3]
         response = server.get()
         assert response is not None and response.status_code == 200
 
         server.terminate()
         server.wait_exit(timeout=30)
         output = server.output()
-    assert not [line for line in output.splitlines() if any(n in line for n in _NOISE)], output
+    assert not [line for line in output.splitlines() if any(n in line for n in SERVER_NOISE)], output
     assert "without completing response" not in output, output
 
 
@@ -83,8 +90,8 @@ async def test_bump_wait_waits_for_streams_ending_with_the_new_version(kind: str
 async def test_sigterm_ends_each_stream_with_a_last_event(
     kind: str, extra: tuple[str, ...], tmp_path: Path
 ) -> None:
-    env = _env(tmp_path)
-    first = _bump(env, "A")
+    env = matrix_env(tmp_path)
+    first = bump_release(env, "A")
     with ServerProcess(kind, env, "tests.servers.apps:app", *extra) as server:
         server.wait_serving(format_header(first))
         streams = await open_streams(server.url + "/events", 3)
@@ -95,5 +102,5 @@ async def test_sigterm_ends_each_stream_with_a_last_event(
         # uvicorn re-raises the SIGTERM it handled once it is done (0.29+): both are clean.
         assert server.wait_exit(timeout=30) in (0, -signal.SIGTERM)
         output = server.output()
-    assert not [line for line in output.splitlines() if any(n in line for n in _NOISE)], output
+    assert not [line for line in output.splitlines() if any(n in line for n in SERVER_NOISE)], output
     assert "without completing response" not in output, output

@@ -15,11 +15,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import pytest
 import uvicorn
 
 from tests.support.users import as_user, python_env, python_for
@@ -203,6 +204,14 @@ class ThreadedUvicorn(_Loopback):
         assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
+def nginx_binary() -> str:
+    """The path of Debian's nginx (a test fails, not skips, without it)."""
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if found is None:
+        pytest.fail("nginx is not installed (make test installs it)")
+    return found
+
+
 def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "spa_version", *args]
 
@@ -231,6 +240,25 @@ def redis_server(*extra_args: str) -> Iterator[RedisServer]:
 
 SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
 
+#: What a server's output must not contain after a clean drain or stop.
+SERVER_NOISE = ("Traceback", "Task was destroyed", "GeneratorExit", "never awaited")
+
+
+def matrix_env(tmp_path: Path, build: str = "A") -> dict[str, str]:
+    """The environment of tests/servers/apps.py (and its Channels twin) declaring *build*,
+    on a file store in *tmp_path*, with short drain and shutdown windows."""
+    return {
+        "SPA_VERSION_URL": f"file://{tmp_path}",
+        "SPA_VERSION_APP": "matrix",
+        "SPA_VERSION_BUILD": build,
+        "MATRIX_DRAIN_GRACE": "0",
+        "MATRIX_DRAIN_WINDOW": "0.5",
+        "MATRIX_SHUTDOWN_WINDOW": "1",
+        # For the Channels project; a test session that imported the Django tests has
+        # another settings module in its environment.
+        "DJANGO_SETTINGS_MODULE": "tests.servers.channels_settings",
+    }
+
 
 def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
     """The command line a user runs for *kind*, serving *target* on 127.0.0.1:*port*."""
@@ -254,7 +282,8 @@ def server_command(kind: str, port: int, target: str, *extra: str) -> list[str]:
 
 
 class ServerProcess(_Loopback):
-    """One server process; its stdout and stderr go to one file that `output` reads."""
+    """One long-running process (a server, an agent, a proxy); its stdout and stderr go to
+    one file that `output` reads. ``with`` starts it; leaving kills its whole process group."""
 
     def __init__(
         self,
@@ -264,15 +293,27 @@ class ServerProcess(_Loopback):
         *extra: str,
         user: str | None = None,
         umask: int = -1,
+        unset: Iterable[str] = (),
+        command: list[str] | None = None,
+        port: int | None = None,
+        cwd: Path = ROOT,
+        log: Path | None = None,
     ):
-        """*user*: run as that user, with its primary group and no other (root only);
+        """*kind*: a server of `server_command` serving *target* with *extra* arguments, or,
+        with *command*, just the name of that process in failure messages; *env*: on top of
+        this process's environment, without the inherited variables named in *unset* (e.g.
+        ``SPA_VERSION_URL``); *port*: where *command* listens (default: a free port for
+        `server_command`); *cwd*: its working directory (default: the repository); *log*:
+        the file its output is appended to (default: a temporary one);
+        *user*: run as that user, with its primary group and no other (root only);
         *umask*: the process's umask (-1: inherited)."""
         self.user = user
         self.umask = umask
         self.kind = kind
-        self.port = free_port()
-        self.command = server_command(kind, self.port, target, *extra)
-        self.env = {**os.environ, **env}
+        self.cwd = cwd
+        self.port = free_port() if port is None else port
+        self.command = command if command is not None else server_command(kind, self.port, target, *extra)
+        self.env = {**{k: v for k, v in os.environ.items() if k not in set(unset)}, **env}
         if user is not None:
             python = python_for(user)
             if python is None:
@@ -280,13 +321,14 @@ class ServerProcess(_Loopback):
             self.command[0] = python
             self.env.update(python_env())
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+        # Closed in __exit__.
+        self._log: IO[bytes] = tempfile.TemporaryFile() if log is None else log.open("a+b")  # noqa: SIM115
 
     def start(self) -> ServerProcess:
         # Its own session, so that its workers (Hypercorn, Granian) go with it in __exit__.
         self.proc = subprocess.Popen(
             self.command,
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -295,6 +337,28 @@ class ServerProcess(_Loopback):
             **({} if self.user is None else as_user(self.user)),
         )
         return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_running(self) -> None:
+        """Fail, with the process's output, if it has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"{self.kind} exited with {self.proc.returncode}:\n{self.output()}")
+
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        """Wait until the process accepts connections on its port (or fail with its output)."""
+        wait_for(lambda: self.check_running() or port_open(self.port), timeout=timeout, interval=0.05)
+
+    def wait_answering(self, path: str = "/", timeout: float = 30.0) -> httpx.Response:
+        """Wait until an HTTP GET of *path* gets an answer, any status (or fail with its output)."""
+
+        def answer() -> httpx.Response | None:
+            self.check_running()
+            return self.get(path)
+
+        response: httpx.Response = wait_for(answer, timeout=timeout, interval=0.05)
+        return response
 
     def get(self, path: str = "/") -> httpx.Response | None:
         """One GET, or None while nothing answers yet."""
@@ -307,16 +371,18 @@ class ServerProcess(_Loopback):
         """Wait until the server answers stamped with *header* (or fail with its output)."""
 
         def stamped() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"{self.kind} exited with {self.proc.returncode}:\n{self.output()}")
+            self.check_running()
             response = self.get()
             return response is not None and response.headers.get("x-spa-version") == header
 
         wait_for(stamped, timeout=timeout, interval=0.05)
 
     def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def send_signal(self, sig: int) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         assert self.proc is not None
@@ -329,9 +395,13 @@ class ServerProcess(_Loopback):
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def close(self) -> None:
+        """Kill the process group this test started (whatever is left of it) and reap it."""
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the group this test started
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self._log.close()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -13,7 +13,7 @@ A stale build says ``drain`` at its next check after the bump, so HAProxy marks
 blue DRAIN within one agent interval (docs/deploy-haproxy.md). HAProxy checks each server on its own schedule,
 so for up to one ``agent-inter`` the old servers may be drained before the new ones are
 ready; HAProxy alone would answer 503 then ("backend has no server available"; seen in
-tests/e2e_haproxy). The recipe's frontend covers that moment with a fallback backend
+tests/drain/test_haproxy_blue_green.py). The recipe's frontend covers that moment with a fallback backend
 (``nbsrv``, examples/haproxy/haproxy.cfg). Behind a balancer that cannot fall back,
 ``handover`` keeps a stale build saying ``up ready`` that many seconds longer; set it to
 at least ``agent-inter`` plus the time a bump takes to arrive.

@@ -1,1 +1,0 @@
-"""Fault injection against a real redis-server (issue 6)."""

@@ -1,0 +1,1 @@
+"""Fault injection against a real redis-server (docs/redis.md, "What happens when Redis misbehaves")."""

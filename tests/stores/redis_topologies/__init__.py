@@ -1,0 +1,1 @@
+"""Scale-out Redis: Sentinel, Cluster, TLS and least-privilege ACLs, all real (docs/redis.md)."""

@@ -51,6 +51,8 @@ __all__ = ["VersionMiddleware", "CLIENT_QUERY_PARAM"]
 logger = logging.getLogger("spa_version")
 
 PIN_HEADER_BYTES = PIN_HEADER.lower().encode("ascii")
+#: The 17th byte of ``text/event-stream`` ("m"), lower and upper case, as ints.
+_STREAM_M = (EVENT_STREAM[16], EVENT_STREAM[16] - 32)
 
 # The lifespan messages after which the listener must not run on (ASGI lifespan spec).
 _LIFESPAN_ENDS = frozenset(
@@ -177,7 +179,15 @@ class VersionMiddleware:
                             if size in merge_lengths:
                                 merge = True
                             elif (
-                                size == 12 and value[:17].lower() == EVENT_STREAM and is_event_stream(headers)
+                                # Content-Type (12 bytes) whose 17th byte is the "m" of
+                                # text/event-stream in either case: an int compare that rules
+                                # out nearly every other media type without building a
+                                # lowered copy (is_event_stream then checks in full).
+                                size == 12
+                                and len(value) > 16
+                                and value[16] in _STREAM_M
+                                and stream is None  # once, whatever the header repeats
+                                and is_event_stream(headers)
                             ):
                                 # The task that starts the response is the one the drain
                                 # ends (spa_version.deploy.streams.Stream).

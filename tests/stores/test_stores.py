@@ -332,7 +332,7 @@ async def test_a_parsed_url_opens_without_the_environment(
 
 def _callers(name: str) -> set[str]:
     """``module path:function`` of every function in src/ that calls *name*."""
-    package = Path(__file__).resolve().parents[1] / "src" / "spa_version"
+    package = Path(__file__).resolve().parents[2] / "src" / "spa_version"
     found = set()
     for path in package.rglob("*.py"):
         tree = ast.parse(path.read_text())

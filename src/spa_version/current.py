@@ -46,6 +46,10 @@ class Snapshot:
     #: navigation entry, so a static ``index.html`` knows its version without a template
     #: (docs/js.md, "The baseline"). None with *header*.
     timing: tuple[bytes, bytes] | None = None
+    #: The values of *header* and *timing* as ``str``, for a host whose header API takes
+    #: ``str`` (Django's ``ResponseHeaders``): decoded once here, not per response.
+    header_text: str | None = None
+    timing_text: str | None = None
 
 
 #: Before the store has been read: nothing stamped, the endpoint answers ``null``.
@@ -58,10 +62,15 @@ TIMING_METRIC = b"spa-version"
 UNRELEASED_LABEL = "unreleased"
 
 
-def _timing(value: bytes) -> tuple[bytes, bytes]:
+def _stamped(
+    release: Release | None, header: tuple[bytes, bytes], body: bytes, minimum: int | None
+) -> Snapshot:
+    """A snapshot that stamps *header*, with its Server-Timing metric and their ``str`` forms."""
+    value = header[1]
     # A quoted-string needs no escaping here: labels, policies and slots are tokens
     # (RFC 9110 §5.6.4; Server-Timing's ``desc`` takes a token or a quoted-string).
-    return (b"server-timing", TIMING_METRIC + b';desc="' + value + b'"')
+    timing = (b"server-timing", TIMING_METRIC + b';desc="' + value + b'"')
+    return Snapshot(release, header, body, minimum, timing, value.decode("ascii"), timing[1].decode("ascii"))
 
 
 def fallback_release(value: str) -> Release:
@@ -148,7 +157,7 @@ class CurrentVersion:
         if self.slot is not None and self.deployed in (None, release.label):
             value += b"; slot=" + self.slot.encode("ascii")
         body = release.to_json().encode("utf-8")
-        return Snapshot(release, (self.header_name, value), body, release.min_compatible, _timing(value))
+        return _stamped(release, (self.header_name, value), body, release.min_compatible)
 
     def _build_unreleased(self) -> Snapshot:
         """The snapshot `offer_unreleased` serves: no release, the unreleased value stamped."""
@@ -163,7 +172,7 @@ class CurrentVersion:
             "note": None,
         }
         body = json.dumps(record, separators=(",", ":")).encode("utf-8")
-        return Snapshot(None, (self.header_name, value), body, None, _timing(value))
+        return _stamped(None, (self.header_name, value), body, None)
 
     def offer(self, release: Release, *, force: bool = False) -> bool:
         """Take *release* if it is newer than the current one (or if *force*). Return True if taken."""

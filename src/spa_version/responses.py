@@ -13,6 +13,7 @@ Both middlewares, the ASGI `spa_version.VersionMiddleware` and Django's
 - the CORS expose merge: our header names added to ``Access-Control-Expose-Headers``
   (`stamp_headers` for ASGI header lists, `Responses.exposed` for one value; the CORS
   rules themselves are in `spa_version.cors`);
+- which responses must carry the Server-Timing metric (`needs_timing`);
 - the refusal of a websocket handshake, by HTTP where the server can send one
   (`refuse_handshake`; the drain's ``503`` answer is `draining`).
 
@@ -21,6 +22,7 @@ Header names are lowercase bytes, as ASGI has them; Django sets them as they are
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -38,6 +40,7 @@ __all__ = [
     "Header",
     "Responses",
     "draining",
+    "needs_timing",
     "outdated",
     "refuse_handshake",
     "send_answer",
@@ -52,6 +55,9 @@ _ACAO_LENGTH = len(ACAO)
 _NO_STORE = (b"cache-control", b"no-store")
 _JSON = (b"content-type", b"application/json")
 _ALLOW = (b"allow", b"GET, HEAD")
+#: The media types of the documents a browser makes navigation entries of, where a
+#: page's script reads the metric (HTML, and XHTML, its XML syntax).
+_DOCUMENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,28 @@ def cut_off(client: int | None, pin: str | None, cutoff_epoch: int) -> bool:
     (*pin*, any slot: `spa_version.pinning.parse_pin`), or its client's epoch is below
     the cutoff. A request with neither (a page load, curl) is served."""
     return pin is not None or outdated(client, cutoff_epoch)
+
+
+@functools.lru_cache(maxsize=256)  # an app answers with a handful of content types
+def needs_timing(status: int, content_type: str | None) -> bool:
+    """Whether a response must carry the ``spa-version`` Server-Timing metric.
+
+    A page reads the metric from its own navigation entry only (W3C Navigation Timing;
+    docs/js.md, "The baseline"), so the responses that need it are those a navigation
+    entry can describe: an HTML or XHTML document (*content_type*, a ``Content-Type``
+    value or None; the media type compared case-insensitively, RFC 9110 §8.3.1), and a
+    ``304``, whose fields replace those of the document a browser stored (RFC 9111
+    §4.3.4): without the metric, a revalidated page would report the version it was
+    first stored with. Any other response may carry it: the ASGI middleware adds it to
+    every response (appending a precomputed pair is cheaper than this look); Django's
+    adds it only where this is true (each header Django sets is validated, about
+    0.6 µs; docs/benchmarks.md).
+    """
+    if status == 304:
+        return True
+    if content_type is None:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
 
 
 def draining(status: int) -> Answer:

@@ -45,6 +45,20 @@ class StampingTests(SpaVersionTestCase):
         response = self.client.get("/")
         self.assertEqual(response["Server-Timing"], f'spa-version;desc="{header_value(release)}"')
 
+    def test_server_timing_goes_where_a_page_reads_it(self) -> None:
+        """The metric is set on HTML documents, beside the page's own metrics, and on a 304
+        (its fields replace the stored page's); not on an API's JSON, which no navigation
+        entry describes (spa_version.responses.needs_timing)."""
+        release = self.bump("timed")
+        metric = f'spa-version;desc="{header_value(release)}"'
+        timed = self.client.get("/timed/")
+        self.assertEqual(timed["Server-Timing"], f'db;dur=53, app;desc="render", {metric}')
+        self.assertEqual(self.client.get("/not-modified/")["Server-Timing"], metric)
+        api = self.client.get("/submit/")
+        self.assertEqual(api["Content-Type"], "application/json")
+        self.assertEqual(api["X-SPA-Version"], header_value(release))
+        self.assertFalse(api.has_header("Server-Timing"))
+
     def test_the_unreleased_value_before_the_first_bump(self) -> None:
         """A store read fine that holds no release: epoch 0, labelled ``unreleased``, in the
         header and the Server-Timing metric (docs/protocol.md, "Before the first release");
@@ -219,6 +233,7 @@ class CorsTests(SpaVersionTestCase):
         response = self.client.get("/cors/", {"origin": "http://a.example"})
         # X-SPA-Reload goes wherever X-SPA-Version goes.
         self.assertEqual(response["Access-Control-Expose-Headers"], "X-SPA-Version, X-SPA-Reload")
+        self.assertEqual(response["Access-Control-Allow-Origin"], "http://a.example")
 
     def test_expose_list_is_merged_not_replaced(self) -> None:
         """An existing expose list keeps its entries and gains ours once."""

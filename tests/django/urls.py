@@ -12,5 +12,7 @@ urlpatterns = [
     path("cors/", views.cors),
     path("events/", views.events),
     path("preset/", views.preset),
+    path("timed/", views.timed),
+    path("not-modified/", views.not_modified),
     path("submit/", views.submit),
 ]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
@@ -28,6 +34,16 @@ def cors(request: HttpRequest) -> HttpResponse:
     if "expose" in request.GET:
         response["Access-Control-Expose-Headers"] = request.GET["expose"]
     return response
+
+
+def timed(request: HttpRequest) -> HttpResponse:
+    """An HTML page with Server-Timing metrics of its own."""
+    return HttpResponse("<p>timed</p>", headers={"Server-Timing": 'db;dur=53, app;desc="render"'})
+
+
+def not_modified(request: HttpRequest) -> HttpResponseNotModified:
+    """A 304, as Django's ConditionalGetMiddleware answers a revalidated page."""
+    return HttpResponseNotModified()
 
 
 def preset(request: HttpRequest) -> HttpResponse:

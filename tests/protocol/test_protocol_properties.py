@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from email.message import Message
 from typing import Any
 from urllib.parse import quote_from_bytes, urlencode
 
@@ -25,6 +26,7 @@ from spa_version.protocol import (
     parse_header,
 )
 from spa_version.release import DEFAULT_POLICY, POLICIES, InvalidRelease, Release
+from spa_version.responses import needs_timing
 
 NAME = CLIENT_QUERY_PARAM.encode("ascii")
 # No per-example deadline and no "too slow" health check: on a loaded CI machine a slow
@@ -288,3 +290,29 @@ def test_parse_header_ignores_spaces_and_unknown_parameters(
         release.policy,
         release.min_compatible,
     )
+
+
+def _reference_document(content_type: str) -> bool:
+    """The standard library's parse of a ``Content-Type`` value (RFC 2045 syntax)."""
+    message = Message()
+    message["Content-Type"] = content_type
+    return message.get_content_type() in {"text/html", "application/xhtml+xml"}
+
+
+@relaxed
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.text(alphabet="TEXThtmlapicon/+x; =\t", max_size=30),
+        st.sampled_from(["text/html", "application/xhtml+xml", "application/json"]).map(str.upper),
+    ),
+    st.integers(min_value=100, max_value=599),
+)
+def test_the_metric_goes_on_documents_and_304s(content_type: str, status: int) -> None:
+    """`needs_timing`: an HTML or XHTML document (media type in any case, any parameters),
+    or any 304; never an answer without a content type otherwise. Never raises."""
+    if status == 304:
+        assert needs_timing(status, content_type) and needs_timing(status, None)
+    else:
+        assert needs_timing(status, content_type) == _reference_document(content_type)
+        assert not needs_timing(status, None)

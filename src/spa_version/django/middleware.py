@@ -29,6 +29,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http.response import ResponseHeaders
 
 from ..cors import copied_headers, is_cross_origin, probe_headers
 from ..current import Snapshot
@@ -36,7 +37,7 @@ from ..deploy.sigterm import hook_sigterm_for_exit
 from ..host import Host
 from ..pinning import PIN_HEADER, parse_pin
 from ..protocol import parse_client_epoch
-from ..responses import Answer, Responses, cut_off, outdated
+from ..responses import Answer, Responses, cut_off, needs_timing, outdated
 from .conf import SERVING, settings_host
 from .listener_thread import leave_fleet, listener_thread
 
@@ -49,46 +50,51 @@ logger = logging.getLogger("spa_version")
 
 _ACAO = "Access-Control-Allow-Origin"
 _ACEH = "Access-Control-Expose-Headers"
-
-
 _SERVER_TIMING = "Server-Timing"
-#: The lengths of the names `stamp` must look up (Server-Timing, ACAO) when present.
-_LOOKED_UP = frozenset({len(_SERVER_TIMING), len(_ACAO)})
 
 
 def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) -> None:
-    """Set the version header and its Server-Timing metric on *response*; expose it on CORS ones."""
-    header, timing = snapshot.header, snapshot.timing
-    if header is None or timing is None:
+    """Set the version header on *response*, its Server-Timing metric where a page reads
+    it (`spa_version.responses.needs_timing`), and expose it on a CORS response."""
+    value, metric = snapshot.header_text, snapshot.timing_text
+    if value is None or metric is None:
         return
     headers = response.headers
-    # One pass over the names the response has (a handful): a look-up of a name that is
-    # absent costs a raised KeyError in Django's ResponseHeaders, so only a name as long
-    # as Server-Timing or ACAO sends this response to them (as the ASGI middleware's
-    # Responses.merge_lengths does).
-    look_up = False
-    for name in headers:
-        if len(name) in _LOOKED_UP:
-            look_up = True
-            break
-    # ASCII by construction (`CurrentVersion.build`); decoding a ~60-byte value is
-    # cheaper than any cache lookup keyed on the snapshot. Case-insensitive: replaces.
-    headers[responses.header_name] = header[1].decode("ascii")
-    # The same value as a Server-Timing metric (docs/js.md, "The baseline"); a list
-    # header, so it goes beside the app's own metrics.
-    metric = timing[1].decode("ascii")
-    if not look_up:
-        headers[_SERVER_TIMING] = metric
-        return
-    own = headers.get(_SERVER_TIMING)
-    headers[_SERVER_TIMING] = metric if own is None else f"{own}, {metric}"
-    if responses.expose is not None and _ACAO in headers:
-        # A cross-origin page reads only the safelisted headers and those listed here
-        # (Fetch standard, CORS): merge, never replace, never duplicate.
-        exposed = headers.get(_ACEH)
-        merged = responses.exposed(exposed)
-        if merged != exposed:
-            headers[_ACEH] = merged
+    headers[responses.header_name] = value  # case-insensitive: replaces
+    # Names that may be absent are looked for with `_take`, not `in` or .get: those raise
+    # and catch a KeyError in Django's ResponseHeaders, which costs more than a header set
+    # (docs/benchmarks.md). Content-Type is nearly always there.
+    try:
+        content_type: str | None = headers["Content-Type"]
+    except KeyError:
+        content_type = None
+    if needs_timing(response.status_code, content_type):
+        # A list header: ours goes beside the app's own metrics (W3C Server Timing).
+        own = _take(headers, _SERVER_TIMING)
+        headers[_SERVER_TIMING] = metric if own is None else f"{own}, {metric}"
+    if responses.expose is not None:
+        taken = headers.pop(_ACAO, None)  # `_take`, inlined: the common case pops nothing
+        if taken is not None:
+            headers[_ACAO] = _value(taken)
+            # A cross-origin page reads only the safelisted headers and those listed here
+            # (Fetch standard, CORS): merge, never replace, never duplicate.
+            headers[_ACEH] = responses.exposed(_take(headers, _ACEH))
+
+
+def _take(headers: ResponseHeaders, name: str) -> str | None:
+    """Remove the header *name* from *headers* and return its value, or None if absent.
+
+    A caller that keeps the header sets it again: it then comes last, and the order of
+    fields with different names carries no meaning (RFC 9110 §5.3).
+    """
+    taken = headers.pop(name, None)
+    return None if taken is None else _value(taken)
+
+
+def _value(taken: str | tuple[str, str]) -> str:
+    # Django's ResponseHeaders.pop returns the stored (name, value) pair (every Django
+    # this package supports, 4.2 on); a plain value would be taken as it is.
+    return taken[1] if isinstance(taken, tuple) else taken
 
 
 def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | None:

@@ -277,7 +277,7 @@ def breakdown(number: int = 100_000) -> list[tuple[str, float]]:
         "- of which looking for Access-Control-Allow-Origin: response.headers.pop()": lambda: (
             response.headers.pop("Access-Control-Allow-Origin", None)
         ),
-        "(not used: 'Access-Control-Allow-Origin' in response.headers, a raised KeyError)": lambda: (
+        "(not used: 'Access-Control-Allow-Origin' in headers, a raised KeyError)": lambda: (
             "Access-Control-Allow-Origin" in response.headers
         ),
         "the floor: response.headers[name] = value": lambda: response.headers.__setitem__(

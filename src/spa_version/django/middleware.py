@@ -21,6 +21,7 @@ async stack under ASGI.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from ..host import Host
 from ..pinning import PIN_HEADER, parse_pin
 from ..protocol import parse_client_epoch
 from ..responses import Answer, Responses, cut_off, needs_timing, outdated
+from ..templating import SCOPE_KEY
 from .conf import SERVING, settings_host
 from .listener_thread import leave_fleet, listener_thread
 
@@ -109,6 +111,11 @@ def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | No
             return None
         if_none_match = request.headers.get("If-None-Match", "").encode("latin-1")
         return responses.own(path, method, if_none_match, snapshot)
+    count = host.deployment.count_request
+    # A build is declared: the fleet record counts the request, unless the ASGI middleware
+    # around Django (`spa_version.django.asgi.wrap_asgi`, which marks the ASGI scope) has.
+    if count is not None and SCOPE_KEY not in getattr(request, "scope", ()):
+        count(_counted_headers(request, host.options.client_header))
     cutoff = host.deployment.cutoff_epoch
     if cutoff is not None:
         # This build is cut off by a security release: the rule both middlewares apply
@@ -130,6 +137,25 @@ def _client_epoch(request: HttpRequest, host: Host) -> int | None:
     # parse_client_epoch reads the list (docs/protocol.md).
     raw = request.headers.get(host.options.client_header)
     return None if raw is None else parse_client_epoch(raw)
+
+
+@functools.lru_cache(maxsize=8)
+def _counted_names(client_header: str) -> tuple[tuple[str, bytes], ...]:
+    """The headers a request is counted by (the client's epoch, the pin): for each, its
+    ``request.META`` key (PEP 3333: ``HTTP_`` and the name upper-cased, ``-`` as ``_``)
+    and its ASGI name (lowercase bytes), as `spa_version.deploy.Deployment.count_request`
+    reads them."""
+    return tuple(
+        ("HTTP_" + name.upper().replace("-", "_"), name.lower().encode("ascii"))
+        for name in (client_header, PIN_HEADER)
+    )
+
+
+def _counted_headers(request: HttpRequest, client_header: str) -> list[tuple[bytes, bytes]]:
+    """The request's client-epoch and pin headers as ASGI headers, for the fleet counts."""
+    meta = request.META
+    # Header values reach Django decoded as latin-1 (PEP 3333; Django's ASGIRequest).
+    return [(name, meta[key].encode("latin-1")) for key, name in _counted_names(client_header) if key in meta]
 
 
 def _own_response(
@@ -219,10 +245,12 @@ class VersionMiddleware:
             listener_thread().serve(host)  # follow the store, wait for a first read
         current = host.current
         snapshot = current.snapshot
+        deployment = host.deployment
         if (
             request.path_info in host.own_paths
             or snapshot.min_compatible is not None
-            or host.deployment.cutoff_epoch is not None
+            or deployment.cutoff_epoch is not None
+            or deployment.count_request is not None  # a build declared: counted in _answer
         ):
             ours = _own_response(request, host, snapshot)
             if ours is not None:
@@ -243,10 +271,12 @@ class VersionMiddleware:
             await listener_thread().async_serve(host)
         current = host.current
         snapshot = current.snapshot
+        deployment = host.deployment
         if (
             request.path_info in host.own_paths
             or snapshot.min_compatible is not None
-            or host.deployment.cutoff_epoch is not None
+            or deployment.cutoff_epoch is not None
+            or deployment.count_request is not None  # a build declared: counted in _answer
         ):
             ours = _own_response(request, host, snapshot)
             if ours is not None:

@@ -15,7 +15,7 @@ an allowed ``Origin``, so the CORS middleware does its usual work.
    Every round gives every server one short burst in rotated order; ratios compare with
    the floor (and bare) of the same server kind in the same round.
 
-    .venv/bin/python -m bench.django_bench [--rounds 12] [--layer-rounds 50] [--wrk-rounds 8]
+    .venv/bin/python -m bench.django_bench [--rounds 12] [--layer-rounds 120] [--wrk-rounds 8]
 """
 
 from __future__ import annotations
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--requests", type=int, default=2000, help="WSGIHandler: per variant and round")
     parser.add_argument("--rounds", type=int, default=12, help="WSGIHandler rounds")
     parser.add_argument("--calls", type=int, default=2000, help="middleware layer: per variant and round")
-    parser.add_argument("--layer-rounds", type=int, default=50)
+    parser.add_argument("--layer-rounds", type=int, default=120)
     parser.add_argument("--breakdown-calls", type=int, default=100_000, help="timeit calls per step")
     parser.add_argument("--wrk-rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=1)

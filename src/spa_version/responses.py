@@ -96,7 +96,6 @@ def cut_off(client: int | None, pin: str | None, cutoff_epoch: int) -> bool:
     return pin is not None or outdated(client, cutoff_epoch)
 
 
-@functools.lru_cache(maxsize=256)  # an app answers with a handful of content types
 def needs_timing(status: int, content_type: str | None) -> bool:
     """Whether a response must carry the ``spa-version`` Server-Timing metric.
 
@@ -113,8 +112,11 @@ def needs_timing(status: int, content_type: str | None) -> bool:
     """
     if status == 304:
         return True
-    if content_type is None:
-        return False
+    return content_type is not None and _is_document(content_type)
+
+
+@functools.lru_cache(maxsize=256)  # an app answers with a handful of content types
+def _is_document(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
 
 

@@ -4,7 +4,8 @@ It does what the ASGI `spa_version.VersionMiddleware` does, the Django way:
 
 - stamps ``X-SPA-Version`` on every response (replacing, never duplicating), and merges
   the header's name into ``Access-Control-Expose-Headers`` when the response carries
-  ``Access-Control-Allow-Origin``;
+  ``Access-Control-Allow-Origin``; an HTML document or a ``304`` also gets the value as a
+  ``Server-Timing`` metric (`spa_version.responses.needs_timing`);
 - answers ``GET /__spa-version`` and ``GET /__spa-version.js`` itself;
 - refuses stale clients on enforced requests with ``409`` and ``X-SPA-Reload``
   (docs/protocol.md), and, on a build cut off by a security release (``bump

@@ -132,6 +132,22 @@ class PinCountTests(SpaVersionTestCase):
         self.client.get("/")
         self.assertEqual(pins.take(), 5)
 
+    def test_a_header_no_wsgi_server_would_send_is_served_not_raised(self) -> None:
+        """Header values reach Django as latin-1 text (PEP 3333); one outside latin-1 (a
+        test client, a server that decodes otherwise) in the headers this middleware reads
+        (the client's epoch, the pin, If-None-Match) is answered, never a 500."""
+        self.bump("A")
+        odd = "blue\u2603"
+        for path, headers in (
+            ("/", {PIN: odd, CLIENT: "1\u2603"}),
+            ("/__spa-version", {"If-None-Match": f'"{odd}"'}),
+        ):
+            response = self.client.get(path, headers=headers)
+            self.assertEqual(response.status_code, 200, (path, headers))
+        pins = settings_host().deployment.pins
+        assert pins is not None
+        self.assertEqual(pins.take(), 0)  # not our slot's name: not counted as pinned
+
     def test_under_wrap_asgi_each_pinned_request_is_counted_once(self) -> None:
         self.bump("A")
         application = wrap_asgi(get_asgi_application())

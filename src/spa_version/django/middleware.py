@@ -110,7 +110,7 @@ def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | No
         # behind wrap_asgi): the app's CORS layer answers it, not us.
         if method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return None
-        if_none_match = request.headers.get("If-None-Match", "").encode("latin-1")
+        if_none_match = _raw(request.headers.get("If-None-Match", ""))
         return responses.own(path, method, if_none_match, snapshot)
     count = host.deployment.count_request
     # A build is declared: the fleet record counts the request, unless the ASGI middleware
@@ -121,9 +121,7 @@ def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | No
     if cutoff is not None:
         # This build is cut off by a security release: the rule both middlewares apply
         # (spa_version.responses.cut_off; docs/protocol.md, "Security fixes").
-        # Header values reach Django decoded as latin-1 (PEP 3333; Django's ASGIRequest):
-        # encoding them back gives the bytes the client sent.
-        pin = parse_pin(request.headers.get(PIN_HEADER, "").encode("latin-1"))
+        pin = parse_pin(_raw(request.headers.get(PIN_HEADER, "")))
         if cut_off(_client_epoch(request, host), pin, cutoff):
             return responses.stale(snapshot)
     minimum = snapshot.min_compatible
@@ -155,8 +153,18 @@ def _counted_names(client_header: str) -> tuple[tuple[str, bytes], ...]:
 def _counted_headers(request: HttpRequest, client_header: str) -> list[tuple[bytes, bytes]]:
     """The request's client-epoch and pin headers as ASGI headers, for the fleet counts."""
     meta = request.META
-    # Header values reach Django decoded as latin-1 (PEP 3333; Django's ASGIRequest).
-    return [(name, meta[key].encode("latin-1")) for key, name in _counted_names(client_header) if key in meta]
+    return [(name, _raw(meta[key])) for key, name in _counted_names(client_header) if key in meta]
+
+
+def _raw(value: str) -> bytes:
+    """A request header's value as the bytes the client sent.
+
+    Header values reach Django decoded as latin-1 (PEP 3333; Django's ASGIRequest), so
+    encoding them back restores the bytes. A character outside latin-1 (a test client, a
+    server that decodes otherwise) becomes ``?``: the value is then unreadable to the
+    parsers, never a 500.
+    """
+    return value.encode("latin-1", "replace")
 
 
 def _own_response(

@@ -89,15 +89,29 @@ class Follower:
         return True
 
     async def stop(self) -> None:
-        """Stop the deployment, cancel and await the listener, close the store if owned."""
-        await self.deployment.stop()
-        task = self.task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.owns_store:
+        """Stop the deployment, cancel and await the listener, close the store if owned.
+
+        The store is closed even when this is cancelled part way (a loop shutting down
+        cancels what still runs): a connection left open would outlive its event loop.
+        """
+        try:
+            await self.deployment.stop()
+        finally:
+            task = self.task
             try:
-                await self.store.aclose()
-            except Exception:  # pragma: no cover - closing is best effort
-                logger.exception("spa-version: closing store %s failed", self.store.display_url)
+                if task is not None and not task.done():
+                    task.cancel()
+                    try:
+                        await task
+                    except asyncio.CancelledError:
+                        # The listener's own cancellation ends here; one of this task
+                        # (`Task.cancelling`) goes on.
+                        current = asyncio.current_task()
+                        if current is not None and current.cancelling():
+                            raise
+            finally:
+                if self.owns_store:
+                    try:
+                        await self.store.aclose()
+                    except Exception:  # pragma: no cover - closing is best effort
+                        logger.exception("spa-version: closing store %s failed", self.store.display_url)

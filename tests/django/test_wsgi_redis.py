@@ -18,7 +18,7 @@ from django.core.wsgi import get_wsgi_application
 from django.test import override_settings
 
 from spa_version.django.listener_thread import listener_thread, stop_listener_thread
-from tests.support.servers import RedisServer, free_port, run_cli, wait_for
+from tests.support.servers import RedisServer, free_port, redis_server, run_cli, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -108,6 +108,36 @@ def test_listener_thread_stops_cleanly(redis: RedisServer, app_name: str) -> Non
         assert not thread.running
         assert host.follower is None
         assert follower.task is not None and follower.task.done()
+
+
+def test_a_host_released_just_before_the_stop_closes_its_store_first(app_name: str) -> None:
+    """Settings replaced (``override_settings`` left) release their host: its fleet record,
+    listener and store are closed on the thread, unawaited. A stop right after waits for
+    that, so no connection to Redis outlives the thread's event loop (it would be an
+    unclosed socket found by the garbage collector, in whatever code runs then)."""
+    import redis as redis_py
+
+    from spa_version.django.conf import settings_host
+
+    with redis_server() as private, redis_py.Redis(port=private.port, decode_responses=True) as admin:
+        own = admin.client_id()
+
+        def others() -> list[str]:
+            return [str(c["addr"]) for c in admin.client_list() if int(c["id"]) != own]
+
+        with override_settings(SPA_VERSION={"URL": private.url, "APP": app_name, "BUILD": "A"}):
+            host = settings_host()
+            listener_thread().serve(host)
+            assert host.synced.is_set()
+            follower = host.follower
+            assert follower is not None
+            wait_for(lambda: admin.keys(f"spa-version:{{{app_name}}}:proc:*"), timeout=10)
+            # Writes wait for a second: the release's removal of the record is still
+            # running when the stop comes.
+            admin.client_pause(1000, all=False)
+        stop_listener_thread()
+        assert follower.task is not None and follower.task.done()
+        wait_for(lambda: others() == [], timeout=5, message=lambda: f"still connected: {others()}")
 
 
 FORK_SCRIPT = r"""

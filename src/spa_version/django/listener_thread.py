@@ -88,6 +88,9 @@ class ListenerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        #: Hosts released (`release`) whose unfollowing may still run on the loop: `stop`
+        #: waits for them, so the loop never closes on a store left open.
+        self._releasing: set[concurrent.futures.Future[None]] = set()
 
     @property
     def running(self) -> bool:
@@ -155,8 +158,16 @@ class ListenerThread:
         with self._lock:
             followed = self._hosts.pop(host, None) is not None
             loop = self._loop
-        if followed and loop is not None and self.pid == os.getpid() and not loop.is_closed():
-            asyncio.run_coroutine_threadsafe(host.unfollow(), loop)
+            if not followed or loop is None or self.pid != os.getpid() or loop.is_closed():
+                return
+            future = asyncio.run_coroutine_threadsafe(host.unfollow(), loop)
+            self._releasing.add(future)
+        # Outside the lock: a future already done calls back at once, on this thread.
+        future.add_done_callback(self._released)
+
+    def _released(self, future: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._releasing.discard(future)
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is not None:
@@ -213,27 +224,33 @@ class ListenerThread:
             logger.warning("spa-version: removing the fleet record at SIGTERM did not finish")
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop following every host, close the stores, stop the thread. Idempotent."""
+        """Stop following every host, close the stores, stop the thread. Idempotent.
+
+        Hosts released just before (`release`) finish closing first: the loop stops only
+        once every store opened on it is closed, or after *timeout* seconds.
+        """
         with self._lock:
             self._stopped = True
             hosts = list(self._hosts)
             self._hosts.clear()
+            releasing = list(self._releasing)
             loop, thread = self._loop, self._thread
-            if loop is None or thread is None or self.pid != os.getpid():
-                return
-            if thread.is_alive():
+        if loop is None or thread is None or self.pid != os.getpid() or not thread.is_alive():
+            return
 
-                async def unfollow_all() -> None:
-                    for host in hosts:
-                        await host.unfollow()
+        async def unfollow_all() -> None:
+            for host in hosts:
+                await host.unfollow()
 
-                future = asyncio.run_coroutine_threadsafe(unfollow_all(), loop)
-                try:
-                    future.result(timeout)
-                except Exception:
-                    logger.exception("spa-version: stopping the listeners failed")
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(timeout)
+        future = asyncio.run_coroutine_threadsafe(unfollow_all(), loop)
+        done, pending = concurrent.futures.wait([future, *releasing], timeout)
+        if pending:
+            logger.warning("spa-version: stopping the listeners did not finish in %g s", timeout)
+        for each in done:
+            if not each.cancelled() and each.exception() is not None:
+                logger.error("spa-version: stopping a listener failed", exc_info=each.exception())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
 
 
 _instance: ListenerThread | None = None

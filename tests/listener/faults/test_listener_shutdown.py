@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+import redis as sync_redis
 
+from spa_version.host import Host
+from spa_version.options import Options
 from spa_version.release import Release
 from spa_version.stores import parse_url
 from spa_version.stores.redis import RedisStore
@@ -36,3 +40,39 @@ async def test_cancelled_listener_stops_at_once(redis: RedisServer, app_name: st
         assert task.cancelled()
     finally:
         await reader.aclose()
+
+
+async def test_a_stop_cut_short_while_redis_hangs_still_closes_the_store(
+    private_redis: RedisServer, admin: sync_redis.Redis, app_name: str
+) -> None:
+    """A follower's stop cancelled part way (a loop shutting down cancels what still runs)
+    while Redis holds the fleet record's removal: the listener is still stopped and the
+    store closed, so no connection to Redis outlives the event loop."""
+    host = Host(Options.from_kwargs(store=private_redis.url, app_name=app_name, build="A"))
+    follower = host.follow()
+    assert follower is not None
+    await async_wait_for(host.synced.is_set, timeout=10)
+    own = admin.client_id()
+
+    def others() -> list[dict[str, Any]]:
+        return [c for c in admin.client_list() if int(c["id"]) != own]
+
+    # The heartbeat has written the record, so stopping has one to remove.
+    await async_wait_for(lambda: admin.keys(f"spa-version:{{{app_name}}}:proc:*"), timeout=10)
+    admin.client_pause(30_000, all=False)  # WRITE: every write waits, the record's removal too
+    try:
+        stopping = asyncio.create_task(host.unfollow())
+        await async_wait_for(
+            lambda: any("b" in c["flags"] for c in others()),  # "b": blocked (CLIENT LIST)
+            timeout=10,
+            message=lambda: f"no write held by the pause: {others()}",
+        )
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+        assert follower.task is not None and follower.task.done()
+        await async_wait_for(
+            lambda: others() == [], timeout=10, message=lambda: f"still connected: {others()}"
+        )
+    finally:
+        admin.client_unpause()

@@ -22,7 +22,6 @@ Header names are lowercase bytes, as ASGI has them; Django sets them as they are
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -112,12 +111,19 @@ def needs_timing(status: int, content_type: str | None) -> bool:
     """
     if status == 304:
         return True
-    return content_type is not None and _is_document(content_type)
+    if content_type is None:
+        return False
+    # A dict lookup, not a cached call: this runs on every Django response.
+    document = _DOCUMENT_BY_CONTENT_TYPE.get(content_type)
+    if document is None:
+        document = content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
+        if len(_DOCUMENT_BY_CONTENT_TYPE) < 256:  # an app answers with a handful of types
+            _DOCUMENT_BY_CONTENT_TYPE[content_type] = document
+    return document
 
 
-@functools.lru_cache(maxsize=256)  # an app answers with a handful of content types
-def _is_document(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
+#: `needs_timing`'s answers by ``Content-Type`` value, as they are met (bounded).
+_DOCUMENT_BY_CONTENT_TYPE: dict[str, bool] = {}
 
 
 def draining(status: int) -> Answer:

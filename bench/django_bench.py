@@ -257,26 +257,26 @@ def breakdown(number: int = 100_000) -> list[tuple[str, float]]:
     from django.http import HttpResponse
 
     from spa_version.django import middleware as ours
-    from spa_version.django.conf import SERVING, settings_host
+    from spa_version.django.conf import SERVING, settings_host, start_stamping
     from spa_version.django.listener_thread import listener_thread
 
     request = WSGIRequest(environ())
     response = HttpResponse(b"ok", content_type="text/plain")
     host = settings_host()
     listener_thread().serve(host)
-    snapshot = host.current.snapshot
+    stamping = start_stamping(host)
+    snapshot = stamping.snapshot
     assert snapshot.header is not None, "the listener must have read the release"
     steps = {
-        "SERVING.host: the settings' host, one attribute read": lambda: SERVING.host,
-        "settings_host(): the settings' host (one attribute read, one identity check)": settings_host,
+        "SERVING.stamping: the settings' host at its version, one attribute read": lambda: SERVING.stamping,
         "_own_response(request, host, snapshot)": lambda: ours._own_response(request, host, snapshot),
         # A new response each call (stamping an HTML one twice appends to its
         # Server-Timing): subtract the row "HttpResponse() itself".
-        "stamp(HttpResponse(), responses, snapshot): text/plain, as the view's": lambda: ours.stamp(
-            HttpResponse(b"ok", content_type="text/plain"), host.responses, snapshot
+        "stamping.stamp(HttpResponse()): text/plain, as the view's": lambda: stamping.stamp(
+            HttpResponse(b"ok", content_type="text/plain")
         ),
-        "stamp() on an HTML document (the Server-Timing metric too)": lambda: ours.stamp(
-            HttpResponse(b"ok", content_type="text/html"), host.responses, snapshot
+        "stamping.stamp() on an HTML document (the Server-Timing metric too)": lambda: stamping.stamp(
+            HttpResponse(b"ok", content_type="text/html")
         ),
         "- of which HttpResponse() itself": lambda: HttpResponse(b"ok", content_type="text/plain"),
         "- of which looking for Access-Control-Allow-Origin: response.headers.pop()": lambda: (

@@ -80,10 +80,9 @@ def figures() -> dict[str, str]:
     response = steps["- of which HttpResponse() itself"]
     # Each step's row (bench.django_bench.breakdown); a stamp row creates its response too.
     for name, key, less in (
-        ("settings_host(): the settings' host (one attribute read, one identity check)", "dj_step_host", 0.0),
-        ("SERVING.host: the settings' host, one attribute read", "dj_step_serving", 0.0),
-        ("stamp(HttpResponse(), responses, snapshot): text/plain, as the view's", "dj_step_stamp", response),
-        ("stamp() on an HTML document (the Server-Timing metric too)", "dj_step_html", response),
+        ("SERVING.stamping: the settings' host at its version, one attribute read", "dj_step_serving", 0.0),
+        ("stamping.stamp(HttpResponse()): text/plain, as the view's", "dj_step_stamp", response),
+        ("stamping.stamp() on an HTML document (the Server-Timing metric too)", "dj_step_html", response),
         ("- of which looking for Access-Control-Allow-Origin: response.headers.pop()", "dj_step_pop", 0.0),
         ("(not used: 'Access-Control-Allow-Origin' in headers, a raised KeyError)", "dj_step_acao", 0.0),
         ("the floor: response.headers[name] = value", "dj_step_floor", 0.0),

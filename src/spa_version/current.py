@@ -85,6 +85,7 @@ def fallback_release(value: str) -> Release:
 
 
 Observer = Callable[[Snapshot, Snapshot], None]
+Watcher = Callable[[Snapshot], None]
 
 
 class CurrentVersion:
@@ -113,6 +114,7 @@ class CurrentVersion:
         self.unreleased = self._build_unreleased()
         self._lock = threading.Lock()
         self._observers: list[Observer] = []
+        self._watchers: list[Watcher] = []
 
     @property
     def release(self) -> Release | None:
@@ -144,7 +146,7 @@ class CurrentVersion:
         with self._lock:
             if self.snapshot is not EMPTY:
                 return False
-            self.snapshot = self.unreleased
+            self._replace(self.unreleased)
         return True
 
     def build(self, release: Release) -> Snapshot:
@@ -185,7 +187,7 @@ class CurrentVersion:
             if old.release == release:
                 return False
             new = self.build(release)
-            self.snapshot = new
+            self._replace(new)
             observers = list(self._observers)
         logger.info("spa-version: now serving epoch %d (label %s)", release.epoch, release.label)
         for observer in observers:
@@ -194,6 +196,35 @@ class CurrentVersion:
             except Exception:
                 logger.exception("spa-version: a version observer failed")
         return True
+
+    def _replace(self, snapshot: Snapshot) -> None:
+        """Serve *snapshot* and tell the watchers (under the lock)."""
+        self.snapshot = snapshot
+        for watcher in self._watchers:
+            try:
+                watcher(snapshot)
+            except Exception:
+                logger.exception("spa-version: a snapshot watcher failed")
+
+    def watch(self, watcher: Watcher) -> None:
+        """Call ``watcher(snapshot)`` now with the current snapshot, and again each time
+        `snapshot` is replaced (a release, the unreleased value, a fallback).
+
+        Unlike an observer, a watcher is called under the lock, so its calls come in the
+        order the snapshots were taken: the last call is always the current snapshot. It
+        must be quick, take no lock of its own, and not call back into this object (it
+        precomputes, like `spa_version.django.stamping.Stamping`). An exception raised by
+        the first call propagates (the watcher is then not added); later ones are logged.
+        """
+        with self._lock:
+            watcher(self.snapshot)
+            self._watchers.append(watcher)
+
+    def unwatch(self, watcher: Watcher) -> None:
+        """Stop calling *watcher*; once this returns, no call of it is still running."""
+        with self._lock:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
 
     def add_observer(self, observer: Observer) -> None:
         """Call ``observer(old, new)`` after each version change (from any thread)."""

@@ -13,7 +13,9 @@ Both middlewares, the ASGI `spa_version.VersionMiddleware` and Django's
 - the CORS expose merge: our header names added to ``Access-Control-Expose-Headers``
   (`stamp_headers` for ASGI header lists, `Responses.exposed` for one value; the CORS
   rules themselves are in `spa_version.cors`);
-- which responses must carry the Server-Timing metric (`needs_timing`);
+- which ``Content-Type`` values name a document, whose response must carry the
+  Server-Timing metric (`is_document`; applied by Django's
+  `spa_version.django.stamping.Stamping.stamp`, the ASGI middleware stamps every response);
 - the refusal of a websocket handshake, by HTTP where the server can send one
   (`refuse_handshake`; the drain's ``503`` answer is `draining`).
 
@@ -22,7 +24,7 @@ Header names are lowercase bytes, as ASGI has them; Django sets them as they are
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .asgi_types import Receive, Scope, Send
@@ -39,7 +41,7 @@ __all__ = [
     "Header",
     "Responses",
     "draining",
-    "needs_timing",
+    "is_document",
     "outdated",
     "refuse_handshake",
     "send_answer",
@@ -95,35 +97,36 @@ def cut_off(client: int | None, pin: str | None, cutoff_epoch: int) -> bool:
     return pin is not None or outdated(client, cutoff_epoch)
 
 
-def needs_timing(status: int, content_type: str | None) -> bool:
-    """Whether a response must carry the ``spa-version`` Server-Timing metric.
+class _DocumentTypes(dict[str | None, bool]):
+    """`is_document`: the answer for a ``Content-Type`` value computed when first met,
+    then remembered (for 256 values: an app answers with a handful)."""
 
-    A page reads the metric from its own navigation entry only (W3C Navigation Timing;
-    docs/js.md, "The baseline"), so the responses that need it are those a navigation
-    entry can describe: an HTML or XHTML document (*content_type*, a ``Content-Type``
-    value or None; the media type compared case-insensitively, RFC 9110 §8.3.1), and a
-    ``304``, whose fields replace those of the document a browser stored (RFC 9111
-    §4.3.4): without the metric, a revalidated page would report the version it was
-    first stored with. Any other response may carry it: the ASGI middleware adds it to
-    every response (appending a precomputed pair is cheaper than this look); Django's
-    adds it only where this is true (each header Django sets is validated, about
-    0.6 µs; docs/benchmarks.md).
-    """
-    if status == 304:
-        return True
-    if content_type is None:
-        return False
-    # A dict lookup, not a cached call: this runs on every Django response.
-    document = _DOCUMENT_BY_CONTENT_TYPE.get(content_type)
-    if document is None:
-        document = content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
-        if len(_DOCUMENT_BY_CONTENT_TYPE) < 256:  # an app answers with a handful of types
-            _DOCUMENT_BY_CONTENT_TYPE[content_type] = document
-    return document
+    def __missing__(self, content_type: str | None) -> bool:
+        document = content_type is not None and _media_type(content_type) in _DOCUMENT_TYPES
+        if len(self) < 256:
+            self[content_type] = document
+        return document
 
 
-#: `needs_timing`'s answers by ``Content-Type`` value, as they are met (bounded).
-_DOCUMENT_BY_CONTENT_TYPE: dict[str, bool] = {}
+def _media_type(content_type: str) -> str:
+    """The media type of a ``Content-Type`` value, without parameters, lowercased: it is
+    compared case-insensitively (RFC 9110 §8.3.1)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+#: Whether a ``Content-Type`` value (a ``str``, or None for none) names a document a
+#: navigation entry describes, HTML or XHTML: ``is_document[content_type]``.
+#:
+#: A page reads the Server-Timing metric from its own navigation entry only (W3C
+#: Navigation Timing; docs/js.md, "The baseline"), so a response that is such a document
+#: must carry it, and so must a ``304``, whose fields replace those of the document a
+#: browser stored (RFC 9111 §4.3.4): without the metric, a revalidated page would report
+#: the version it was first stored with. Any other response may carry it: the ASGI
+#: middleware adds it to every response (appending a precomputed pair is cheaper than
+#: this look); Django's adds it only to these (each header Django sets is validated,
+#: about 0.6 µs; docs/benchmarks.md). A mapping, not a function: a value met before costs
+#: one dict lookup, and no Python call, on every Django response.
+is_document: Mapping[str | None, bool] = _DocumentTypes()
 
 
 def draining(status: int) -> Answer:

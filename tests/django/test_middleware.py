@@ -10,6 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from spa_version.assets import load_script
+from spa_version.django.conf import settings_host
+from spa_version.release import Release
 from tests.support.django_tests import SpaVersionTestCase, bump, fresh_settings, header_value
 
 UNRELEASED = "0; label=unreleased; policy=next-navigation"
@@ -48,7 +50,7 @@ class StampingTests(SpaVersionTestCase):
     def test_server_timing_goes_where_a_page_reads_it(self) -> None:
         """The metric is set on HTML documents, beside the page's own metrics, and on a 304
         (its fields replace the stored page's); not on an API's JSON, which no navigation
-        entry describes (spa_version.responses.needs_timing)."""
+        entry describes (spa_version.django.stamping.Stamping.stamp)."""
         release = self.bump("timed")
         metric = f'spa-version;desc="{header_value(release)}"'
         timed = self.client.get("/timed/")
@@ -270,6 +272,22 @@ class SettingsTests(SpaVersionTestCase):
             self.assertIn("label=first", self.client.get("/")["X-SPA-Version"])
         with override_settings(SPA_VERSION=second):
             self.assertIn("label=second-b", self.client.get("/")["X-SPA-Version"])
+
+    def test_a_late_version_of_replaced_settings_never_stamps(self) -> None:
+        """After the settings change, a version still reaching the host they replaced (a
+        pub/sub message in flight) is not stamped: requests get the new settings' one,
+        before and after the new host's first request."""
+        first, second = fresh_settings(), fresh_settings()
+        epoch = bump(first, "first").epoch
+        bump(second, "second")
+        with override_settings(SPA_VERSION=first):
+            self.assertIn("label=first", self.client.get("/")["X-SPA-Version"])
+            replaced = settings_host()
+        with override_settings(SPA_VERSION=second):
+            self.assertTrue(replaced.current.offer(Release(epoch + 1, "late")))
+            self.assertIn("label=second", self.client.get("/")["X-SPA-Version"])
+            self.assertTrue(replaced.current.offer(Release(epoch + 2, "later")))
+            self.assertIn("label=second", self.client.get("/")["X-SPA-Version"])
 
     def test_fallback_is_stamped_until_the_store_has_a_release(self) -> None:
         """FALLBACK stamps a provisional value that the first real release replaces."""

@@ -2,10 +2,10 @@
 
 Django keeps one value per header name (``ResponseHeaders``), and the middleware looks
 for the names that may be absent by taking them out and setting them back
-(`spa_version.django.middleware.stamp`). Whatever the view answers, the outcome must be
+(`spa_version.django.stamping.Stamping.stamp`). Whatever the view answers, the outcome must be
 the rule of docs/protocol.md and docs/js.md: the view's other headers unchanged, our
 version header set once (replacing the view's), the Server-Timing metric beside the
-view's own exactly where `spa_version.responses.needs_timing` asks for it, and on a CORS
+view's own exactly on a document or a 304 (`spa_version.responses.is_document`), and on a CORS
 response ``Access-Control-Allow-Origin`` kept and our names merged into
 ``Access-Control-Expose-Headers``. Which responses are documents is checked against the
 standard library's own ``Content-Type`` parser.

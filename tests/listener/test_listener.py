@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import NoReturn
 
 import pytest
 
-from spa_version.current import CurrentVersion
+from spa_version.current import CurrentVersion, Snapshot
 from spa_version.listener import Listener
 from spa_version.release import Release
 from spa_version.stores import Store, StoreError, StoreUnavailable
@@ -88,6 +89,54 @@ async def test_offer_only_moves_forward() -> None:
     assert not current.offer(Release(2, "v2"))
     assert current.release == Release(2, "v2")
     assert current.snapshot.header == (b"x-spa-version", b"2; label=v2; policy=next-navigation")
+
+
+def test_a_watcher_is_told_every_snapshot_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    """`CurrentVersion.watch`: the current snapshot at once, then each replacement (the
+    unreleased value, a release, a rollback), none for an offer not taken; a watcher
+    that raises is logged and neither stops the version nor the other watchers."""
+    current = CurrentVersion("X-SPA-Version")
+    seen: list[Snapshot] = []
+
+    def broken(snapshot: Snapshot) -> None:
+        if snapshot.release is not None:
+            raise RuntimeError("a broken watcher")
+
+    current.watch(broken)
+    current.watch(seen.append)
+    assert seen == [current.snapshot]
+    assert current.offer_unreleased()
+    assert current.offer(Release(2, "v2"))
+    assert not current.offer(Release(1, "v1"))
+    assert current.offer(Release(1, "v1"), force=True)
+    labels = [None if s.header is None else s.header[1].split(b";")[0] for s in seen]
+    assert labels == [None, b"0", b"2", b"1"]
+    assert seen[-1] is current.snapshot
+    assert "a snapshot watcher failed" in caplog.text
+    current.unwatch(seen.append)
+    assert current.offer(Release(3, "v3"))
+    assert len(seen) == 4
+
+
+def test_the_last_call_of_a_watcher_is_the_current_snapshot() -> None:
+    """Offers from several threads at once: the watcher's calls come in the order the
+    snapshots were taken, so what it saw last is what requests read."""
+    current = CurrentVersion("X-SPA-Version")
+    seen: list[Snapshot] = []
+    current.watch(seen.append)
+
+    def offer(start: int) -> None:
+        for epoch in range(start, 400, 4):
+            current.offer(Release(epoch, f"v{epoch}"))
+
+    threads = [threading.Thread(target=offer, args=(start,)) for start in (1, 2, 3, 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen[-1] is current.snapshot
+    epochs = [s.release.epoch for s in seen[1:] if s.release is not None]
+    assert epochs == sorted(epochs) and epochs[-1] == current.snapshot.release.epoch  # type: ignore[union-attr]
 
 
 async def test_recovery_from_a_refusal_is_not_called_reachable_again(

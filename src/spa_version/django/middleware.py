@@ -5,7 +5,7 @@ It does what the ASGI `spa_version.VersionMiddleware` does, the Django way:
 - stamps ``X-SPA-Version`` on every response (replacing, never duplicating), and merges
   the header's name into ``Access-Control-Expose-Headers`` when the response carries
   ``Access-Control-Allow-Origin``; an HTML document or a ``304`` also gets the value as a
-  ``Server-Timing`` metric (`spa_version.responses.needs_timing`);
+  ``Server-Timing`` metric (`spa_version.responses.is_document`);
 - answers ``GET /__spa-version`` and ``GET /__spa-version.js`` itself;
 - refuses stale clients on enforced requests with ``409`` and ``X-SPA-Reload``
   (docs/protocol.md), and, on a build cut off by a security release (``bump
@@ -14,8 +14,10 @@ It does what the ASGI `spa_version.VersionMiddleware` does, the Django way:
 
 What it answers itself, and when, is decided in `spa_version.responses`, shared with the
 ASGI middleware; this module is the Django adaptation. The version comes from memory
-only: `spa_version.django.listener_thread` keeps it fresh
-from a background thread, so the request path does no store I/O. Like Django's own
+only: `spa_version.django.listener_thread` keeps it fresh from a background thread, so
+the request path does no store I/O; a request reads one precomputed
+`spa_version.django.stamping.Stamping` (``SERVING.stamping``), which also sets the
+headers. Like Django's own
 ``MiddlewareMixin`` it is both sync- and async-capable, so it adds no thread hop to an
 async stack under ASGI.
 """
@@ -31,7 +33,6 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.http.response import ResponseHeaders
 
 from ..cors import copied_headers, is_cross_origin, probe_headers
 from ..current import Snapshot
@@ -39,65 +40,17 @@ from ..deploy.sigterm import hook_sigterm_for_exit
 from ..host import Host
 from ..pinning import PIN_HEADER, parse_pin
 from ..protocol import parse_client_epoch
-from ..responses import Answer, Responses, cut_off, needs_timing, outdated
+from ..responses import Answer, cut_off, outdated
 from ..templating import SCOPE_KEY
-from .conf import SERVING, settings_host
+from .conf import SERVING, settings_host, start_stamping
 from .listener_thread import leave_fleet, listener_thread
 
-__all__ = ["VersionMiddleware", "stamp"]
+__all__ = ["VersionMiddleware"]
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
 logger = logging.getLogger("spa_version")
-
-_ACAO = "Access-Control-Allow-Origin"
-_ACEH = "Access-Control-Expose-Headers"
-_SERVER_TIMING = "Server-Timing"
-
-
-def stamp(response: HttpResponseBase, responses: Responses, snapshot: Snapshot) -> None:
-    """Set the version header on *response*, its Server-Timing metric where a page reads
-    it (`spa_version.responses.needs_timing`), and expose it on a CORS response."""
-    value, metric = snapshot.header_text, snapshot.timing_text
-    if value is None or metric is None:
-        return
-    headers = response.headers
-    headers[responses.header_name] = value  # case-insensitive: replaces
-    # Names that may be absent are looked for with `_take`, not `in` or .get: those raise
-    # and catch a KeyError in Django's ResponseHeaders, which costs more than a header set
-    # (docs/benchmarks.md). Content-Type is nearly always there.
-    try:
-        content_type: str | None = headers["Content-Type"]
-    except KeyError:
-        content_type = None
-    if needs_timing(response.status_code, content_type):
-        # A list header: ours goes beside the app's own metrics (W3C Server Timing).
-        own = _take(headers, _SERVER_TIMING)
-        headers[_SERVER_TIMING] = metric if own is None else f"{own}, {metric}"
-    if responses.expose is not None:
-        taken = headers.pop(_ACAO, None)  # `_take`, inlined: the common case pops nothing
-        if taken is not None:
-            headers[_ACAO] = _value(taken)
-            # A cross-origin page reads only the safelisted headers and those listed here
-            # (Fetch standard, CORS): merge, never replace, never duplicate.
-            headers[_ACEH] = responses.exposed(_take(headers, _ACEH))
-
-
-def _take(headers: ResponseHeaders, name: str) -> str | None:
-    """Remove the header *name* from *headers* and return its value, or None if absent.
-
-    A caller that keeps the header sets it again: it then comes last, and the order of
-    fields with different names carries no meaning (RFC 9110 §5.3).
-    """
-    taken = headers.pop(name, None)
-    return None if taken is None else _value(taken)
-
-
-def _value(taken: str | tuple[str, str]) -> str:
-    # Django's ResponseHeaders.pop returns the stored (name, value) pair (every Django
-    # this package supports, 4.2 on); a plain value would be taken as it is.
-    return taken[1] if isinstance(taken, tuple) else taken
 
 
 def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | None:
@@ -248,52 +201,38 @@ class VersionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.async_mode:
             return self.__acall__(request)
-        host = SERVING.host  # the settings' host (spa_version.django.conf)
-        if host is None or not host.ready:  # early in a process's life, or new settings
+        stamping = SERVING.stamping  # the settings' host at its version (spa_version.django.conf)
+        if stamping is None:  # early in a process's life, or new settings
             host = settings_host()
             listener_thread().serve(host)  # follow the store, wait for a first read
-        current = host.current
-        snapshot = current.snapshot
-        deployment = host.deployment
-        if (
-            request.path_info in host.own_paths
-            or snapshot.min_compatible is not None
-            or deployment.cutoff_epoch is not None
-            or deployment.count_request is not None  # a build declared: counted in _answer
-        ):
-            ours = _own_response(request, host, snapshot)
+            stamping = start_stamping(host)
+        if request.path_info in stamping.own_paths or stamping.screens:
+            ours = _own_response(request, stamping.host, stamping.snapshot)
             if ours is not None:
                 response, probe = ours
                 if probe is not None:  # another origin: ask the app's CORS layer (spa_version.cors)
                     _copy_cors(response, self.get_response(probe))  # type: ignore[arg-type]
-                stamp(response, host.responses, current.snapshot)
+                (SERVING.stamping or stamping).stamp(response)
                 return response
         response = self.get_response(request)  # type: ignore[assignment]
         # Read at response time: a bump that landed mid-request is served.
-        stamp(response, host.responses, current.snapshot)
+        (SERVING.stamping or stamping).stamp(response)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        host = SERVING.host
-        if host is None or not host.ready:
+        stamping = SERVING.stamping
+        if stamping is None:
             host = settings_host()
             await listener_thread().async_serve(host)
-        current = host.current
-        snapshot = current.snapshot
-        deployment = host.deployment
-        if (
-            request.path_info in host.own_paths
-            or snapshot.min_compatible is not None
-            or deployment.cutoff_epoch is not None
-            or deployment.count_request is not None  # a build declared: counted in _answer
-        ):
-            ours = _own_response(request, host, snapshot)
+            stamping = start_stamping(host)
+        if request.path_info in stamping.own_paths or stamping.screens:
+            ours = _own_response(request, stamping.host, stamping.snapshot)
             if ours is not None:
                 own, probe = ours
                 if probe is not None:
                     _copy_cors(own, await self.get_response(probe))  # type: ignore[misc]
-                stamp(own, host.responses, current.snapshot)
+                (SERVING.stamping or stamping).stamp(own)
                 return own
         response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
-        stamp(response, host.responses, current.snapshot)
+        (SERVING.stamping or stamping).stamp(response)
         return response

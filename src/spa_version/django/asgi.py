@@ -98,5 +98,5 @@ def wrap_asgi(application: ASGIApp, **overrides: Unpack[OptionArgs]) -> VersionM
     host = settings_host()
     if overrides:
         host = Host(host.options.replace(**overrides))
-        serve_with(host)
+    serve_with(host)
     return VersionMiddleware.hosting(_DjangoStack(application), host)

@@ -59,7 +59,7 @@ def parse_config(raw: Any) -> Options:
 class _Serving:
     """Which host serves the settings, and what every request reads from it."""
 
-    __slots__ = ("host", "stamping", "watcher")
+    __slots__ = ("host", "stamping", "watcher", "wrapped")
 
     def __init__(self) -> None:
         #: The host of the current ``SPA_VERSION`` settings, or None until one is needed.
@@ -69,6 +69,8 @@ class _Serving:
         self.stamping: Stamping | None = None
         #: What keeps `stamping` current: watching the host's version, or None.
         self.watcher: Watcher | None = None
+        #: The host the ASGI wrapper serves (`serve_with`), or None.
+        self.wrapped: Host | None = None
 
 
 SERVING = _Serving()
@@ -85,9 +87,13 @@ def settings_host() -> Host:
 
 
 def serve_with(host: Host) -> None:
-    """Make *host* the one the current settings are served with (the ASGI wrapper's, so
-    Django's middleware, the template tags and the wrapper share one version)."""
-    _install(host)
+    """Make *host*, the ASGI wrapper's (`spa_version.django.asgi.wrap_asgi`), the one the
+    current settings are served with: Django's middleware, the template tags and the
+    wrapper share one version, and Django's middleware leaves the requests the wrapper
+    has seen to it (`spa_version.django.stamping.Stamping.wrapped`)."""
+    with _lock:
+        SERVING.wrapped = host
+    _install(host, wrapped=True)
 
 
 def start_stamping(host: Host) -> Stamping:
@@ -106,13 +112,13 @@ def start_stamping(host: Host) -> Stamping:
             stamping = SERVING.stamping
             if stamping is not None:
                 return stamping
-    return Stamping(host, host.current.snapshot)
+    return Stamping(host, host.current.snapshot, wrapped=SERVING.wrapped is host)
 
 
 def _publish(host: Host, snapshot: Snapshot) -> None:
     """A `CurrentVersion.watch` watcher: the host's version changed (under its lock)."""
     if SERVING.host is host:  # not replaced meanwhile (`_replace`)
-        SERVING.stamping = Stamping(host, snapshot)
+        SERVING.stamping = Stamping(host, snapshot, wrapped=SERVING.wrapped is host)
 
 
 def _replace(host: Host | None) -> Host | None:
@@ -126,7 +132,7 @@ def _replace(host: Host | None) -> Host | None:
     return old
 
 
-def _install(host: Host | None) -> Host:
+def _install(host: Host | None, *, wrapped: bool = False) -> Host:
     _hook_process()
     with _lock:
         old = SERVING.host
@@ -134,7 +140,7 @@ def _install(host: Host | None) -> Host:
             if old is not None:
                 return old
             host = Host(parse_config(getattr(settings, SETTING, None)))
-        if old is not host:
+        if old is not host or wrapped:  # a stamping built before the wrapper is rebuilt
             _replace(host)
     if old is not None and old is not host:
         listener_thread().release(old)
@@ -172,5 +178,5 @@ def _after_fork_in_child() -> None:
     global _lock
     # Not `_replace`: the host's lock may have been held at the fork too. The parent's
     # watcher writes nothing here, its host being no longer the settings' (`_publish`).
-    SERVING.host = SERVING.stamping = SERVING.watcher = None
+    SERVING.host = SERVING.stamping = SERVING.watcher = SERVING.wrapped = None
     _lock = threading.Lock()  # the parent's may have been held at the fork

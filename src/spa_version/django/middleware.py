@@ -68,7 +68,7 @@ def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | No
     count = host.deployment.count_request
     # A build is declared: the fleet record counts the request, unless the ASGI middleware
     # around Django (`spa_version.django.asgi.wrap_asgi`, which marks the ASGI scope) has.
-    if count is not None and SCOPE_KEY not in getattr(request, "scope", ()):
+    if count is not None and not _through_wrapper(request):
         count(_counted_headers(request, host.options.client_header))
     cutoff = host.deployment.cutoff_epoch
     if cutoff is not None:
@@ -81,6 +81,12 @@ def _answer(request: HttpRequest, host: Host, snapshot: Snapshot) -> Answer | No
     if minimum is None or not responses.enforces(method, path):
         return None
     return responses.stale(snapshot) if outdated(_client_epoch(request, host), minimum) else None
+
+
+def _through_wrapper(request: HttpRequest) -> bool:
+    """Whether *request* came through the ASGI middleware around Django
+    (`spa_version.django.asgi.wrap_asgi`), which marks the ASGI scope."""
+    return SCOPE_KEY in getattr(request, "scope", ())
 
 
 def _client_epoch(request: HttpRequest, host: Host) -> int | None:
@@ -207,6 +213,8 @@ class VersionMiddleware:
             listener_thread().serve(host)  # follow the store, wait for a first read
             stamping = start_stamping(host)
         if request.path_info in stamping.own_paths or stamping.screens:
+            if stamping.wrapped and _through_wrapper(request):
+                return self.get_response(request)
             ours = _own_response(request, stamping.host, stamping.snapshot)
             if ours is not None:
                 response, probe = ours
@@ -226,6 +234,8 @@ class VersionMiddleware:
             await listener_thread().async_serve(host)
             stamping = start_stamping(host)
         if request.path_info in stamping.own_paths or stamping.screens:
+            if stamping.wrapped and _through_wrapper(request):
+                return await self.get_response(request)  # type: ignore[no-any-return,misc]
             ours = _own_response(request, stamping.host, stamping.snapshot)
             if ours is not None:
                 own, probe = ours

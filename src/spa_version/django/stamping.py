@@ -40,11 +40,12 @@ class Stamping:
         "header_value",
         "timing_value",
         "exposes",
+        "wrapped",
         "host",
         "snapshot",
     )
 
-    def __init__(self, host: Host, snapshot: Snapshot) -> None:
+    def __init__(self, host: Host, snapshot: Snapshot, *, wrapped: bool = False) -> None:
         responses = host.responses
         #: The paths the middleware answers itself (endpoint, script; None: off).
         self.own_paths = host.own_paths
@@ -52,7 +53,9 @@ class Stamping:
         #: may be refused (``min_compatible``), or a build is declared, so each request is
         #: counted for the fleet record and may be cut off by a security release (a
         #: `spa_version.deploy.Deployment` sets ``cutoff_epoch`` only for a declared build).
-        self.screens = snapshot.min_compatible is not None or host.deployment.count_request is not None
+        self.screens = (
+            snapshot.min_compatible is not None or host.deployment.count_request is not None or wrapped
+        )
         self.header_name = responses.header_name
         stamps = snapshot.header_text is not None and snapshot.timing_text is not None
         #: The header's value and the Server-Timing metric (None, "": nothing to stamp
@@ -61,6 +64,11 @@ class Stamping:
         self.timing_value = snapshot.timing_text or ""
         #: Whether a CORS response gets the header's name in Access-Control-Expose-Headers.
         self.exposes = responses.expose is not None
+        #: Whether the ASGI wrapper serves this host too (`spa_version.django.asgi.wrap_asgi`):
+        #: it answers, counts and stamps the requests it has seen (it marks their ASGI
+        #: scope, `spa_version.templating.SCOPE_KEY`), and Django's middleware leaves those
+        #: alone; stamped twice, a page would list the Server-Timing metric twice.
+        self.wrapped = wrapped
         self.host = host
         self.snapshot = snapshot
 
